@@ -1,0 +1,16 @@
+"""nginx-ha: two nginx load balancers sharing a keepalived VIP, in front of Tomcat."""
+
+import pulumi
+
+from components.settings import load_from_pulumi, settings_warnings
+from components.stack import NginxHaStack
+from components.topology import build_topology
+
+settings = load_from_pulumi()  # raises one error listing every bad key, before any resource
+for warning in settings_warnings(settings):
+    pulumi.log.warn(warning)
+stack = NginxHaStack("nginx-ha", build_topology(settings))
+
+pulumi.export("vip", stack.vip)
+pulumi.export("url", stack.url)
+pulumi.export("nodes", stack.nodes)

@@ -1,0 +1,72 @@
+"""NginxHaStack: the whole topology as resources, and what the stack exports."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components import render
+from components.remote import connection, wait_ready
+from components.topology import Node, Topology
+from components.vm import ClonedVm, ClonedVmArgs, HostResources
+
+
+class NginxHaStack(pulumi.ComponentResource):
+    TYPE = "nginx-ha:index:NginxHaStack"
+
+    def __init__(self, name: str, topo: Topology, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(self.TYPE, name, None, opts)
+        s = topo.settings
+        # Lab stacks are torn down whole; elsewhere the base image outlives mistakes.
+        protect_base = not s.stack.startswith(("dev", "lab", "sandbox", "test"))
+        self.hosts = {
+            host: HostResources(self, topo, host, protect_base) for host in topo.hosts_used
+        }
+        private_key = pulumi.Output.secret(s.ssh_private_key.get_secret_value())
+
+        self.vms: dict[str, ClonedVm] = {}
+        self.ready: dict[str, pulumi.Resource] = {}
+        for node in topo.nodes:
+            host = self.hosts[node.host]
+            vm = ClonedVm(
+                node.name,
+                ClonedVmArgs(
+                    node=node,
+                    base_volume_id=host.base_volume_id,
+                    base_volume_name=host.base_volume_name,
+                    pool=host.pool,
+                    network_id=host.network_id,
+                    bridge=host.bridge,
+                    user_data=render.cloud_init_user_data(topo, node),
+                    meta_data=render.cloud_init_meta_data(topo, node),
+                    network_config=render.cloud_init_network_config(topo, node),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
+            )
+            self.vms[node.name] = vm
+            conn = connection(str(node.ip), s.ssh.user, private_key)
+            self.ready[node.name] = wait_ready(
+                node.name,
+                conn,
+                node.instance_id,
+                pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain]),
+            )
+
+        self.vip = str(s.vip)
+        self.url = f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
+        self.nodes = {n.name: _node_output(n) for n in topo.nodes}
+        self.register_outputs({"vip": self.vip, "url": self.url, "nodes": self.nodes})
+
+
+def _node_output(node: Node) -> dict[str, object]:
+    out: dict[str, object] = {
+        "ip": str(node.ip),
+        "mac": node.mac,
+        "role": node.role,
+        "host": node.host or "default",
+        "domain": node.domain,
+    }
+    if node.priority is not None:
+        out["priority"] = node.priority
+    if node.port is not None:
+        out["port"] = node.port
+    return out

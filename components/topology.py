@@ -1,0 +1,251 @@
+"""Derive the deployment from validated settings: nodes, VRRP roles, MACs, names.
+
+Pure: plain values in, plain values out. The Pulumi components, the offline
+renderer and the network-namespace lab all consume a :class:`Topology`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from components.settings import Settings, VmSize
+
+QEMU_OUI = "52:54:00"  # QEMU/KVM's locally administered range
+
+
+# --------------------------------------------------------------------------- naming
+# Physical libvirt names carry project and stack, so two stacks on one host never
+# collide. Logical Pulumi names stay short ("nginx-master-domain").
+
+
+def stack_prefix(project: str, stack: str) -> str:
+    return f"{project}-{stack}"
+
+
+def domain_name(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}"
+
+
+def volume_name(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}.qcow2"
+
+
+def cloudinit_name(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}-cloudinit.iso"
+
+
+def base_volume_name(prefix: str) -> str:
+    return f"{prefix}-base.qcow2"
+
+
+def network_name(prefix: str, network: str) -> str:
+    return f"{prefix}-{network}"
+
+
+# ------------------------------------------------------------------------------ MACs
+
+
+def derive_mac(project: str, stack: str, vm: str, attempt: int = 0) -> str:
+    """A stable MAC in 52:54:00:xx:xx:xx from (project, stack, VM name).
+
+    ``attempt`` > 0 gives the deterministic alternatives used to resolve a collision.
+    """
+    seed = f"{project}/{stack}/{vm}" + (f"#{attempt}" if attempt else "")
+    digest = hashlib.sha256(seed.encode()).digest()
+    return QEMU_OUI + "".join(f":{b:02x}" for b in digest[:3])
+
+
+def assign_macs(project: str, stack: str, wanted: list[tuple[str, str | None]]) -> dict[str, str]:
+    """MACs for every VM: overrides first, then generated ones in name order.
+
+    A generated MAC that collides with one already taken moves to the next
+    deterministic alternative, so the result depends only on the inputs.
+    """
+    taken: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for vm, mac in wanted:
+        if mac is not None:
+            out[vm] = mac
+            taken[mac] = vm
+    for vm, mac in sorted(wanted):
+        if mac is not None:
+            continue
+        attempt = 0
+        candidate = derive_mac(project, stack, vm)
+        while candidate in taken:
+            attempt += 1
+            candidate = derive_mac(project, stack, vm, attempt)
+        out[vm] = candidate
+        taken[candidate] = vm
+    return out
+
+
+# -------------------------------------------------------------------------- topology
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: Literal["load_balancer", "backend"]
+    ip: ipaddress.IPv4Address
+    mac: str
+    host: str | None  # key of nginx-ha:hosts; None: the default provider
+    host_uri: str
+    size: VmSize
+    role: str  # MASTER/BACKUP (load balancers), primary/backup (backends)
+    domain: str  # physical libvirt names, stack-scoped
+    volume: str
+    cloudinit: str
+    instance_id: str
+    priority: int | None = None
+    port: int | None = None
+
+    @property
+    def is_load_balancer(self) -> bool:
+        return self.kind == "load_balancer"
+
+
+@dataclass(frozen=True)
+class VrrpPeer:
+    """One load balancer's view of its VRRP instance."""
+
+    node: str
+    state: Literal["MASTER", "BACKUP"]
+    priority: int
+    nopreempt: bool
+    unicast_src: ipaddress.IPv4Address
+    unicast_peers: tuple[ipaddress.IPv4Address, ...]
+
+
+@dataclass(frozen=True)
+class Topology:
+    settings: Settings
+    prefix: str
+    network: str  # physical libvirt network name (nat mode) or the host bridge
+    base_volume: str
+    nodes: tuple[Node, ...]
+    vrrp: dict[str, VrrpPeer] = field(default_factory=dict)
+
+    @property
+    def load_balancers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.is_load_balancer)
+
+    @property
+    def backends(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.is_load_balancer)
+
+    @property
+    def master(self) -> Node:
+        return max(self.load_balancers, key=lambda n: n.priority or 0)
+
+    @property
+    def hosts_used(self) -> tuple[str | None, ...]:
+        """Hosts that run a VM, in first-use order (None: libvirt:uri)."""
+        return tuple(dict.fromkeys(n.host for n in self.nodes))
+
+    @property
+    def prefix_len(self) -> int:
+        return self.settings.network.cidr.prefixlen
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def build_topology(settings: Settings) -> Topology:
+    prefix = stack_prefix(settings.project, settings.stack)
+    wanted = [(n.name, n.mac) for n in settings.all_nodes()]
+    macs = assign_macs(settings.project, settings.stack, wanted)
+    master_priority = max(lb.priority for lb in settings.load_balancers)
+    nodes: list[Node] = []
+    for lb in settings.load_balancers:
+        nodes.append(
+            _node(
+                settings,
+                prefix,
+                lb.name,
+                "load_balancer",
+                lb.ip,
+                macs[lb.name],
+                lb.host,
+                settings.vm_size(lb),
+                "MASTER" if lb.priority == master_priority else "BACKUP",
+                priority=lb.priority,
+            )
+        )
+    for be in settings.backends:
+        nodes.append(
+            _node(
+                settings,
+                prefix,
+                be.name,
+                "backend",
+                be.ip,
+                macs[be.name],
+                be.host,
+                settings.vm_size(be),
+                be.role,
+                port=be.port,
+            )
+        )
+
+    lbs = [n for n in nodes if n.is_load_balancer]
+    vrrp = {}
+    for n in lbs:
+        assert n.priority is not None
+        # keepalived honours nopreempt only with state BACKUP: without preemption
+        # both start as BACKUP and the priority alone elects the first MASTER.
+        state: Literal["MASTER", "BACKUP"] = (
+            "MASTER" if n.role == "MASTER" and settings.vrrp.preempt else "BACKUP"
+        )
+        vrrp[n.name] = VrrpPeer(
+            node=n.name,
+            state=state,
+            priority=n.priority,
+            nopreempt=not settings.vrrp.preempt,
+            unicast_src=n.ip,
+            unicast_peers=tuple(p.ip for p in lbs if p.name != n.name),
+        )
+
+    net = settings.network
+    return Topology(
+        settings=settings,
+        prefix=prefix,
+        network=(net.bridge or "") if net.mode == "bridge" else network_name(prefix, net.name),
+        base_volume=base_volume_name(prefix),
+        nodes=tuple(nodes),
+        vrrp=vrrp,
+    )
+
+
+def _node(
+    settings: Settings,
+    prefix: str,
+    name: str,
+    kind,
+    ip,
+    mac,
+    host,
+    size,
+    role,
+    priority=None,
+    port=None,
+) -> Node:
+    return Node(
+        name=name,
+        kind=kind,
+        ip=ip,
+        mac=mac,
+        host=host,
+        host_uri=settings.host_uri(host),
+        size=size,
+        role=role,
+        domain=domain_name(prefix, name),
+        volume=volume_name(prefix, name),
+        cloudinit=cloudinit_name(prefix, name),
+        instance_id=f"iid-{prefix}-{name}",
+        priority=priority,
+        port=port,
+    )

@@ -1,0 +1,154 @@
+"""Libvirt resources. The only module that imports pulumi_libvirt.
+
+``ClonedVm``: a copy-on-write clone of the base image, its own cloud-init disk, and a
+domain with the node's MAC, address and hostname. ``HostResources``: what each
+libvirt host needs once (provider, base image, NAT network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_libvirt as libvirt
+
+from components.settings import DEFAULT_IMAGE_URL
+from components.topology import Node, Topology
+
+GIB = 1024**3
+
+
+@dataclass
+class ClonedVmArgs:
+    node: Node
+    base_volume_id: pulumi.Input[str] | None  # None: clone image.volume by name
+    base_volume_name: str | None
+    pool: str
+    network_id: pulumi.Input[str] | None  # nat mode
+    bridge: str | None  # bridge mode
+    user_data: str
+    meta_data: str
+    network_config: str
+
+
+class ClonedVm(pulumi.ComponentResource):
+    """One VM: CoW volume on the base image, cloud-init disk, domain."""
+
+    TYPE = "nginx-ha:index:ClonedVm"
+
+    def __init__(self, name: str, args: ClonedVmArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(self.TYPE, name, None, opts)
+        node = args.node
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.disk = libvirt.Volume(
+            f"{name}-disk",
+            name=node.volume,
+            pool=args.pool,
+            base_volume_id=args.base_volume_id,
+            base_volume_name=args.base_volume_name if args.base_volume_id is None else None,
+            base_volume_pool=args.pool if args.base_volume_id is None else None,
+            format="qcow2",
+            size=node.size.disk_gib * GIB,
+            opts=child,
+        )
+        self.cloudinit = libvirt.CloudInitDisk(
+            f"{name}-cloudinit",
+            name=node.cloudinit,
+            pool=args.pool,
+            user_data=args.user_data,
+            meta_data=args.meta_data,
+            network_config=args.network_config,
+            opts=child,
+        )
+        size = node.size
+        self.domain = libvirt.Domain(
+            f"{name}-domain",
+            name=node.domain,
+            type=size.domain_type,
+            memory=size.memory_mib,
+            vcpu=size.vcpus,
+            autostart=True,
+            cloudinit=self.cloudinit.id,
+            kernel=size.kernel,
+            initrd=size.initrd,
+            cmdlines=[{"_": size.cmdline}] if size.cmdline else None,
+            disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
+            network_interfaces=[
+                libvirt.DomainNetworkInterfaceArgs(
+                    network_id=args.network_id,
+                    bridge=args.bridge,
+                    mac=node.mac,
+                    addresses=[str(node.ip)],
+                    hostname=node.name,
+                    # The address is static (cloud-init network-config); nothing to wait for.
+                    wait_for_lease=False,
+                )
+            ],
+            consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # A domain's disks and cloud-init ISO are attached at definition: replace
+                # the domain whole, and free its name before defining the new one.
+                delete_before_replace=True,
+                replace_on_changes=["cloudinit", "disks", "networkInterfaces"],
+                custom_timeouts=pulumi.CustomTimeouts(create="10m", delete="5m"),
+            ),
+        )
+        self.name = node.domain
+        self.ip = str(node.ip)
+        self.mac = node.mac
+        self.register_outputs({"name": self.name, "ip": self.ip, "mac": self.mac})
+
+
+class HostResources:
+    """Per libvirt host: an explicit provider (several hosts), base image, NAT network."""
+
+    def __init__(
+        self, parent: pulumi.Resource, topo: Topology, host: str | None, protect_base: bool
+    ):
+        s = topo.settings
+        suffix = f"-{host}" if host else ""
+        # Always an explicit provider: libvirt:uri's default lives in settings, and
+        # every host's resources say which hypervisor they are on.
+        self.provider = libvirt.Provider(
+            f"libvirt{suffix}", uri=s.host_uri(host), opts=pulumi.ResourceOptions(parent=parent)
+        )
+        opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
+        self.pool = s.image.pool
+        self.base_volume_id: pulumi.Output[str] | None = None
+        self.base_volume_name: str | None = s.image.volume
+        if s.image.volume is None:
+            base = libvirt.Volume(
+                f"base-image{suffix}",
+                name=topo.base_volume,
+                pool=s.image.pool,
+                source=s.image.url or DEFAULT_IMAGE_URL,
+                format="qcow2",
+                # Every clone is a CoW overlay on this volume; protect it in long-lived
+                # stacks (lab stacks are torn down whole).
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(protect=protect_base)
+                ),
+            )
+            self.base_volume_id = base.id
+        self.network_id: pulumi.Output[str] | None = None
+        self.bridge: str | None = None
+        net = s.network
+        if net.mode == "nat":
+            network = libvirt.Network(
+                f"network{suffix}",
+                name=topo.network,
+                mode="nat",
+                addresses=[str(net.cidr)],
+                bridge=net.bridge,
+                autostart=True,
+                # Addresses are static (cloud-init); libvirt's DHCP would hand out the same
+                # range to strangers.
+                dhcp=libvirt.NetworkDhcpArgs(enabled=False),
+                dns=libvirt.NetworkDnsArgs(enabled=True, local_only=True),
+                opts=opts,
+            )
+            self.network_id = network.id
+        else:
+            self.bridge = net.bridge
