@@ -6,7 +6,7 @@ import pulumi
 
 from components import render
 from components.remote import connection, wait_ready
-from components.topology import Node, Topology
+from components.topology import Node, Topology, vm_layout
 from components.vm import ClonedVm, ClonedVmArgs, HostResources
 
 
@@ -25,6 +25,7 @@ class NginxHaStack(pulumi.ComponentResource):
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
+        self.connections: dict[str, object] = {}
         for node in topo.nodes:
             host = self.hosts[node.host]
             vm = ClonedVm(
@@ -50,6 +51,16 @@ class NginxHaStack(pulumi.ComponentResource):
                 node.instance_id,
                 pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain]),
             )
+            self.connections[node.name] = conn
+        layout = vm_layout(s)
+
+        # Load balancers: keepalived and nginx (each wired in by its own component).
+        for node in topo.load_balancers:
+            pass
+
+        # Backends: Tomcat.
+        for node in topo.backends:
+            pass
 
         self.vip = str(s.vip)
         self.url = f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"

@@ -83,6 +83,43 @@ def assign_macs(project: str, stack: str, wanted: list[tuple[str, str | None]]) 
     return out
 
 
+# ---------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live on a node and what runs there, for the renderers.
+
+    VMs use the defaults; the network-namespace lab passes its own (per-node paths
+    under its run folder, its interface names, the keepalived it runs), so one set of
+    templates serves both. Fields only ever get added, with a default.
+    """
+
+    interface: str = "enp1s0"
+    # The keepalived deployed: decides which options may be rendered.
+    keepalived_version: tuple[int, int, int] = (2, 4, 3)
+    keepalived_bin: str = "/usr/local/keepalived/sbin/keepalived"
+    keepalived_conf: str = "/etc/keepalived/keepalived.conf"
+    check_script: str = "/etc/keepalived/check_nginx.sh"
+    notify_script: str = "/etc/keepalived/notify.sh"
+    auth_key_file: str = "/etc/keepalived/vrrp-auth.key"
+    script_user: str = "root"
+    nginx_bin: str = "/usr/sbin/nginx"
+    nginx_conf: str = "/etc/nginx/nginx.conf"
+    nginx_pid: str = "/run/nginx.pid"
+    nginx_log_dir: str = "/var/log/nginx"
+    nginx_mime_types: str = "/etc/nginx/mime.types"
+    # How the health check restarts nginx once (the lab starts it in its namespace).
+    nginx_restart: str = "systemctl restart nginx"
+    tomcat_webapps: str = "/var/lib/tomcat10/webapps"
+
+
+def vm_layout(settings: Settings) -> Layout:
+    """The layout of a VM deployed by the program."""
+    k = settings.keepalived
+    return Layout(interface=settings.vrrp.interface, keepalived_version=k.version_tuple)
+
+
 # -------------------------------------------------------------------------- topology
 
 
