@@ -112,6 +112,12 @@ class Layout:
     # How the health check restarts nginx once (the lab starts it in its namespace).
     nginx_restart: str = "systemctl restart nginx"
     tomcat_webapps: str = "/var/lib/tomcat10/webapps"
+    # nginx (issue 5): the user workers run as (Debian www-data, RHEL family nginx),
+    # the folder for request-body and proxy temp files (the lab gives each node its
+    # own), and the ROOT page Tomcat serves (under tomcat_webapps).
+    nginx_user: str = "www-data"
+    nginx_temp_dir: str = "/var/lib/nginx"
+    tomcat_page: str = "ROOT/index.html"
 
 
 def vm_layout(settings: Settings) -> Layout:
