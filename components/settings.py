@@ -116,9 +116,9 @@ Name = Annotated[str, Field(min_length=1)]
 class VmSize(_Model):
     """Size of a VM; ``nginx-ha:vm`` sets the default, a node's ``vm`` overrides."""
 
-    memory_mib: int = Field(1024, ge=MIN_MEMORY_MIB)
+    memory_mib: int = Field(1024, ge=MIN_MEMORY_MIB, alias="memoryMiB")
     vcpus: int = Field(1, ge=1, le=64)
-    disk_gib: int = Field(10, ge=MIN_DISK_GIB, le=2048)
+    disk_gib: int = Field(10, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
     # "kvm" where the host has hardware virtualisation, "qemu" (software emulation)
     # where it has not (nested or paravirtualised hosts, the sandbox).
     domain_type: Literal["kvm", "qemu"] = "kvm"
@@ -130,9 +130,9 @@ class VmSize(_Model):
 
 
 class VmOverride(_Model):
-    memory_mib: int | None = Field(None, ge=MIN_MEMORY_MIB)
+    memory_mib: int | None = Field(None, ge=MIN_MEMORY_MIB, alias="memoryMiB")
     vcpus: int | None = Field(None, ge=1, le=64)
-    disk_gib: int | None = Field(None, ge=MIN_DISK_GIB, le=2048)
+    disk_gib: int | None = Field(None, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
     domain_type: Literal["kvm", "qemu"] | None = None
 
 
@@ -376,14 +376,13 @@ _HINTS = {
 
 
 def _decode(value: Any) -> Any:
-    """Config values arrive as JSON text for structured keys; plain text otherwise."""
-    if isinstance(value, str):
-        s = value.strip()
-        if s[:1] in "[{" or s in ("true", "false") or re.fullmatch(r"-?\d+(\.\d+)?", s):
-            try:
-                return json.loads(s)
-            except json.JSONDecodeError:
-                return value
+    """Structured keys arrive as JSON text; top-level scalars stay text (pydantic
+    converts "true" and numbers where a field wants them; a secret stays a string)."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
     return value
 
 

@@ -30,8 +30,6 @@ class Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
-        if args.typ == "libvirt:index/volume:Volume":
-            state.setdefault("id", f"/var/lib/libvirt/images/{args.inputs.get('name')}")
         self.resources.append(
             Registered(
                 args.typ, args.name, dict(args.inputs), args.provider, args.resource_id or ""

@@ -1,0 +1,196 @@
+"""The real __main__.py under recording Pulumi mocks: what it asks libvirt for."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from components.settings import SettingsError
+from tests import stacks
+from tests.program.mocks import run_program
+
+DOMAIN = "libvirt:index/domain:Domain"
+VOLUME = "libvirt:index/volume:Volume"
+CIDATA = "libvirt:index/cloudInitDisk:CloudInitDisk"
+NETWORK = "libvirt:index/network:Network"
+PROVIDER = "pulumi:providers:libvirt"
+COMMAND = "command:remote:Command"
+
+HOSTS = {"hv1": "qemu+ssh://root@hv1.example/system", "hv2": "qemu+ssh://root@hv2.example/system"}
+BIG = dict(
+    hosts=HOSTS,
+    network={"mode": "bridge", "bridge": "br0", "cidr": "10.20.0.0/16", "gateway": "10.20.0.1"},
+    vip="10.20.0.10",
+    loadBalancers=[
+        {"name": "lb1", "ip": "10.20.1.1", "priority": 200, "host": "hv1"},
+        {"name": "lb2", "ip": "10.20.1.2", "priority": 100, "host": "hv2"},
+    ],
+    backends=[
+        {"name": "app1", "ip": "10.20.2.1", "role": "primary", "host": "hv1"},
+        {"name": "app2", "ip": "10.20.2.2", "role": "primary", "host": "hv2"},
+        {
+            "name": "app3",
+            "ip": "10.20.2.3",
+            "role": "primary",
+            "host": "hv1",
+            "vm": {"memoryMiB": 2048},
+        },
+        {"name": "app4", "ip": "10.20.2.4", "role": "backup", "host": "hv2"},
+        {"name": "app5", "ip": "10.20.2.5", "role": "backup", "host": "hv1"},
+    ],
+    antiAffinity=True,
+)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_program(stacks.raw_config("dev"), stack="dev")
+
+
+@pytest.fixture(scope="module")
+def big():
+    return run_program(stacks.raw_config("dev", **BIG), stack="big")
+
+
+def by_name(run, typ):
+    return {r.inputs["name"]: r for r in run.of_type(typ)}
+
+
+def test_dev_stack_has_one_clone_disk_and_cidata_per_vm(dev):
+    domains = by_name(dev, DOMAIN)
+    assert sorted(domains) == [
+        "nginx-ha-dev-nginx-backup",
+        "nginx-ha-dev-nginx-master",
+        "nginx-ha-dev-tomcat-backup",
+        "nginx-ha-dev-tomcat-primary",
+    ]
+    vols = by_name(dev, VOLUME)
+    base = vols.pop("nginx-ha-dev-base.qcow2")
+    assert base.inputs["source"].endswith("debian-12-genericcloud-amd64.qcow2")
+    # Every clone is a copy-on-write overlay on the one base volume.
+    assert len(vols) == 4
+    assert {v.inputs["baseVolumeId"] for v in vols.values()} == {"base-image-id"}
+    assert len(dev.of_type(CIDATA)) == 4
+
+
+def test_each_domain_carries_its_mac_address_and_hostname(dev):
+    nodes = dev.exports["nodes"]
+    for name, domain in by_name(dev, DOMAIN).items():
+        vm = name.removeprefix("nginx-ha-dev-")
+        nic = domain.inputs["networkInterfaces"][0]
+        assert nic["mac"] == nodes[vm]["mac"]
+        assert nic["addresses"] == [nodes[vm]["ip"]]
+        assert nic["hostname"] == vm
+        assert nic["networkId"] == "network-id"
+        assert domain.inputs["cloudinit"] == f"{vm}-cloudinit-id"
+        assert domain.inputs["disks"] == [{"volumeId": f"{vm}-disk-id"}]
+
+
+def test_cloud_init_disk_matches_the_vm(dev):
+    nodes = dev.exports["nodes"]
+    for r in dev.of_type(CIDATA):
+        vm = r.name.removesuffix("-cloudinit")
+        meta = yaml.safe_load(r.inputs["metaData"])
+        net = yaml.safe_load(r.inputs["networkConfig"])
+        user = yaml.safe_load(r.inputs["userData"])
+        assert meta["instance-id"] == f"iid-nginx-ha-dev-{vm}"
+        assert user["hostname"] == vm
+        assert net["ethernets"]["enp1s0"]["match"]["macaddress"] == nodes[vm]["mac"]
+        assert net["ethernets"]["enp1s0"]["addresses"] == [nodes[vm]["ip"] + "/24"]
+
+
+def test_nat_network_is_created_without_dhcp(dev):
+    (net,) = dev.of_type(NETWORK)
+    assert net.inputs["name"] == "nginx-ha-dev-lan"
+    assert net.inputs["mode"] == "nat"
+    assert net.inputs["addresses"] == ["192.168.159.0/24"]
+    assert net.inputs["dhcp"] == {"enabled": False}
+
+
+def test_outputs_name_vip_url_and_nodes(dev):
+    assert dev.exports["vip"] == "192.168.159.110"
+    assert dev.exports["url"] == "http://192.168.159.110/"
+    nodes = dev.exports["nodes"]
+    assert nodes["nginx-master"]["role"] == "MASTER" and nodes["nginx-backup"]["role"] == "BACKUP"
+    assert (
+        nodes["tomcat-primary"]["role"] == "primary" and nodes["tomcat-backup"]["role"] == "backup"
+    )
+    assert nodes["nginx-master"]["ip"] == "192.168.159.129"
+
+
+def test_every_vm_waits_for_cloud_init_over_ssh_with_a_secret_key(dev):
+    waits = [r for r in dev.of_type(COMMAND) if r.name.endswith("-wait-ready")]
+    assert sorted(w.name for w in waits) == [
+        "nginx-backup-wait-ready",
+        "nginx-master-wait-ready",
+        "tomcat-backup-wait-ready",
+        "tomcat-primary-wait-ready",
+    ]
+    for w in waits:
+        assert "cloud-init status --wait" in w.inputs["create"]
+        assert stacks.TEST_PRIVATE_KEY not in w.inputs["create"]
+
+
+def test_single_host_uses_one_explicit_provider_from_libvirt_uri(dev):
+    (provider,) = dev.of_type(PROVIDER)
+    assert provider.inputs["uri"] == "qemu:///system"
+    assert all(r.provider and "::libvirt::" in r.provider for r in dev.of_type(DOMAIN))
+
+
+def test_three_primaries_two_backups_on_two_hosts(big):
+    providers = {r.name: r.inputs["uri"] for r in big.of_type(PROVIDER)}
+    assert providers == {"libvirt-hv1": HOSTS["hv1"], "libvirt-hv2": HOSTS["hv2"]}
+    placement = {
+        r.inputs["name"].removeprefix("nginx-ha-big-"): r.provider.split("::")[-2]
+        for r in big.of_type(DOMAIN)
+    }
+    assert placement == {
+        "lb1": "libvirt-hv1",
+        "lb2": "libvirt-hv2",
+        "app1": "libvirt-hv1",
+        "app2": "libvirt-hv2",
+        "app3": "libvirt-hv1",
+        "app4": "libvirt-hv2",
+        "app5": "libvirt-hv1",
+    }
+    # One base image per host, each clone on its own host's base.
+    vols = big.of_type(VOLUME)
+    bases = [v for v in vols if v.inputs["name"] == "nginx-ha-big-base.qcow2"]
+    assert sorted(b.name for b in bases) == ["base-image-hv1", "base-image-hv2"]
+    for clone in vols:
+        if clone in bases:
+            continue
+        host = placement[clone.name.removesuffix("-disk")].removeprefix("libvirt-")
+        assert clone.inputs["baseVolumeId"] == f"base-image-{host}-id"
+        assert clone.provider.split("::")[-2] == f"libvirt-{host}"
+    # Bridge mode: no libvirt network, NICs on the host bridge.
+    assert big.of_type(NETWORK) == []
+    for d in big.of_type(DOMAIN):
+        assert d.inputs["networkInterfaces"][0]["bridge"] == "br0"
+    memory = {d.inputs["name"]: d.inputs["memory"] for d in big.of_type(DOMAIN)}
+    assert memory["nginx-ha-big-app3"] == 2048 and memory["nginx-ha-big-app1"] == 1024
+    roles = {n: v["role"] for n, v in big.exports["nodes"].items()}
+    assert [n for n, r in roles.items() if r == "primary"] == ["app1", "app2", "app3"]
+    assert [n for n, r in roles.items() if r == "backup"] == ["app4", "app5"]
+
+
+def test_a_different_subnet_flows_into_addresses_and_network_config(big):
+    for r in big.of_type(CIDATA):
+        net = yaml.safe_load(r.inputs["networkConfig"])
+        eth = net["ethernets"]["enp1s0"]
+        assert eth["addresses"][0].endswith("/16") and eth["addresses"][0].startswith("10.20.")
+        assert eth["routes"][0]["via"] == "10.20.0.1"
+    assert big.exports["vip"] == "10.20.0.10"
+
+
+def test_bad_settings_stop_the_program_before_any_resource():
+    with pytest.raises(SettingsError) as err:
+        run_program(
+            stacks.raw_config("dev", vip="10.0.0.1", vrrp={"virtualRouterId": 0}), stack="dev"
+        )
+    assert {"nginx-ha:vip", "nginx-ha:vrrp.virtualRouterId"} <= {p.key for p in err.value.problems}
+
+
+def test_preview_builds_the_same_graph(dev):
+    preview = run_program(stacks.raw_config("dev"), stack="dev", preview=True)
+    assert sorted(r.name for r in preview.resources) == sorted(r.name for r in dev.resources)

@@ -1,0 +1,92 @@
+"""Topology: VRRP roles, stable and unique MACs, stack-scoped names."""
+
+from __future__ import annotations
+
+import re
+
+from components.settings import parse_settings
+from components.topology import assign_macs, build_topology, derive_mac
+from tests import stacks
+
+
+def topo(stack="dev", **overrides):
+    s = parse_settings(
+        stacks.raw_config("dev", **overrides), stack=stack, secret_keys=stacks.SECRET_KEYS
+    )
+    return build_topology(s)
+
+
+def test_highest_priority_is_master_and_peers_point_at_each_other():
+    t = topo()
+    assert t.master.name == "nginx-master"
+    assert (t.vrrp["nginx-master"].state, t.vrrp["nginx-backup"].state) == ("MASTER", "BACKUP")
+    assert [str(p) for p in t.vrrp["nginx-master"].unicast_peers] == ["192.168.159.130"]
+    assert [str(p) for p in t.vrrp["nginx-backup"].unicast_peers] == ["192.168.159.129"]
+    assert not any(v.nopreempt for v in t.vrrp.values())
+
+
+def test_master_is_the_higher_priority_whatever_the_order():
+    lbs = [
+        {"name": "lb-a", "ip": "192.168.159.129", "priority": 90},
+        {"name": "lb-b", "ip": "192.168.159.130", "priority": 200},
+    ]
+    assert topo(loadBalancers=lbs).master.name == "lb-b"
+
+
+def test_without_preemption_both_start_backup_with_nopreempt():
+    t = topo(vrrp={"preempt": False})
+    assert {v.state for v in t.vrrp.values()} == {"BACKUP"}
+    assert all(v.nopreempt for v in t.vrrp.values())
+    # The priority still decides who wins the first election.
+    assert t.vrrp["nginx-master"].priority > t.vrrp["nginx-backup"].priority
+
+
+def test_macs_are_qemu_unicast_stable_and_different_per_stack():
+    dev1, dev2, staging = topo("dev"), topo("dev"), topo("staging")
+    macs = [n.mac for n in dev1.nodes]
+    assert all(re.fullmatch(r"52:54:00(:[0-9a-f]{2}){3}", m) for m in macs)
+    assert macs == [n.mac for n in dev2.nodes]  # stable across runs
+    assert len(set(macs)) == len(macs)  # unique within the stack
+    assert set(macs).isdisjoint(n.mac for n in staging.nodes)  # other stack, other MACs
+
+
+def test_mac_override_wins_and_generated_macs_avoid_it():
+    lbs = [
+        {
+            "name": "nginx-master",
+            "ip": "192.168.159.129",
+            "priority": 150,
+            "mac": "52:54:00:AA:BB:CC",
+        },
+        {"name": "nginx-backup", "ip": "192.168.159.130", "priority": 100},
+    ]
+    t = topo(loadBalancers=lbs)
+    assert t.node("nginx-master").mac == "52:54:00:aa:bb:cc"
+
+
+def test_a_generated_collision_is_resolved_deterministically():
+    # Force a collision: an override equal to what "b" would get.
+    b_mac = derive_mac("p", "s", "b")
+    out1 = assign_macs("p", "s", [("a", b_mac), ("b", None), ("c", None)])
+    out2 = assign_macs("p", "s", [("c", None), ("b", None), ("a", b_mac)])
+    assert out1 == out2
+    assert out1["a"] == b_mac and out1["b"] != b_mac
+    assert out1["b"] == derive_mac("p", "s", "b", attempt=1)
+    assert len(set(out1.values())) == 3
+
+
+def test_many_vms_get_unique_macs():
+    wanted = [(f"vm-{i}", None) for i in range(2000)]
+    macs = assign_macs("nginx-ha", "big", wanted)
+    assert len(set(macs.values())) == 2000
+
+
+def test_physical_names_carry_project_and_stack():
+    t = topo("staging")
+    n = t.node("nginx-master")
+    assert n.domain == "nginx-ha-staging-nginx-master"
+    assert n.volume == "nginx-ha-staging-nginx-master.qcow2"
+    assert n.cloudinit == "nginx-ha-staging-nginx-master-cloudinit.iso"
+    assert n.instance_id == "iid-nginx-ha-staging-nginx-master"
+    assert t.network == "nginx-ha-staging-lan"
+    assert t.base_volume == "nginx-ha-staging-base.qcow2"
