@@ -37,12 +37,19 @@ DEFAULT_IMAGE_URL = (
     "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"
 )
 
-# keepalived.org publishes only an MD5 for this tarball; the SHA-256 below is the one
-# Alpine's package recipe pins (aports main/keepalived/APKBUILD, sha512 there; see
-# README "keepalived source"). Filled and cross-checked by the keepalived issue.
+# The default keepalived is pinned by its git tag and commit id, not by a tarball hash:
+# keepalived.org publishes only an MD5 for keepalived-2.4.3.tar.gz
+# (5a5c30d3275c380c8cf1a2df67ebbc3c, www/docs/download.md), and no distribution recipe
+# we could read pins 2.4.3 (Alpine's aports ship 2.3.4, OpenWrt 2.3.3, Buildroot 2.2.8).
+# The tag v2.4.3 is commit 53701f5648fb457fce5c3417fd309f286fbd1335 (upstream's
+# release commit "keepalived-2.4.3"); the install script clones the tag and refuses
+# any other commit. See docs/keepalived.md "Source pin".
 DEFAULT_KEEPALIVED_VERSION = "2.4.3"
+DEFAULT_KEEPALIVED_GIT = "https://github.com/acassen/keepalived.git"
+DEFAULT_KEEPALIVED_COMMIT = "53701f5648fb457fce5c3417fd309f286fbd1335"
+# The release tarball, for stacks that set keepalived.url with a sha256 of their own.
 DEFAULT_KEEPALIVED_URL = "https://www.keepalived.org/software/keepalived-2.4.3.tar.gz"
-DEFAULT_KEEPALIVED_SHA256 = ""
+DEFAULT_KEEPALIVED_SHA256 = ""  # none published by a source we trust; see above
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -231,6 +238,15 @@ class Keepalived(_Model):
     url: str | None = None
     path: str | None = None  # a tarball on the operator's machine, uploaded to the VMs
     sha256: str | None = None
+    git: str | None = None  # a git repository; the tag v<version> must be `commit`
+    commit: str | None = None
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[0-9a-f]{40}$", v.lower()):
+            raise ValueError("must be a full 40-hex commit id (git rev-parse v<version>)")
+        return v.lower() if v else v
 
     @field_validator("version")
     @classmethod
@@ -336,12 +352,14 @@ class Settings(_Model):
     def keepalived_source(self) -> Keepalived:
         """The keepalived source with defaults filled (URL and checksum)."""
         k = self.keepalived
-        if k.url is None and k.path is None and k.version == DEFAULT_KEEPALIVED_VERSION:
+        if (
+            k.url is None
+            and k.path is None
+            and k.git is None
+            and k.version == DEFAULT_KEEPALIVED_VERSION
+        ):
             return k.model_copy(
-                update={
-                    "url": DEFAULT_KEEPALIVED_URL,
-                    "sha256": k.sha256 or DEFAULT_KEEPALIVED_SHA256,
-                }
+                update={"git": DEFAULT_KEEPALIVED_GIT, "commit": DEFAULT_KEEPALIVED_COMMIT}
             )
         return k
 
@@ -748,8 +766,20 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
 @_rule("keepalived")
 def _keepalived_rules(s: dict[str, Any]) -> Iterable[Problem]:
     ka: Keepalived = s["keepalived"]
-    if ka.url and ka.path:
-        yield Problem(_k("keepalived.url"), "set either url or path, not both")
+    if sum(1 for x in (ka.url, ka.path, ka.git) if x) > 1:
+        yield Problem(_k("keepalived.url"), "set one source: url, path or git, not several")
+    if ka.git and not ka.commit:
+        yield Problem(
+            _k("keepalived.commit"),
+            f"a git source is verified by the commit its tag v{ka.version} points to: add "
+            "keepalived.commit (40 hex digits, from a clone you trust)",
+        )
+    if ka.commit and not ka.git:
+        yield Problem(_k("keepalived.commit"), "only applies to a git source: set keepalived.git")
+    if ka.sha256 and not (ka.url or ka.path):
+        yield Problem(
+            _k("keepalived.sha256"), "only applies to a url or path source: set one, or remove it"
+        )
     if ka.url and not ka.sha256:
         yield Problem(
             _k("keepalived.sha256"),
@@ -760,11 +790,12 @@ def _keepalived_rules(s: dict[str, Any]) -> Iterable[Problem]:
         yield Problem(
             _k("keepalived.sha256"), "an uploaded tarball is verified too: add keepalived.sha256"
         )
-    if not ka.url and not ka.path and ka.version != DEFAULT_KEEPALIVED_VERSION:
+    if not (ka.url or ka.path or ka.git) and ka.version != DEFAULT_KEEPALIVED_VERSION:
         yield Problem(
             _k("keepalived.url"),
             f"keepalived {ka.version} is not the default release "
-            f"({DEFAULT_KEEPALIVED_VERSION}): give its url (or path) and sha256",
+            f"({DEFAULT_KEEPALIVED_VERSION}): give its url (or path) and sha256, or "
+            "git and commit",
         )
 
 
