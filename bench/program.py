@@ -1,0 +1,72 @@
+"""How long the program takes to build its resource graph under Pulumi mocks.
+
+    venv/bin/python -m bench.program [--repeat 3]
+
+Prints a table for stacks of 4, 20 and 100 VMs (2 load balancers, the rest backends):
+settings parsing and topology alone, and the whole program (every resource registered
+with the mock engine), median of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import ipaddress
+import statistics
+import time
+
+from components.settings import parse_settings
+from components.topology import build_topology
+from tests import stacks
+from tests.program.mocks import run_program
+
+
+def raw_for(vms: int) -> dict[str, str]:
+    net = ipaddress.IPv4Network("10.40.0.0/16")
+    hosts = list(net.hosts())
+    lbs = [{"name": f"lb{i}", "ip": str(hosts[10 + i]), "priority": 200 - i} for i in range(2)]
+    backends = [
+        {"name": f"app{i}", "ip": str(hosts[100 + i]), "role": "primary" if i % 3 else "backup"}
+        for i in range(vms - 2)
+    ]
+    backends[0]["role"] = "primary"
+    return stacks.raw_config(
+        "dev",
+        network={"cidr": str(net), "mode": "nat"},
+        vip=str(hosts[5]),
+        loadBalancers=lbs,
+        backends=backends,
+    )
+
+
+def timed(fn, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)  # the program warns about shared hosts; not the point here
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[4, 20, 100])
+    args = ap.parse_args()
+    print("| VMs | resources | settings + topology (ms) | whole program under mocks (s) |")
+    print("|---:|---:|---:|---:|")
+    for n in args.sizes:
+        raw = raw_for(n)
+        pure = timed(lambda raw=raw: build_topology(parse_settings(raw, secret_keys=stacks.SECRET_KEYS)), args.repeat)
+        counts: list[int] = []
+
+        def whole(raw=raw, counts=counts):
+            counts.append(len(run_program(raw, stack="bench").resources))
+
+        full = timed(whole, args.repeat)
+        print(f"| {n} | {counts[-1]} | {pure * 1000:.1f} | {full:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

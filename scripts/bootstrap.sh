@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The README's first command: set everything up and run `pulumi up` for a stack.
+#
+#   ./scripts/bootstrap.sh            # stack "dev"
+#   STACK=staging ./scripts/bootstrap.sh
+#   ./scripts/bootstrap.sh --preview  # stop at `pulumi preview`
+#
+# Safe to re-run: every step checks what is already there. It
+#   1. creates the Python virtualenv (venv/) from requirements.txt;
+#   2. finds the Pulumi CLI: on PATH, else the air-gapped build in .toolchain/bin
+#      (scripts/pulumi-toolchain.sh), else installs it the official way
+#      (get.pulumi.com) or says exactly how when that site cannot be reached;
+#   3. uses a local file state backend (.pulumi-state/) unless PULUMI_BACKEND_URL is set,
+#      so no Pulumi account is needed;
+#   4. takes the secrets passphrase from PULUMI_CONFIG_PASSPHRASE, or from
+#      PULUMI_CONFIG_PASSPHRASE_FILE, else creates .pulumi-passphrase (mode 0600);
+#   5. creates the stack when absent, and generates what it lacks: an SSH key pair
+#      (.run/keys/<stack>_ed25519, public key into ssh.publicKey, private key as the
+#      secret sshPrivateKey) and the VRRP secret vrrpAuthPass (an auth_hmac key for
+#      VRRPv3, an 8-character PASS for VRRPv2);
+#   6. checks that the libvirt host at libvirt:uri answers, and stops before the
+#      engine starts with what to install or set when it does not;
+#   7. runs `pulumi up` (or `pulumi preview` with --preview).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STACK=${STACK:-dev}
+ACTION=up
+case "${1:-}" in
+  --preview) ACTION=preview ;;
+  "") ;;
+  *) echo "usage: [STACK=name] $0 [--preview]" >&2; exit 2 ;;
+esac
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
+
+# 1. virtualenv ---------------------------------------------------------------------
+if [ ! -x venv/bin/python ] || ! cmp -s requirements.txt venv/.requirements.txt; then
+  say "Python virtualenv (venv/)"
+  command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
+  python3 -m venv venv || die "python3 -m venv failed: apt-get install python3-venv"
+  venv/bin/pip install -q -r requirements.txt
+  cp requirements.txt venv/.requirements.txt
+fi
+
+# 2. Pulumi CLI ---------------------------------------------------------------------
+if [ -x .toolchain/bin/pulumi ]; then
+  PATH="$ROOT/.toolchain/bin:$PATH"
+fi
+if ! command -v pulumi >/dev/null; then
+  say "Installing the Pulumi CLI the official way (get.pulumi.com)"
+  if curl -fsSL --max-time 20 https://get.pulumi.com -o /tmp/get-pulumi.sh 2>/dev/null; then
+    sh /tmp/get-pulumi.sh
+    PATH="$HOME/.pulumi/bin:$PATH"
+  else
+    die "the Pulumi CLI is not installed and get.pulumi.com cannot be reached.
+  Either install it from https://www.pulumi.com/docs/install/ on a connected machine,
+  or build it here from its Go modules (needs Go and a Go module proxy):
+      ./scripts/pulumi-toolchain.sh     # builds pulumi and its plugins into .toolchain/bin
+  then run this command again."
+  fi
+fi
+export PATH
+say "Pulumi CLI: $(pulumi version)"
+
+# 3. state backend ------------------------------------------------------------------
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+  mkdir -p .pulumi-state
+  export PULUMI_BACKEND_URL="file://$ROOT/.pulumi-state"
+fi
+say "State backend: $PULUMI_BACKEND_URL"
+
+# 4. passphrase ---------------------------------------------------------------------
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  if [ ! -f .pulumi-passphrase ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > .pulumi-passphrase)
+    say "Created .pulumi-passphrase (mode 0600): it decrypts this project's stack secrets."
+    echo "    Keep it safe (and out of git: it is in .gitignore); losing it loses the secrets."
+  fi
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$ROOT/.pulumi-passphrase"
+fi
+
+# 5. stack and its generated secrets ------------------------------------------------
+if ! pulumi stack select "$STACK" 2>/dev/null; then
+  say "Creating stack $STACK"
+  pulumi stack init "$STACK" --secrets-provider passphrase
+fi
+cfg() { pulumi config get --stack "$STACK" --path "$1" 2>/dev/null; }
+
+KEY=".run/keys/${STACK}_ed25519"
+if [ -z "$(cfg ssh.publicKey)" ] || ! pulumi config get --stack "$STACK" sshPrivateKey >/dev/null 2>&1; then
+  mkdir -p .run/keys && chmod 700 .run/keys
+  [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "nginx-ha-$STACK" -f "$KEY"
+  say "SSH key pair for the VMs: $KEY (public key into ssh.publicKey, private key as a secret)"
+  pulumi config set --stack "$STACK" --path ssh.publicKey "$(cat "$KEY.pub")"
+  pulumi config set --stack "$STACK" --secret sshPrivateKey < "$KEY"
+fi
+if ! pulumi config get --stack "$STACK" vrrpAuthPass >/dev/null 2>&1; then
+  if [ "$(cfg vrrp.version)" = "2" ]; then
+    secret=$(head -c 64 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 8)
+    what="an 8-character VRRPv2 PASS"
+  else
+    secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    what="a 32-character auth_hmac key"
+  fi
+  say "VRRP secret: $what, stored as the secret vrrpAuthPass"
+  printf '%s' "$secret" | pulumi config set --stack "$STACK" --secret vrrpAuthPass
+  unset secret
+fi
+
+# 6. the libvirt host ---------------------------------------------------------------
+URI=$(pulumi config get --stack "$STACK" libvirt:uri 2>/dev/null || echo "qemu:///system")
+if ! command -v virsh >/dev/null; then
+  die "virsh (libvirt's client) is missing, so the libvirt host at $URI cannot be checked.
+  On this machine: apt-get install libvirt-clients   (and, to host the VMs here,
+  libvirt-daemon-system qemu-system-x86 qemu-utils)
+  Or point the stack at another host: pulumi config set libvirt:uri qemu+ssh://user@host/system"
+fi
+if ! timeout 20 virsh -c "$URI" version >/dev/null 2>&1; then
+  die "no libvirt host answers at libvirt:uri = $URI.
+  Start libvirtd there (systemctl enable --now libvirtd), check your access
+  (user in group libvirt, or root), or set another URI:
+      pulumi config set --stack $STACK libvirt:uri qemu+ssh://user@host/system
+  Nothing was created."
+fi
+say "libvirt host answers at $URI"
+
+# 7. go -------------------------------------------------------------------------------
+say "pulumi $ACTION --stack $STACK"
+if [ "$ACTION" = up ]; then
+  exec pulumi up --stack "$STACK" --yes --diff
+else
+  exec pulumi preview --stack "$STACK" --diff
+fi
