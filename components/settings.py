@@ -859,6 +859,21 @@ def _nginx_rules(s: dict[str, Any]) -> Iterable[Problem]:
             f"{nginx.balancing} cannot be combined with backup servers (nginx rejects "
             "'backup' there); use round_robin or least_conn, or remove the backup backends",
         )
+    if nginx.health_path == "/":
+        yield Problem(
+            _k("nginx.healthPath"),
+            "/ is the site's front page: requests for it would get the local health "
+            "answer (or 403) instead of Tomcat; use a path of its own such as "
+            "/nginx-ha/health",
+        )
+    for key in ("connect_timeout", "send_timeout", "read_timeout"):
+        value: Decimal = getattr(nginx, key)
+        if value * 1000 != (value * 1000).to_integral_value():
+            yield Problem(
+                _k(f"nginx.{to_camel(key)}"),
+                f"{value} s is finer than nginx's time resolution of 1 ms; use at most "
+                "three decimals (0.5 is 500 ms)",
+            )
 
 
 @_rule("notify")
