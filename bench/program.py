@@ -10,8 +10,8 @@ with the mock engine), median of the repeats.
 from __future__ import annotations
 
 import argparse
-import logging
 import ipaddress
+import logging
 import statistics
 import time
 
@@ -50,7 +50,9 @@ def timed(fn, repeat: int) -> float:
 
 def main() -> None:
     logging.disable(logging.WARNING)  # the program warns about shared hosts; not the point here
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="*", default=[4, 20, 100])
     args = ap.parse_args()
@@ -58,7 +60,10 @@ def main() -> None:
     print("|---:|---:|---:|---:|")
     for n in args.sizes:
         raw = raw_for(n)
-        pure = timed(lambda raw=raw: build_topology(parse_settings(raw, secret_keys=stacks.SECRET_KEYS)), args.repeat)
+        pure = timed(
+            lambda raw=raw: build_topology(parse_settings(raw, secret_keys=stacks.SECRET_KEYS)),
+            args.repeat,
+        )
         counts: list[int] = []
 
         def whole(raw=raw, counts=counts):

@@ -25,7 +25,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
-    autoescape=False,
+    autoescape=False,  # noqa: S701 - config files and shell, not HTML
 )
 
 

@@ -3,7 +3,6 @@ resource it registers, with its inputs and options."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
 from dataclasses import dataclass, field
