@@ -322,6 +322,9 @@ class Settings(_Model):
     libvirt_uri: str = Field("qemu:///system", alias="libvirt:uri")
     hosts: dict[str, str] = Field(default_factory=dict)
     anti_affinity: bool = False
+    # Protect the managed base image from `pulumi destroy`; unset: protected except in
+    # lab stacks (is_lab_stack), which are torn down whole. See docs/operations.md.
+    protect_base_image: bool | None = None
     network: Network = Field(default_factory=Network)
     image: Image = Field(default_factory=Image)
     ssh: Ssh
@@ -345,6 +348,13 @@ class Settings(_Model):
         overrides = {k: v for k, v in node.vm.model_dump().items() if v is not None}
         return self.vm.model_copy(update=overrides)
 
+    @property
+    def protects_base_image(self) -> bool:
+        """Whether the base image volume gets Pulumi's `protect` option."""
+        if self.protect_base_image is not None:
+            return self.protect_base_image
+        return not is_lab_stack(self.stack)
+
     def host_uri(self, host: str | None) -> str:
         return self.libvirt_uri if host is None else self.hosts[host]
 
@@ -362,6 +372,16 @@ class Settings(_Model):
                 update={"git": DEFAULT_KEEPALIVED_GIT, "commit": DEFAULT_KEEPALIVED_COMMIT}
             )
         return k
+
+
+# Lab stacks: dev, lab, sandbox, test, optionally numbered and/or with a suffix after
+# '-', '_' or '.' (dev2, test-ci, lab_alice); not devops or testing.
+LAB_STACK_RE = re.compile(r"^(dev|lab|sandbox|test)\d*([-_.].*)?$")
+
+
+def is_lab_stack(stack: str) -> bool:
+    """A throwaway stack: its base image is unprotected unless protectBaseImage says so."""
+    return bool(LAB_STACK_RE.match(stack))
 
 
 # Keys that are secrets: they must be set with `pulumi config set --secret`.
@@ -799,6 +819,16 @@ def _keepalived_rules(s: dict[str, Any]) -> Iterable[Problem]:
         )
 
 
+@_rule("image", "protect_base_image")
+def _protect_rules(s: dict[str, Any]) -> Iterable[Problem]:
+    if s["image"].volume and s["protect_base_image"] is not None:
+        yield Problem(
+            _k("protectBaseImage"),
+            "has no effect: image.volume names an existing volume that the stack clones "
+            "but does not manage; remove protectBaseImage (or use image.url)",
+        )
+
+
 @_rule("image")
 def _image_rules(s: dict[str, Any]) -> Iterable[Problem]:
     img: Image = s["image"]
@@ -906,12 +936,24 @@ def settings_warnings(settings: Settings) -> list[str]:
 # ------------------------------------------------------------------------- the shell
 
 
-def load_from_pulumi() -> Settings:
-    """Read the stack's configuration from the Pulumi engine and parse it."""
+def load_from_pulumi(project_dir: str | None = None) -> Settings:
+    """Read the stack's configuration from the Pulumi engine and parse it.
+
+    ``project_dir`` (default: the working directory, where Pulumi runs the program)
+    holds the committed stack files that this stack must not collide with.
+    """
+    import os
+
     import pulumi
     from pulumi.runtime import config as rt_config
+
+    from components.stackfiles import stack_conflicts
 
     raw = {**rt_config.get_config_env(), **rt_config.CONFIG.get()}
     secret_keys = {k for k in raw if rt_config.is_config_secret(k)}
     secret_keys |= set(rt_config.get_config_secret_keys_env())
-    return parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    settings = parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    conflicts = stack_conflicts(settings, project_dir or os.getcwd())
+    if conflicts:
+        raise SettingsError(conflicts)
+    return settings

@@ -16,8 +16,9 @@ class NginxHaStack(pulumi.ComponentResource):
     def __init__(self, name: str, topo: Topology, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         s = topo.settings
-        # Lab stacks are torn down whole; elsewhere the base image outlives mistakes.
-        protect_base = not s.stack.startswith(("dev", "lab", "sandbox", "test"))
+        # Lab stacks are torn down whole; elsewhere the base image outlives mistakes
+        # (nginx-ha:protectBaseImage overrides; see Settings.protects_base_image).
+        protect_base = s.protects_base_image
         self.hosts = {
             host: HostResources(self, topo, host, protect_base) for host in topo.hosts_used
         }
