@@ -748,6 +748,13 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 "set it with `pulumi config set --secret vrrpAuthPass ...` (or allow "
                 "unauthenticated adverts with vrrp.allowUnauthenticated true)",
             )
+        elif secret is not None and not re.fullmatch(r'[!#-\[\]-z|~]*', secret.get_secret_value()):
+            yield Problem(
+                _k("vrrpAuthPass"),
+                "a VRRPv2 PASS goes into keepalived's config syntax: use printable ASCII "
+                "without spaces, quotes, backslashes or braces (letters, digits and "
+                "punctuation such as !#$%&*+-./:;<=>?@_)",
+            )
         elif secret is not None and not 1 <= len(secret.get_secret_value()) <= 8:
             yield Problem(
                 _k("vrrpAuthPass"),
@@ -780,6 +787,29 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 _k("vrrpAuthPass"),
                 f"is {len(secret.get_secret_value().encode())} bytes; an auth_hmac "
                 "key must be 32 to 64 bytes: `openssl rand -hex 16` makes one",
+            )
+
+
+# Oldest keepalived that reads vrrp_script interval/timeout in fractions of a second
+# (upstream commit 6f9ace3c, "allow specifying interval and timeout to milli-second
+# resolution", first in v2.3.2).
+KEEPALIVED_FRACTIONAL_CHECK_SINCE = (2, 3, 2)
+
+
+@_rule("vrrp", "keepalived")
+def _check_timing_rules(s: dict[str, Any]) -> Iterable[Problem]:
+    vrrp: Vrrp = s["vrrp"]
+    ka: Keepalived = s["keepalived"]
+    if ka.version_tuple >= KEEPALIVED_FRACTIONAL_CHECK_SINCE:
+        return
+    for name in ("interval", "timeout"):
+        value: Decimal = getattr(vrrp.check, name)
+        if value != value.to_integral_value():
+            yield Problem(
+                _k(f"vrrp.check.{name}"),
+                f"{value} s is fractional, which needs keepalived 2.3.2 or newer; "
+                f"nginx-ha:keepalived.version is {ka.version}: use whole seconds (for "
+                "example interval 1 and timeout 1) or a newer keepalived",
             )
 
 
