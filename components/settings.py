@@ -748,7 +748,7 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 "set it with `pulumi config set --secret vrrpAuthPass ...` (or allow "
                 "unauthenticated adverts with vrrp.allowUnauthenticated true)",
             )
-        elif secret is not None and not re.fullmatch(r'[!#-\[\]-z|~]*', secret.get_secret_value()):
+        elif secret is not None and not re.fullmatch(r"[!#-\[\]-z|~]*", secret.get_secret_value()):
             yield Problem(
                 _k("vrrpAuthPass"),
                 "a VRRPv2 PASS goes into keepalived's config syntax: use printable ASCII "

@@ -271,6 +271,28 @@ BAD = [
         "needs its SHA-256",
     ),
     (
+        "fractional check timing on keepalived 2.2",
+        {
+            "keepalived": {"version": "2.2.7", "url": "https://example.invalid/k.tgz", "sha256": "0" * 64},
+            "vrrp": {"version": 2, "advertInterval": 1, "allowUnauthenticated": True},
+            "vrrpAuthPass": None,
+        },
+        "nginx-ha:vrrp.check.timeout",
+        "needs keepalived 2.3.2 or newer; nginx-ha:keepalived.version is 2.2.7",
+    ),
+    (
+        "PASS with a space",
+        {"vrrp": {"version": 2, "advertInterval": 1}, "vrrpAuthPass": "ab cd"},
+        "nginx-ha:vrrpAuthPass",
+        "without spaces, quotes, backslashes or braces",
+    ),
+    (
+        "git source without commit",
+        {"keepalived": {"git": "https://example.invalid/keepalived.git"}},
+        "nginx-ha:keepalived.commit",
+        "add keepalived.commit",
+    ),
+    (
         "ip_hash with backup",
         {"nginx": {"balancing": "ip_hash"}},
         "nginx-ha:nginx.balancing",
@@ -350,7 +372,9 @@ def test_v2_with_pass_and_integer_advert_is_accepted():
 
 def test_unauthenticated_v3_on_old_keepalived_needs_the_explicit_switch():
     ka = {"version": "2.2.7", "url": "https://example.invalid/k.tgz", "sha256": "0" * 64}
-    s = parse(keepalived=ka, vrrp={"allowUnauthenticated": True}, vrrpAuthPass=None)
+    # keepalived 2.2 reads vrrp_script timing in whole seconds only (2.3.2 added fractions).
+    vrrp = {"allowUnauthenticated": True, "check": {"interval": 1, "timeout": 1}}
+    s = parse(keepalived=ka, vrrp=vrrp, vrrpAuthPass=None)
     assert s.vrrp.allow_unauthenticated
 
 
