@@ -82,8 +82,11 @@ class ValidatedFile(pulumi.ComponentResource):
         reload: str,
         mode: str = "0644",
         opts: pulumi.ResourceOptions | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
     ):
-        """``validate`` is a shell command in which ``$STAGED`` is the uploaded copy."""
+        """``validate`` is a shell command in which ``$STAGED`` is the uploaded copy.
+        ``depends_on``: what both steps wait for (a component's own depends_on does
+        not reach its children), e.g. the step that installs the validating tool."""
         super().__init__(self.TYPE, name, None, opts)
         digest = sha256(text)
         staged = posixpath.join(STAGING_DIR, f"{digest[:12]}-{posixpath.basename(target)}")
@@ -94,7 +97,7 @@ class ValidatedFile(pulumi.ComponentResource):
             source=pulumi.StringAsset(text),
             remote_path=staged,
             triggers=[digest],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         self.command = remote.Command(
             f"{name}-install",
@@ -110,7 +113,7 @@ class ValidatedFile(pulumi.ComponentResource):
                 },
             ),
             triggers=[digest],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[upload]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upload, *depends_on]),
         )
         self.register_outputs({"digest": self.digest})
 
