@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import shlex
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import jinja2
 
+from components.settings import KEEPALIVED_FRACTIONAL_CHECK_SINCE
 from components.topology import Layout, Node, Topology
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -171,4 +173,202 @@ def node_files(
     else:
         files[tomcat_page_path(layout)] = tomcat_page(topo, node, layout)
     # --- end nginx and Tomcat ---
+    # --- keepalived (issue 4); modes in keepalived_file_modes ---
+    if node.is_load_balancer:
+        files.update(keepalived_files(topo, node, layout, (secrets or {}).get("vrrpAuthPass")))
+    # --- end keepalived ---
     return files
+
+
+# ----------------------------------------------------------------------- keepalived
+# What is rendered depends on the keepalived the node runs (layout.keepalived_version):
+# an option newer than it is never rendered. The settings rules refuse a stack that
+# would need one (naming both versions); this table is the renderer's safety net.
+KEEPALIVED_OPTION_SINCE: dict[str, tuple[int, int, int]] = {
+    # keepalived 2.4.0 release notes: "new auth_hmac authentication extension".
+    "auth_hmac": (2, 4, 0),
+}
+VRRP_INSTANCE = "VI_{vrid}"
+CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the HTTP probe
+NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
+
+
+def check_seconds(layout: Layout, value: Decimal) -> Decimal:
+    """vrrp_script interval/timeout as the node's keepalived reads them: keepalived
+    before 2.3.2 takes whole seconds only, so a fraction is rounded up there (the
+    settings refuse fractions for such a stack; this serves layouts such as the lab's
+    that run an older keepalived than the stack names)."""
+    if layout.keepalived_version >= KEEPALIVED_FRACTIONAL_CHECK_SINCE:
+        return value
+    return value.to_integral_value(rounding=ROUND_CEILING)
+
+
+def _version_text(v: tuple[int, int, int]) -> str:
+    return ".".join(str(x) for x in v)
+
+
+def keepalived_option_allowed(layout: Layout, option: str) -> bool:
+    return layout.keepalived_version >= KEEPALIVED_OPTION_SINCE.get(option, (0, 0, 0))
+
+
+def vrrp_auth_kind(topo: Topology, layout: Layout) -> str:
+    """How adverts are authenticated: "pass" (VRRPv2 PASS), "hmac" (auth_hmac) or "none"."""
+    s = topo.settings
+    if s.vrrp_auth_pass is None:
+        return "none"
+    if s.vrrp.version == 2:
+        return "pass"
+    if keepalived_option_allowed(layout, "auth_hmac"):
+        return "hmac"
+    if s.vrrp.allow_unauthenticated:
+        return "none"
+    raise ValueError(
+        f"auth_hmac needs keepalived {_version_text(KEEPALIVED_OPTION_SINCE['auth_hmac'])} "
+        f"or newer; this node runs {_version_text(layout.keepalived_version)} "
+        "(nginx-ha:keepalived.version)"
+    )
+
+
+def vrrp_auth_path(topo: Topology, layout: Layout) -> str | None:
+    """The root-only file holding the VRRP secret on the node (None: no authentication)."""
+    kind = vrrp_auth_kind(topo, layout)
+    return {"pass": layout.auth_pass_file, "hmac": layout.auth_key_file}.get(kind)
+
+
+def vrrp_auth_file_text(topo: Topology, layout: Layout, secret: str) -> str:
+    """The content of that file: a keepalived.conf fragment for PASS (``auth_pass``
+    quoted, so keepalived does not take ``!`` or ``#`` for a comment; the settings
+    refuse quotes in it), the bare key for auth_hmac."""
+    if vrrp_auth_kind(topo, layout) == "pass":
+        return f'auth_pass "{secret}"\n'
+    return secret + "\n"  # keepalived drops the trailing line terminator
+
+
+def _smtp_server(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    return f"{host} {port}" if sep and port.isdigit() and host else value
+
+
+def keepalived_conf(
+    topo: Topology, node: Node, layout: Layout, *, auth_secret: str | None = None
+) -> str:
+    """keepalived.conf of a load balancer. It never contains the VRRP secret: that is
+    in a root-only file the config references (``include`` for PASS, ``file:`` for
+    auth_hmac), written by :func:`vrrp_auth_file_text`. ``auth_secret`` is accepted
+    for callers that have it and is not used."""
+    del auth_secret
+    s = topo.settings
+    peer = topo.vrrp[node.name]
+    vrrp = s.vrrp
+    email = None
+    if s.notify.email_to and s.notify.smtp_server:
+        email = {
+            "to": list(s.notify.email_to),
+            "sender": s.notify.email_from or f"keepalived@{node.name}",
+            "server": _smtp_server(s.notify.smtp_server),
+        }
+    return render_template(
+        "keepalived/keepalived.conf.j2",
+        node_name=node.name,
+        keepalived_version=_version_text(layout.keepalived_version),
+        script_user=layout.script_user,
+        email=email,
+        check={
+            "interval": check_seconds(layout, vrrp.check.interval),
+            "timeout": check_seconds(layout, vrrp.check.timeout),
+            "fall": vrrp.check.fall,
+            "rise": vrrp.check.rise,
+            "weight": vrrp.check.weight,
+        },
+        check_script=layout.check_script,
+        instance=VRRP_INSTANCE.format(vrid=vrrp.virtual_router_id),
+        state=peer.state,
+        nopreempt=peer.nopreempt,
+        interface=layout.interface,
+        vrid=vrrp.virtual_router_id,
+        priority=peer.priority,
+        vrrp_version=vrrp.version,
+        advert_int=vrrp.advert_interval,
+        unicast=vrrp.unicast,
+        unicast_src=str(peer.unicast_src),
+        unicast_peers=[str(p) for p in peer.unicast_peers],
+        garp_master_refresh=vrrp.garp_master_refresh,
+        auth=vrrp_auth_kind(topo, layout),
+        auth_file=vrrp_auth_path(topo, layout),
+        vip=f"{s.vip}/{topo.prefix_len}",
+        notify_script=layout.notify_script if s.notify.script else None,
+    )
+
+
+def check_restart_marker(layout: Layout) -> str:
+    return posixpath.join(layout.keepalived_state_dir, "check_nginx.restarted")
+
+
+def vrrp_state_file(layout: Layout) -> str:
+    return posixpath.join(layout.keepalived_state_dir, "vrrp.state")
+
+
+def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The health check keepalived runs: asks this node's nginx over HTTP."""
+    s = topo.settings
+    port = "" if s.nginx.port == 80 else f":{s.nginx.port}"
+    timeout = check_seconds(layout, s.vrrp.check.timeout)
+    probe = timeout * CHECK_PROBE_TIMEOUT
+    return render_template(
+        "keepalived/check_nginx.sh.j2",
+        node_name=node.name,
+        url=shlex.quote(f"http://127.0.0.1{port}{s.nginx.health_path}"),
+        restart=shlex.quote(layout.nginx_restart),
+        marker=shlex.quote(check_restart_marker(layout)),
+        timeout=timeout,
+        probe_timeout=probe.normalize(),
+        restart_timeout=NGINX_RESTART_TIMEOUT,
+    )
+
+
+def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The state-change script (nginx-ha:notify.script)."""
+    return render_template(
+        "keepalived/notify.sh.j2",
+        node_name=node.name,
+        instance=VRRP_INSTANCE.format(vrid=topo.settings.vrrp.virtual_router_id),
+        state_file=shlex.quote(vrrp_state_file(layout)),
+    )
+
+
+def keepalived_files(
+    topo: Topology, node: Node, layout: Layout, auth_secret: str | None
+) -> dict[str, str]:
+    """keepalived's files on a load balancer, by path; the secret file only when the
+    secret is given (the program writes it with remote.secret_file instead)."""
+    files = {
+        layout.keepalived_conf: keepalived_conf(topo, node, layout),
+        layout.check_script: check_nginx_script(topo, node, layout),
+    }
+    if topo.settings.notify.script:
+        files[layout.notify_script] = notify_script(topo, node, layout)
+    auth_path = vrrp_auth_path(topo, layout)
+    if auth_path is not None and auth_secret is not None:
+        files[auth_path] = vrrp_auth_file_text(topo, layout, auth_secret)
+    return files
+
+
+def keepalived_file_modes(layout: Layout) -> dict[str, str]:
+    """Modes of keepalived's files that are not 0644 (all are root-owned)."""
+    return {
+        layout.check_script: "0755",
+        layout.notify_script: "0755",
+        layout.auth_pass_file: "0600",
+        layout.auth_key_file: "0600",
+    }
+
+
+def file_mode(layout: Layout, path: str) -> str:
+    """The mode a rendered file gets on the node (root-owned; 0644 unless listed)."""
+    return keepalived_file_modes(layout).get(path, "0644")
+
+
+if __name__ == "__main__":  # python -m components.render --stack dev --out DIR
+    from components.render_cli import main
+
+    raise SystemExit(main())

@@ -118,6 +118,11 @@ class Layout:
     nginx_user: str = "www-data"
     nginx_temp_dir: str = "/var/lib/nginx"
     tomcat_page: str = "ROOT/index.html"
+    # keepalived (issue 4): the VRRPv2 PASS fragment (a root-only 0600 file that
+    # keepalived.conf includes, so the password is not in keepalived.conf), and the
+    # folder of the health check's restart marker and the notify script's state file.
+    auth_pass_file: str = "/etc/keepalived/vrrp-auth-pass.conf"  # noqa: S105 - a path
+    keepalived_state_dir: str = "/run/nginx-ha"
 
 
 def vm_layout(settings: Settings) -> Layout:

@@ -1,0 +1,100 @@
+"""Run the real `keepalived -t` on rendered files as the node sees them.
+
+In a throwaway network namespace that has the node's interface (a veth: this kernel
+has no dummy links) and a private mount namespace in which the rendered files are
+bind-mounted over the folders they belong to (LAB_NOTES, "Validating rendered files
+as the node sees them"). Nothing is added to the root namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+DEBIAN_KEEPALIVED = "/usr/sbin/keepalived"
+BUILT_KEEPALIVED = "/usr/local/keepalived/sbin/keepalived"
+
+
+def keepalived_version(binary: str) -> tuple[int, int, int] | None:
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except OSError:
+        return None
+    text = out.stdout + out.stderr
+    for word in text.split():
+        if word.startswith("v") and word[1:2].isdigit():
+            parts = word[1:].split(".")
+            if len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
+                return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return None
+
+
+def keepalived_binaries(major_minor: tuple[int, int]) -> list[str]:
+    """The keepalived binaries on this machine of that release line."""
+    candidates = [BUILT_KEEPALIVED, DEBIAN_KEEPALIVED]
+    extra = os.environ.get("NGINX_HA_KEEPALIVED_BINS", "")
+    candidates += [b for b in extra.split(":") if b]
+    out = []
+    for b in candidates:
+        v = keepalived_version(b) if os.access(b, os.X_OK) else None
+        if v is not None and v[:2] == major_minor and b not in out:
+            out.append(b)
+    return out
+
+
+def namespaces_unavailable() -> str | None:
+    """Why the netns validation cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network and mount namespaces)"
+    for tool in ("ip", "unshare"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+def keepalived_test(
+    binary: str, files: dict[str, tuple[str, str]], conf: str, interfaces: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """`binary -t -f conf` with ``files`` ({path: (text, mode)}) mounted at their paths
+    and ``interfaces`` present. Every folder holding a file must exist on this host;
+    it is covered (inside the private mount namespace only) by a copy holding just the
+    rendered files."""
+    ns = f"nha-kt-{uuid.uuid4().hex[:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix="nha-kt-"))
+    try:
+        dirs: dict[str, Path] = {}
+        for path, (text, mode) in files.items():
+            parent = os.path.dirname(path)
+            stage = dirs.setdefault(parent, tmp / f"d{len(dirs)}")
+            stage.mkdir(mode=0o755, exist_ok=True)
+            os.chmod(stage, 0o755)  # noqa: S103 - root-owned folder, as /etc/keepalived
+            target = stage / os.path.basename(path)
+            target.write_text(text)
+            os.chmod(target, int(mode, 8))
+        mounts = "".join(f"mount --bind {src} {dst}\n" for dst, src in dirs.items())
+        subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+        for i, name in enumerate(interfaces):
+            subprocess.run(
+                ["ip", "-n", ns, "link", "add", name, "type", "veth", "peer", "name", f"p{i}"],
+                check=True,
+                timeout=10,
+            )
+            subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True, timeout=10)
+        script = f"set -e\n{mounts}exec {binary} -t -f {conf}\n"
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private"]
+            + ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
