@@ -5,7 +5,10 @@ from __future__ import annotations
 import pulumi
 
 from components import render
+from components.nginx import NginxNode, NginxNodeArgs
 from components.remote import connection, wait_ready
+from components.smoke import smoke_test
+from components.tomcat import TomcatNode, TomcatNodeArgs
 from components.topology import Node, Topology, vm_layout
 from components.vm import ClonedVm, ClonedVmArgs, HostResources
 
@@ -27,6 +30,8 @@ class NginxHaStack(pulumi.ComponentResource):
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
         self.connections: dict[str, object] = {}
+        self.nginx: dict[str, NginxNode] = {}
+        self.tomcat: dict[str, TomcatNode] = {}
         for node in topo.nodes:
             host = self.hosts[node.host]
             vm = ClonedVm(
@@ -55,18 +60,70 @@ class NginxHaStack(pulumi.ComponentResource):
             self.connections[node.name] = conn
         layout = vm_layout(s)
 
+        # Every node component; the smoke test runs after all of them (append yours).
+        self.node_steps: list[pulumi.Resource] = []
+
         # Load balancers: keepalived and nginx (each wired in by its own component).
         for node in topo.load_balancers:
-            pass
+            # --- nginx (issue 5) ---
+            self.nginx[node.name] = NginxNode(
+                node.name,
+                NginxNodeArgs(
+                    topo, node, layout, self.connections[node.name], self.ready[node.name]
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.node_steps.append(self.nginx[node.name])
+            # --- end nginx ---
 
         # Backends: Tomcat.
         for node in topo.backends:
-            pass
+            # --- Tomcat (issue 5) ---
+            self.tomcat[node.name] = TomcatNode(
+                node.name,
+                TomcatNodeArgs(
+                    topo, node, layout, self.connections[node.name], self.ready[node.name]
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.node_steps.append(self.tomcat[node.name])
+            # --- end Tomcat ---
+
+        # --- smoke test and config hashes (issue 5) ---
+        # sha256 of every rendered file per node, so a preview shows which files a
+        # change touches (files carrying a secret are left out: node_files without
+        # secrets does not render them).
+        self.config_hashes = {
+            n.name: {
+                path: render.sha256(text)
+                for path, text in render.node_files(topo, n, layout).items()
+            }
+            for n in topo.nodes
+        }
+        master = topo.master
+        self.smoke_test = smoke_test(
+            master.name,
+            topo,
+            self.connections[master.name],
+            self.config_hashes,
+            depends_on=self.node_steps,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.smoke = self.smoke_test.stdout
+        # --- end smoke test ---
 
         self.vip = str(s.vip)
         self.url = f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
-        self.register_outputs({"vip": self.vip, "url": self.url, "nodes": self.nodes})
+        self.register_outputs(
+            {
+                "vip": self.vip,
+                "url": self.url,
+                "nodes": self.nodes,
+                "smoke": self.smoke,
+                "configHashes": self.config_hashes,
+            }
+        )
 
 
 def _node_output(node: Node) -> dict[str, object]:

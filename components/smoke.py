@@ -1,0 +1,72 @@
+"""The smoke test: after every node's steps, a request through the VIP must be
+answered by the MASTER load balancer and a primary Tomcat.
+
+It runs on the MASTER itself: a request from the node that holds the VIP is served
+by its own nginx, so ``X-Served-By`` naming another load balancer means the VIP is
+elsewhere. Its stdout (one summary line) is the stack output ``smoke``; when it
+does not pass, the command fails and so does ``pulumi up``, with what it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from components import render
+from components.remote import script_command
+from components.scripts import script
+from components.topology import Topology
+
+TRIES = 30
+INTERVAL = 1
+TIMEOUT = 3
+
+
+def vip_url(topo: Topology) -> str:
+    s = topo.settings
+    return f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
+
+
+def smoke_params(topo: Topology) -> dict[str, str | int]:
+    return {
+        "URL": vip_url(topo),
+        "EXPECT_LB": topo.master.name,
+        "PRIMARIES": " ".join(b.name for b in topo.backends if b.role == "primary"),
+        "TRIES": TRIES,
+        "INTERVAL": INTERVAL,
+        "TIMEOUT": TIMEOUT,
+    }
+
+
+def smoke_test(
+    name: str,
+    topo: Topology,
+    conn: remote.ConnectionArgs,
+    config_hashes: Mapping[str, Mapping[str, str]],
+    depends_on: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> remote.Command:
+    """``{name}-smoke`` on the MASTER, after ``depends_on`` (every node component).
+
+    It runs again when any rendered file, any VM or the script changes."""
+    text = script("smoke.sh")
+    triggers = [
+        render.sha256(text),
+        *(n.instance_id for n in topo.nodes),
+        *(
+            f"{node}:{path}:{digest}"
+            for node, files in sorted(config_hashes.items())
+            for path, digest in sorted(files.items())
+        ),
+    ]
+    return remote.Command(
+        f"{name}-smoke",
+        connection=conn,
+        create=script_command(text, smoke_params(topo)),
+        triggers=triggers,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(depends_on))
+        ),
+    )
