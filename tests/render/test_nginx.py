@@ -129,7 +129,13 @@ def test_health_location_is_local_only():
     block = block[: block.index("}")]
     assert re.findall(r"allow (\S+);", block) == ["127.0.0.1", "::1", "192.168.159.130"]
     assert "deny all;" in block
-    assert 'return 200 "ok nginx-backup\\n";' in block
+    # The answer comes from a named location reached after the access checks
+    # (`return` in the location itself would run before allow/deny).
+    assert (
+        "return 200" not in block and "try_files /nginx-ha-health-is-not-a-file @health;" in block
+    )
+    named = conf[conf.index("location @health {") :]
+    assert 'return 200 "ok nginx-backup\\n";' in named[: named.index("}")]
 
 
 def test_tomcat_page_names_node_and_role():
