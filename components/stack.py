@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components import render
+from components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from components.nginx import NginxNode, NginxNodeArgs
 from components.remote import connection, wait_ready
 from components.smoke import smoke_test
@@ -31,6 +32,12 @@ class NginxHaStack(pulumi.ComponentResource):
         self.ready: dict[str, pulumi.Resource] = {}
         self.connections: dict[str, object] = {}
         self.nginx: dict[str, NginxNode] = {}
+        self.keepalived: dict[str, KeepalivedNode] = {}
+        vrrp_secret = (
+            pulumi.Output.secret(s.vrrp_auth_pass.get_secret_value())
+            if s.vrrp_auth_pass is not None
+            else None
+        )
         self.tomcat: dict[str, TomcatNode] = {}
         for node in topo.nodes:
             host = self.hosts[node.host]
@@ -75,6 +82,21 @@ class NginxHaStack(pulumi.ComponentResource):
             )
             self.node_steps.append(self.nginx[node.name])
             # --- end nginx ---
+            # --- keepalived (issue 4) ---
+            self.keepalived[node.name] = KeepalivedNode(
+                node.name,
+                KeepalivedNodeArgs(
+                    topo,
+                    node,
+                    layout,
+                    self.connections[node.name],
+                    self.ready[node.name],
+                    auth_secret=vrrp_secret,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.node_steps.append(self.keepalived[node.name])
+            # --- end keepalived ---
 
         # Backends: Tomcat.
         for node in topo.backends:

@@ -1,0 +1,269 @@
+"""KeepalivedNode: keepalived on a load balancer, one remote step per concern.
+
+wait-ready → build (verified source, idempotent) → VRRP firewall → secret file →
+check script → keepalived.conf (staged, ``keepalived -t``, swapped, reloaded) →
+service enabled and running. Each step re-runs only when what it installs changes: a
+changed keepalived setting re-renders keepalived.conf and re-runs only the
+``-keepalived-conf`` steps. The VRRP secret travels on stdin into a root-only file;
+keepalived.conf references that file and never holds the secret.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_command import remote
+
+from components import render
+from components.remote import (
+    STAGING_DIR,
+    ValidatedFile,
+    script_command,
+    secret_file,
+)
+from components.scripts import script
+from components.settings import Keepalived
+from components.topology import Layout, Node, Topology
+
+INSTALL_SCRIPT = "install_keepalived.sh"
+FIREWALL_SCRIPT = "firewall.sh"
+UNIT_PATH = "/etc/systemd/system/keepalived.service"
+# VRRP only: the program uses no LVS (IPVS), so keepalived is built without it.
+CONFIGURE_OPTIONS = "--disable-lvs"
+
+
+@dataclass
+class KeepalivedNodeArgs:
+    topo: Topology
+    node: Node
+    layout: Layout
+    conn: remote.ConnectionArgs
+    ready: pulumi.Resource  # the node's wait-ready step
+    # The stack's VRRP secret as a secret Output (None: adverts unauthenticated).
+    auth_secret: pulumi.Output[str] | None = None
+
+
+def build_params(source: Keepalived, layout: Layout, uploaded: str | None) -> dict[str, str]:
+    """The install script's parameters (set at the top of its command)."""
+    prefix = posixpath.dirname(posixpath.dirname(layout.keepalived_bin))
+    params = {
+        "KEEPALIVED_VERSION": source.version,
+        "PREFIX": prefix,
+        "CONFIGURE_OPTIONS": CONFIGURE_OPTIONS,
+        "KEEPALIVED_CONF": layout.keepalived_conf,
+        "UNIT_PATH": UNIT_PATH,
+    }
+    if source.git:
+        params |= {"SOURCE_KIND": "git", "SOURCE": source.git, "GIT_COMMIT": source.commit or ""}
+    elif source.url:
+        params |= {"SOURCE_KIND": "url", "SOURCE": source.url, "SHA256": source.sha256 or ""}
+    else:
+        assert uploaded is not None, "a path source is uploaded first"
+        params |= {"SOURCE_KIND": "file", "SOURCE": uploaded, "SHA256": source.sha256 or ""}
+    return params
+
+
+def uploaded_tarball_path(source: Keepalived) -> str:
+    return posixpath.join(STAGING_DIR, f"keepalived-{source.version}-{source.sha256}.tar.gz")
+
+
+def firewall_params(topo: Topology, node: Node) -> dict[str, str]:
+    """VRRP (IP protocol 112) from the other load balancers: unicast adverts come from
+    their addresses, and so do multicast ones (to 224.0.0.18), so one rule serves both."""
+    peers = topo.vrrp[node.name].unicast_peers
+    return {
+        "FW_NAME": "vrrp",
+        "FW_PROTO": "vrrp",
+        "FW_PORT": "",
+        "FW_SOURCES": " ".join(str(p) for p in peers),
+    }
+
+
+def keepalived_validate(layout: Layout) -> str:
+    """Validate the staged copy (``$STAGED``) with the keepalived that will read it."""
+    return f'{shlex.quote(layout.keepalived_bin)} -t -f "$STAGED"'
+
+
+def keepalived_reload(layout: Layout) -> str:
+    """After the swap: reload a running keepalived (SIGHUP); the service step starts it."""
+    return (
+        "if [ -d /run/systemd/system ]; then "
+        "if systemctl is-active --quiet keepalived.service; then "
+        "systemctl reload keepalived.service; fi; "
+        "else pid=$(cat /run/keepalived.pid 2>/dev/null || true); "
+        'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -HUP "$pid"; fi; fi'
+    )
+
+
+# Parameters: KEEPALIVED_BIN KEEPALIVED_CONF. Enables and starts keepalived; a running
+# one is reloaded, or restarted when its binary was replaced by a new build.
+SERVICE_SCRIPT = r"""
+if [ -d /run/systemd/system ]; then
+  systemctl enable --quiet keepalived.service
+  pid=$(systemctl show -p MainPID --value keepalived.service)
+  if [ "${pid:-0}" = 0 ]; then
+    systemctl start keepalived.service
+  elif [ "$(readlink "/proc/$pid/exe")" != "$KEEPALIVED_BIN" ]; then
+    systemctl restart keepalived.service  # a new build replaced the binary
+  else
+    systemctl reload keepalived.service
+  fi
+  sleep 1
+  if ! systemctl is-active --quiet keepalived.service; then
+    journalctl -u keepalived.service -n 30 --no-pager >&2 || true
+    echo "nginx-ha: keepalived is not running" >&2
+    exit 1
+  fi
+else
+  echo "nginx-ha: systemd is not running here; starting keepalived directly"
+  pid=$(cat /run/keepalived.pid 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -HUP "$pid"
+  else
+    "$KEEPALIVED_BIN" --vrrp --use-file="$KEEPALIVED_CONF"
+  fi
+fi
+echo "keepalived running: $("$KEEPALIVED_BIN" --version 2>&1 | head -n 1)"
+"""
+
+
+class KeepalivedNode(pulumi.ComponentResource):
+    TYPE = "nginx-ha:index:KeepalivedNode"
+
+    def __init__(
+        self, name: str, args: KeepalivedNodeArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__(self.TYPE, name, None, opts)
+        topo, node, layout = args.topo, args.node, args.layout
+        source = topo.settings.keepalived_source
+
+        def after(*deps: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[args.ready, *deps])
+
+        # -- build: from a URL, a git tag, or a tarball uploaded from the operator's machine
+        build_deps: list[pulumi.Resource] = []
+        uploaded = None
+        if source.path:
+            uploaded = uploaded_tarball_path(source)
+            build_deps.append(
+                remote.CopyToRemote(
+                    f"{name}-keepalived-tarball",
+                    connection=args.conn,
+                    source=pulumi.FileAsset(source.path),
+                    remote_path=uploaded,
+                    triggers=[source.sha256],
+                    opts=after(),
+                )
+            )
+        install = script(INSTALL_SCRIPT)
+        build_command = script_command(install, build_params(source, layout, uploaded))
+        self.build_digest = render.sha256(build_command)
+        self.build = remote.Command(
+            f"{name}-keepalived-build",
+            connection=args.conn,
+            create=build_command,
+            triggers=[self.build_digest],
+            # A cold build on a small VM: dependencies, configure and make.
+            opts=pulumi.ResourceOptions.merge(
+                after(*build_deps),
+                pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="30m")),
+            ),
+        )
+
+        # -- firewall: VRRP from the peers
+        firewall_command = script_command(script(FIREWALL_SCRIPT), firewall_params(topo, node))
+        self.firewall = remote.Command(
+            f"{name}-vrrp-firewall",
+            connection=args.conn,
+            create=firewall_command,
+            triggers=[render.sha256(firewall_command)],
+            opts=after(),
+        )
+
+        # -- the VRRP secret, in the root-only file keepalived.conf references
+        conf_deps: list[pulumi.Resource] = [self.build]
+        service_triggers: list[pulumi.Input[str]] = [self.build_digest]
+        self.auth: remote.Command | None = None
+        auth_path = render.vrrp_auth_path(topo, layout)
+        if auth_path is not None:
+            if args.auth_secret is None:
+                raise ValueError(f"{name}: VRRP authentication is on but no secret was given")
+            text = pulumi.Output.secret(
+                args.auth_secret.apply(
+                    lambda secret: render.vrrp_auth_file_text(topo, layout, secret)
+                )
+            )
+            self.auth = secret_file(
+                f"{name}-keepalived-auth",
+                conn=args.conn,
+                secret=text,
+                target=auth_path,
+                opts=pulumi.ResourceOptions(parent=self),
+                depends_on=[args.ready],
+            )
+            conf_deps.append(self.auth)
+            # A new secret needs a reload even when keepalived.conf is unchanged.
+            service_triggers.append(text.apply(render.sha256))  # secret, like its source
+
+        # -- scripts keepalived runs (root-owned, 0755, syntax-checked before the swap)
+        self.check_script = ValidatedFile(
+            f"{name}-check-script",
+            conn=args.conn,
+            text=render.check_nginx_script(topo, node, layout),
+            target=layout.check_script,
+            validate='bash -n "$STAGED"',
+            reload="true",
+            mode=render.file_mode(layout, layout.check_script),
+            depends_on=[args.ready],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        conf_deps.append(self.check_script)
+        self.notify_script: ValidatedFile | None = None
+        if topo.settings.notify.script:
+            self.notify_script = ValidatedFile(
+                f"{name}-notify-script",
+                conn=args.conn,
+                text=render.notify_script(topo, node, layout),
+                target=layout.notify_script,
+                validate='bash -n "$STAGED"',
+                reload="true",
+                mode=render.file_mode(layout, layout.notify_script),
+                depends_on=[args.ready],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            conf_deps.append(self.notify_script)
+
+        # -- keepalived.conf: staged, validated by the built keepalived, swapped, reloaded
+        self.conf = ValidatedFile(
+            f"{name}-keepalived-conf",
+            conn=args.conn,
+            text=render.keepalived_conf(topo, node, layout),
+            target=layout.keepalived_conf,
+            validate=keepalived_validate(layout),
+            reload=keepalived_reload(layout),
+            depends_on=[args.ready, *conf_deps],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # -- service: enabled and running (independent of nginx: the check fails until
+        # nginx answers, which keeps this node out of MASTER, as it should)
+        self.service = remote.Command(
+            f"{name}-keepalived-service",
+            connection=args.conn,
+            create=script_command(
+                SERVICE_SCRIPT,
+                {
+                    "KEEPALIVED_BIN": layout.keepalived_bin,
+                    "KEEPALIVED_CONF": layout.keepalived_conf,
+                },
+            ),
+            triggers=service_triggers,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.ready, self.conf, self.firewall]
+            ),
+        )
+        self.conf_digest = self.conf.digest
+        self.register_outputs({"confDigest": self.conf_digest, "buildDigest": self.build_digest})
