@@ -65,6 +65,36 @@ def keepalived_test(
     and ``interfaces`` present. Every folder holding a file must exist on this host;
     it is covered (inside the private mount namespace only) by a copy holding just the
     rendered files."""
+    return _in_namespace(files, interfaces, f"exec {binary} -t -f {conf}\n")
+
+
+# Runs keepalived for a moment with a private /tmp, asks its VRRP process for a data
+# dump (SIGUSR1 writes /tmp/keepalived.data), prints the dump, stops keepalived.
+_DUMP = """mount --bind "$RUN" /tmp
+{binary} --dont-fork --log-console --vrrp --use-file={conf} --pid=/tmp/k.pid \\
+  --vrrp_pid=/tmp/v.pid >/tmp/log 2>&1 &
+for _ in $(seq 50); do [ -s /tmp/v.pid ] && break; sleep 0.1; done
+sleep 0.3
+kill -USR1 "$(cat /tmp/v.pid)"
+for _ in $(seq 50); do [ -s /tmp/keepalived.data ] && break; sleep 0.1; done
+sleep 0.2
+cat /tmp/keepalived.data || cat /tmp/log >&2
+kill "$(cat /tmp/k.pid)"
+wait
+"""
+
+
+def keepalived_data_dump(
+    binary: str, files: dict[str, tuple[str, str]], conf: str, interfaces: list[str]
+) -> str:
+    """What a running keepalived parsed from ``files`` (its SIGUSR1 data dump)."""
+    result = _in_namespace(files, interfaces, _DUMP.format(binary=binary, conf=conf))
+    return result.stdout
+
+
+def _in_namespace(
+    files: dict[str, tuple[str, str]], interfaces: list[str], command: str
+) -> subprocess.CompletedProcess[str]:
     ns = f"nha-kt-{uuid.uuid4().hex[:8]}"
     tmp = Path(tempfile.mkdtemp(prefix="nha-kt-"))
     try:
@@ -86,7 +116,9 @@ def keepalived_test(
                 timeout=10,
             )
             subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True, timeout=10)
-        script = f"set -e\n{mounts}exec {binary} -t -f {conf}\n"
+        run_dir = tmp / "run"
+        run_dir.mkdir(mode=0o700)
+        script = f"set -e\nRUN={run_dir}\n{mounts}{command}"
         return subprocess.run(
             ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private"]
             + ["bash", "-c", script],

@@ -1,0 +1,393 @@
+"""keepalived.conf, check_nginx.sh and notify.sh: golden copies, the real `keepalived -t`
+on every config rendered for keepalived 2.2 (and 2.4 where such a binary is at hand),
+shellcheck on every script, the check script's behaviour against a live HTTP server,
+and what keepalived really reads from the PASS file."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from components import render, render_cli, stackfile
+from components.settings import parse_settings
+from components.topology import Layout, build_topology, vm_layout
+from tests import stacks
+from tests.golden import GOLDEN, assert_golden
+from tests.render import keepalived_validate as kv
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBIAN_227 = (2, 2, 7)
+OLD = {
+    "version": "2.2.7",
+    "url": "https://example.invalid/keepalived-2.2.7.tar.gz",
+    "sha256": "0" * 64,
+}
+WHOLE_SECONDS = {"interval": 1, "timeout": 1}
+PASS_V2 = {
+    "keepalived": OLD,
+    "vrrp": {"virtualRouterId": 121, "version": 2, "advertInterval": 1, "check": WHOLE_SECONDS},
+    "vrrpAuthPass": stacks.TEST_PASS,
+}
+
+# name: (stack overrides, keepalived the layout runs)
+VARIANTS: dict[str, tuple[dict, tuple[int, int, int]]] = {
+    "dev": ({}, (2, 4, 3)),
+    "keepalived-v2-pass": (PASS_V2, DEBIAN_227),
+    "keepalived-nopreempt": (
+        {**PASS_V2, "vrrp": {**PASS_V2["vrrp"], "preempt": False}},
+        DEBIAN_227,
+    ),
+    "keepalived-multicast-notify": (
+        {
+            **PASS_V2,
+            "vrrp": {**PASS_V2["vrrp"], "unicast": False, "garpMasterRefresh": 0},
+            "notify": {
+                "script": True,
+                "emailTo": ["ops@example.org", "oncall@example.org"],
+                "emailFrom": "keepalived@example.org",
+                # keepalived resolves a host name when it reads the file: an address
+                # validates anywhere.
+                "smtpServer": "192.168.159.1:2525",
+            },
+        },
+        DEBIAN_227,
+    ),
+    "keepalived-v3-unauthenticated-2.2": (
+        {
+            "keepalived": OLD,
+            "vrrp": {"virtualRouterId": 121, "allowUnauthenticated": True, "check": WHOLE_SECONDS},
+            "vrrpAuthPass": None,
+        },
+        DEBIAN_227,
+    ),
+    "keepalived-weight": (
+        {"vrrp": {"virtualRouterId": 121, "check": {"weight": -60}}},
+        (2, 4, 3),
+    ),
+}
+
+
+def setup(overrides: dict, version: tuple[int, int, int], layout: Layout | None = None):
+    settings = parse_settings(stacks.raw_config("dev", **overrides))
+    topo = build_topology(settings)
+    base = layout or vm_layout(settings)
+    return topo, dataclasses.replace(base, keepalived_version=version)
+
+
+def secret_of(topo) -> str | None:
+    s = topo.settings.vrrp_auth_pass
+    return s.get_secret_value() if s is not None else None
+
+
+def keepalived_files(topo, layout, node) -> dict[str, tuple[str, str]]:
+    files = render.keepalived_files(topo, node, layout, secret_of(topo))
+    return {path: (text, render.file_mode(layout, path)) for path, text in files.items()}
+
+
+def golden_name(variant: str, node: str, path: str) -> str:
+    base = os.path.basename(path)
+    if variant == "dev":
+        return f"dev/{node}/keepalived/{base}"
+    return f"variants/{variant}/{node}/{base}"
+
+
+# ------------------------------------------------------------------- golden copies
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_files_match_their_golden_copies(variant):
+    overrides, version = VARIANTS[variant]
+    topo, layout = setup(overrides, version)
+    auth_files = {layout.auth_key_file, layout.auth_pass_file}
+    for node in topo.load_balancers:
+        for path, (text, _mode) in keepalived_files(topo, layout, node).items():
+            if path not in auth_files:  # the secret is not a reviewed file
+                assert_golden(golden_name(variant, node.name, path), text)
+
+
+def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
+    written = render_cli.write_stack_files("dev", tmp_path, env={})
+    assert tmp_path / "nginx-master/etc/keepalived/keepalived.conf" in written
+    for node in ("nginx-master", "nginx-backup"):
+        base = tmp_path / node / "etc/keepalived"
+        for name in ("keepalived.conf", "check_nginx.sh"):
+            expected = (GOLDEN / "dev" / node / "keepalived" / name).read_text()
+            assert (base / name).read_text() == expected
+        key = base / "vrrp-auth.key"
+        assert key.read_text() == stackfile.PLACEHOLDER_HMAC_KEY + "\n"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert stat.S_IMODE((base / "check_nginx.sh").stat().st_mode) == 0o755
+
+
+def test_the_render_command_takes_the_secret_from_the_environment(tmp_path):
+    key = "k" * 40
+    render_cli.write_stack_files("dev", tmp_path, env={stackfile.ENV_VRRP_AUTH_PASS: key})
+    assert (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text() == key + "\n"
+    conf = (tmp_path / "nginx-backup/etc/keepalived/keepalived.conf").read_text()
+    assert key not in conf
+
+
+def test_the_render_command_refuses_an_unknown_stack(tmp_path, capsys):
+    assert render_cli.main(["--stack", "no-such-stack", "--out", str(tmp_path)]) == 2
+    assert "no stack file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- what is rendered, by version
+
+
+def test_the_secret_is_never_in_keepalived_conf():
+    for overrides, version in VARIANTS.values():
+        topo, layout = setup(overrides, version)
+        secret = secret_of(topo)
+        for node in topo.load_balancers:
+            conf = render.keepalived_conf(topo, node, layout, auth_secret=secret)
+            assert secret is None or secret not in conf
+
+
+def test_auth_hmac_is_never_rendered_for_a_keepalived_older_than_2_4():
+    topo, layout = setup({}, DEBIAN_227)
+    with pytest.raises(ValueError, match=r"auth_hmac needs keepalived 2\.4\.0 .* runs 2\.2\.7"):
+        render.keepalived_conf(topo, topo.master, layout)
+
+
+def test_fractional_check_timing_is_rounded_up_for_keepalived_2_2():
+    topo, layout = setup(
+        {"vrrp": {"virtualRouterId": 121, "allowUnauthenticated": True}}, DEBIAN_227
+    )
+    conf = render.keepalived_conf(topo, topo.master, layout)
+    assert re.search(r"^\s+interval 1$", conf, re.M) and re.search(r"^\s+timeout 1$", conf, re.M)
+    assert "auth_hmac {" not in conf
+    topo, layout = setup({}, (2, 4, 3))
+    conf = render.keepalived_conf(topo, topo.master, layout)
+    assert re.search(r"^\s+timeout 0\.8$", conf, re.M)
+
+
+def test_a_lab_layout_changes_paths_interface_and_restart():
+    lab = Layout(
+        interface="eth0",
+        keepalived_version=DEBIAN_227,
+        keepalived_conf="/srv/lab/lb1/keepalived.conf",
+        check_script="/srv/lab/lb1/check_nginx.sh",
+        auth_pass_file="/srv/lab/lb1/auth.conf",
+        keepalived_state_dir="/srv/lab/lb1/state",
+        nginx_restart="ip netns exec lb1 nginx -c /srv/lab/lb1/nginx.conf",
+    )
+    topo, layout = setup(PASS_V2, DEBIAN_227, lab)
+    conf = render.keepalived_conf(topo, topo.master, layout)
+    assert "interface eth0" in conf and "dev eth0" in conf
+    assert 'script "/srv/lab/lb1/check_nginx.sh"' in conf
+    assert "include /srv/lab/lb1/auth.conf" in conf
+    check = render.check_nginx_script(topo, topo.master, layout)
+    assert "restart='ip netns exec lb1 nginx -c /srv/lab/lb1/nginx.conf'" in check
+    assert "marker=/srv/lab/lb1/state/check_nginx.restarted" in check
+    files = render.keepalived_files(topo, topo.master, layout, stacks.TEST_PASS)
+    assert files["/srv/lab/lb1/auth.conf"] == f'auth_pass "{stacks.TEST_PASS}"\n'
+
+
+# --------------------------------------------------------------- keepalived -t, real
+
+
+def validation_cases(major_minor: tuple[int, int]):
+    for variant, (overrides, version) in VARIANTS.items():
+        if version[:2] != major_minor:
+            continue
+        topo, layout = setup(overrides, version)
+        for node in topo.load_balancers:
+            yield variant, node.name, topo, layout, node
+
+
+@pytest.mark.parametrize("line", [(2, 2), (2, 4)], ids=["2.2", "2.4"])
+def test_keepalived_accepts_every_rendered_config(line):
+    why = kv.namespaces_unavailable()
+    if why:
+        pytest.skip(why)
+    binaries = kv.keepalived_binaries(line)
+    if not binaries:
+        pytest.skip(
+            f"no keepalived {line[0]}.{line[1]} here (Debian's package gives 2.2; a 2.4 "
+            "build can be named in NGINX_HA_KEEPALIVED_BINS)"
+        )
+    checked = 0
+    for variant, name, topo, layout, node in validation_cases(line):
+        files = keepalived_files(topo, layout, node)
+        for binary in binaries:
+            result = kv.keepalived_test(binary, files, layout.keepalived_conf, [layout.interface])
+            assert result.returncode == 0, f"{variant}/{name} with {binary}:\n{result.stderr}"
+            checked += 1
+    assert checked >= 2
+
+
+def test_keepalived_rejects_a_config_whose_secret_file_is_missing():
+    """The validation above can fail: without the PASS file keepalived -t says so."""
+    why = kv.namespaces_unavailable()
+    binaries = kv.keepalived_binaries((2, 2))
+    if why or not binaries:
+        pytest.skip(why or "no keepalived 2.2 here")
+    topo, layout = setup(PASS_V2, DEBIAN_227)
+    files = keepalived_files(topo, layout, topo.master)
+    del files[layout.auth_pass_file]
+    result = kv.keepalived_test(binaries[0], files, layout.keepalived_conf, [layout.interface])
+    assert result.returncode != 0
+    assert layout.auth_pass_file in result.stderr
+
+
+def test_keepalived_reads_the_pass_exactly_including_comment_characters(tmp_path):
+    """Run Debian's keepalived on the rendered PASS file and read its data dump (its
+    health check restarts nothing: the layout's restart command is `true`)."""
+    why = kv.namespaces_unavailable()
+    if why or not os.access(kv.DEBIAN_KEEPALIVED, os.X_OK):
+        pytest.skip(why or "Debian's keepalived not installed")
+    password = "a#b!c$d"  # '#' and '!' start comments in keepalived's syntax
+    overrides = {**PASS_V2, "vrrpAuthPass": password}
+    quiet = Layout(nginx_restart="true", keepalived_state_dir=str(tmp_path / "state"))
+    topo, layout = setup(overrides, DEBIAN_227, quiet)
+    files = keepalived_files(topo, layout, topo.master)
+    dump = kv.keepalived_data_dump(
+        kv.DEBIAN_KEEPALIVED, files, layout.keepalived_conf, [layout.interface]
+    )
+    assert f"Password = {password}\n" in dump
+
+
+# ------------------------------------------------------------------------ shellcheck
+
+
+def shellcheck_binary() -> str | None:
+    venv = ROOT / "venv/bin/shellcheck"
+    return str(venv) if venv.exists() else shutil.which("shellcheck")
+
+
+def rendered_scripts():
+    for variant, (overrides, version) in VARIANTS.items():
+        topo, layout = setup(overrides, version)
+        for node in topo.load_balancers:
+            yield (
+                f"{variant}/{node.name}/check_nginx.sh",
+                render.check_nginx_script(topo, node, layout),
+            )
+            if topo.settings.notify.script:
+                yield f"{variant}/{node.name}/notify.sh", render.notify_script(topo, node, layout)
+
+
+def test_every_script_passes_shellcheck(tmp_path):
+    sc = shellcheck_binary()
+    if sc is None:
+        pytest.skip("shellcheck not installed (venv/bin/shellcheck or the Debian package)")
+    paths = sorted((ROOT / "templates/scripts").glob("*.sh"))
+    for i, (name, text) in enumerate(rendered_scripts()):
+        path = tmp_path / f"{i}-{name.replace('/', '-')}"
+        path.write_text(text)
+        paths.append(path)
+    assert any(p.name.endswith("notify.sh") for p in paths)
+    result = subprocess.run([sc, "--shell=bash", *map(str, paths)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+# ----------------------------------------------------- the check script, behaviour
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    mode = "ok"  # ok | hang | error
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        if Health.mode == "hang":
+            time.sleep(3)
+        status = 200 if Health.mode == "ok" else 500
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_script_for(tmp_path: Path, port: int) -> tuple[Path, Path, Path]:
+    restarted = tmp_path / "restarted"
+    layout = Layout(
+        keepalived_state_dir=str(tmp_path / "state"),
+        nginx_restart=f"echo restart >> {restarted}",
+    )
+    topo, layout = setup({"nginx": {"port": port}}, (2, 4, 3), layout)
+    script = tmp_path / "check_nginx.sh"
+    script.write_text(render.check_nginx_script(topo, topo.master, layout))
+    script.chmod(0o755)
+    return script, restarted, Path(render.check_restart_marker(layout))
+
+
+def run_check(script: Path) -> tuple[int, float]:
+    start = time.monotonic()
+    rc = subprocess.run([str(script)], timeout=10, check=False).returncode
+    return rc, time.monotonic() - start
+
+
+def wait_for(path: Path, lines: int) -> list[str]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.05)
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the check uses curl")
+def test_check_passes_while_nginx_answers(tmp_path, health_server):
+    Health.mode = "ok"
+    script, restarted, marker = check_script_for(tmp_path, health_server.server_address[1])
+    assert run_check(script)[0] == 0
+    assert not restarted.exists() and not marker.exists()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the check uses curl")
+def test_a_hung_nginx_counts_as_down_within_the_timeout(tmp_path, health_server):
+    Health.mode = "hang"
+    script, restarted, _ = check_script_for(tmp_path, health_server.server_address[1])
+    rc, seconds = run_check(script)
+    assert rc == 1
+    assert seconds < 2.5  # bounded by the probe's 0.72 s, not the 3 s hang
+    assert wait_for(restarted, 1) == ["restart"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the check uses curl")
+def test_one_restart_per_outage_and_the_marker_clears_on_recovery(tmp_path, health_server):
+    port = free_port()  # nothing listens: nginx is down
+    script, restarted, marker = check_script_for(tmp_path, port)
+    assert run_check(script)[0] == 1
+    assert run_check(script)[0] == 1
+    assert wait_for(restarted, 1) == ["restart"]
+    time.sleep(0.3)
+    assert restarted.read_text().splitlines() == ["restart"]  # only one restart
+    assert marker.exists()
+    # nginx back (a server on the port): the check passes and forgets the outage.
+    Health.mode = "ok"
+    script2, _, _ = check_script_for(tmp_path, health_server.server_address[1])
+    assert run_check(script2)[0] == 0
+    assert not marker.exists()
