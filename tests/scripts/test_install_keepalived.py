@@ -1,0 +1,157 @@
+"""templates/scripts/install_keepalived.sh, run for real on this Debian machine.
+
+It builds keepalived from Debian's copy of the upstream tarball (no internet), with
+the parameters the program passes, twice: the second run must change nothing. Then
+the built keepalived validates a config rendered for it, in a network namespace.
+Adds /etc/apt/sources.list.d/nginx-ha-deb-src.sources when no deb-src entry exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components import render
+from components.keepalived import build_params
+from components.settings import Keepalived, parse_settings
+from components.topology import build_topology, vm_layout
+from tests import stacks
+from tests.render import keepalived_validate as kv
+from tests.scripts import debian_keepalived
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "templates/scripts/install_keepalived.sh"
+PREFIX = Path("/usr/local/keepalived")
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("apt-get") is None,
+    reason="installs build dependencies and keepalived: needs root and apt-get",
+)
+
+
+def run_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """As the program runs it: parameters set at the top of the command, then the script."""
+    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in params.items())
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + header + SCRIPT.read_text()],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def tarball():
+    try:
+        return debian_keepalived.orig_tarball()
+    except debian_keepalived.Unavailable as e:
+        pytest.skip(f"keepalived's source tarball is not available offline here: {e}")
+
+
+@pytest.fixture(scope="module")
+def params(tarball):
+    path, sha, version = tarball
+    source = Keepalived(version=version, path=str(path), sha256=sha)
+    settings = parse_settings(stacks.raw_config("dev"))
+    return build_params(source, vm_layout(settings), uploaded=str(path))
+
+
+@pytest.fixture(scope="module")
+def installed(params):
+    """A fresh build (the stamp is removed first), then a second run."""
+    (PREFIX / ".nginx-ha-build").unlink(missing_ok=True)
+    first = run_script(params)
+    assert first.returncode == 0, first.stdout + first.stderr
+    binary = PREFIX / "sbin/keepalived"
+    built_at = binary.stat().st_mtime_ns
+    log = Path(f"/var/log/nginx-ha/keepalived-build-{params['KEEPALIVED_VERSION']}.log")
+    log_at = log.stat().st_mtime_ns
+    second = run_script(params)
+    return first, second, built_at, binary.stat().st_mtime_ns, log_at, log.stat().st_mtime_ns
+
+
+def test_the_first_run_builds_installs_and_summarises(installed, params):
+    first = installed[0].stdout
+    phases = dict(re.findall(r"^phase (\w+) ([0-9.]+)$", first, re.M))
+    assert set(phases) == {"deps", "source", "configure", "make", "install"}
+    assert f"installed Keepalived v{params['KEEPALIVED_VERSION']}" in first
+    assert f"sha256:{params['SHA256']}" in first
+    assert "full build log: /var/log/nginx-ha/" in first
+    unit = Path(params["UNIT_PATH"]).read_text()
+    assert f"ExecStart={PREFIX}/sbin/keepalived --dont-fork" in unit
+    assert f"--use-file={params['KEEPALIVED_CONF']}" in unit
+    if not Path("/run/systemd/system").exists():
+        assert "systemd is not running on this host: unit installed, not enabled" in first
+
+
+def test_the_second_run_does_nothing(installed):
+    _first, second, built_at, built_after, log_at, log_after = installed
+    assert second.returncode == 0, second.stderr
+    assert "with the same options: nothing to do" in second.stdout
+    assert "phase" not in second.stdout
+    assert built_after == built_at and log_after == log_at
+
+
+def test_the_built_keepalived_reports_its_version(installed, params):
+    out = subprocess.run(
+        [str(PREFIX / "sbin/keepalived"), "--version"], capture_output=True, text=True, check=False
+    )
+    assert f"Keepalived v{params['KEEPALIVED_VERSION']}" in out.stdout + out.stderr
+
+
+def test_the_built_keepalived_accepts_the_rendered_config(installed, params):
+    why = kv.namespaces_unavailable()
+    if why:
+        pytest.skip(why)
+    version = tuple(int(x) for x in params["KEEPALIVED_VERSION"].split("."))
+    ka = {"version": params["KEEPALIVED_VERSION"], "url": "https://example.invalid/k.tgz"}
+    overrides = {
+        "keepalived": {**ka, "sha256": "0" * 64},
+        "vrrp": {"version": 2, "advertInterval": 1, "check": {"interval": 1, "timeout": 1}},
+        "vrrpAuthPass": stacks.TEST_PASS,
+    }
+    topo = build_topology(parse_settings(stacks.raw_config("dev", **overrides)))
+    layout = dataclasses.replace(vm_layout(topo.settings), keepalived_version=version)
+    for node in topo.load_balancers:
+        files = {
+            path: (text, render.file_mode(layout, path))
+            for path, text in render.keepalived_files(topo, node, layout, stacks.TEST_PASS).items()
+        }
+        result = kv.keepalived_test(
+            str(PREFIX / "sbin/keepalived"), files, layout.keepalived_conf, [layout.interface]
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_wrong_checksum_builds_nothing(installed, params, tmp_path):
+    stamp = (PREFIX / ".nginx-ha-build").read_text()
+    bad = dict(params, SHA256="0" * 64, PREFIX=str(tmp_path / "prefix"))
+    result = run_script(bad)
+    assert result.returncode != 0
+    assert "checksum mismatch" in result.stderr and "nothing was built" in result.stderr
+    assert not (tmp_path / "prefix").exists()
+    assert (PREFIX / ".nginx-ha-build").read_text() == stamp
+
+
+def test_a_failing_step_shows_the_tail_of_the_build_log(installed, params, tmp_path):
+    bad = dict(
+        params,
+        PREFIX=str(tmp_path / "prefix"),
+        UNIT_PATH=str(tmp_path / "keepalived.service"),
+        WORK_DIR=str(tmp_path / "work"),
+        LOG_DIR=str(tmp_path / "log"),
+        JOBS="0",  # make refuses -j0: the make step fails after a real configure
+    )
+    result = run_script(bad)
+    assert result.returncode != 0
+    assert "make failed; last lines of" in result.stderr
+    assert not (tmp_path / "prefix/sbin/keepalived").exists()
+    assert (tmp_path / "log" / f"keepalived-build-{params['KEEPALIVED_VERSION']}.log").exists()
