@@ -61,7 +61,15 @@ installed() {
   fi
 }
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$TOMCAT_PORT") 2>/dev/null; }
+# An HTTP answer, not only an open port: Tomcat binds the port before its web
+# applications are deployed, and holds requests until then.
+answers() {
+  if command -v curl >/dev/null; then
+    curl -s -o /dev/null -m 2 "http://127.0.0.1:$TOMCAT_PORT/"
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$TOMCAT_PORT") 2>/dev/null
+  fi
+}
 
 direct_running() { [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from components import render
+from components.scripts import script
 from components.settings import parse_settings
 from components.topology import build_topology
 from tests import stacks
@@ -253,3 +255,36 @@ def test_health_answers_locally_only(lab):
     assert response(lab, url, "--interface", "127.0.0.99")["status"] == 403
     # The site itself is open to every address.
     assert response(lab, f"http://{VIP}:{PORT}/", "--interface", "127.0.0.99")["status"] == 200
+
+
+def smoke(ns: Netns, expect_lb: str) -> subprocess.CompletedProcess:
+    params = {
+        "URL": f"http://{VIP}:{PORT}/",
+        "EXPECT_LB": expect_lb,
+        "PRIMARIES": PRIMARY,
+        "TRIES": "3",
+        "INTERVAL": "0.2",
+        "TIMEOUT": "3",
+    }
+    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
+    return ns.run("bash", "-c", "set -euo pipefail\n" + header + script("smoke.sh"), timeout=60)
+
+
+def test_smoke_script_passes_only_for_master_and_primary(lab):
+    ok = smoke(lab, LB)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"smoke ok: http://{VIP}:{PORT}/ answered 200 by {LB} (MASTER)")
+    assert f"from {PRIMARY} (primary), attempt 1/3" in ok.stdout
+
+    # The VIP answered by another load balancer than the MASTER: a clear failure.
+    wrong_lb = smoke(lab, "lb-other")
+    assert wrong_lb.returncode == 1
+    assert "nginx-ha smoke test failed" in wrong_lb.stderr
+    assert "X-Served-By 'lb-other' (the MASTER)" in wrong_lb.stderr
+    assert f"X-Served-By '{LB}'" in wrong_lb.stderr
+
+    # Served, but by the backup Tomcat: also a failure, naming what answered.
+    lab.stop(PRIMARY)
+    on_backup = smoke(lab, LB)
+    assert on_backup.returncode == 1
+    assert f"backend '{BACKUP} backup'" in on_backup.stderr

@@ -1,0 +1,307 @@
+"""install_nginx.sh and install_tomcat.sh run for real on this Debian machine (as root),
+twice each, then the program's config step (ValidatedFile's script) with the rendered
+nginx.conf and Tomcat page, and the service steps.
+
+Everything runs inside a network namespace of the test's own (the daemons listen
+there, not in the root namespace) and one private mount namespace in which copies of
+/etc/nginx, /etc/tomcat10 and Tomcat's ROOT folder are mounted over the real ones, so
+the machine's own files stay untouched. PID 1 here is not systemd, so the scripts take
+their "start the service directly" path. Waits are bounded; the daemons are stopped
+at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from components import render
+from components.nginx import health_url, nginx_reload, nginx_validate
+from components.remote import INSTALL_FILE
+from components.scripts import script
+from components.settings import parse_settings
+from components.tomcat import page_marker
+from components.topology import build_topology, vm_layout
+from tests import stacks
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="installs packages and starts daemons: needs root"
+    ),
+    pytest.mark.skipif(
+        shutil.which("apt-get") is None,
+        reason="needs a Debian machine (apt-get) for the real install",
+    ),
+    pytest.mark.skipif(
+        any(shutil.which(t) is None for t in ("ip", "unshare", "nsenter", "curl")),
+        reason="needs iproute2, util-linux (unshare, nsenter) and curl",
+    ),
+]
+
+# /run inside the test's mount namespace is a scratch folder (see Node): the pid
+# files the scripts write never meet another nginx's or Tomcat's.
+TOMCAT_PID = "nginx-ha-tomcat.pid"
+NGINX_PID = "nginx.pid"
+
+
+def installed(pkg: str) -> bool:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Status}", pkg], capture_output=True, text=True, check=False
+    )
+    return "install ok installed" in out.stdout
+
+
+class Node:
+    """A network namespace plus one private mount namespace, held open by a sleeper."""
+
+    def __init__(self, scratch: Path, binds: dict[str, Path]):
+        self.run_dir = scratch / "run"
+        self.run_dir.mkdir()
+        binds = {**binds, "/run": self.run_dir}
+        self.netns = f"nhinst-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
+        mounts = " && ".join(f'mount --bind "{src}" "{dst}"' for dst, src in binds.items())
+        self.holder = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"{mounts} && exec sleep 600",
+            ],
+            start_new_session=True,
+        )
+        want = [str(Path(d)) for d in binds]
+        for _ in range(100):
+            info = Path(f"/proc/{self.holder.pid}/mountinfo")
+            if info.exists() and all(f" {d} " in info.read_text() for d in want):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the private mounts did not appear")
+        self.scratch = scratch
+
+    def sh(
+        self, text: str, params: dict[str, str | int], timeout: float = 180
+    ) -> subprocess.CompletedProcess:
+        """Run a script as the program does: parameters set at the top."""
+        header = "".join(f"{k}={_quote(v)}\n" for k, v in params.items())
+        return subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(self.holder.pid),
+                "-m",
+                "-n",
+                "bash",
+                "-c",
+                "set -euo pipefail\n" + header + text,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def curl(self, url: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(self.holder.pid),
+                "-m",
+                "-n",
+                "curl",
+                "-sS",
+                "-m",
+                "5",
+                "-i",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+
+    def close(self) -> None:
+        if self.holder.poll() is None:
+            os.killpg(self.holder.pid, signal.SIGKILL)
+            self.holder.wait(timeout=5)
+        subprocess.run(["ip", "netns", "del", self.netns], check=False)
+
+
+def _quote(v: str | int) -> str:
+    return shlex.quote(str(v))
+
+
+def stop_pidfile(path: Path, sig: int = signal.SIGTERM) -> None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def scratch():
+    # Readable by the tomcat user (pytest's tmp_path is private to root).
+    d = Path(tempfile.mkdtemp(prefix="nginx-ha-install-", dir="/var/tmp"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def dev():
+    s = parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS)
+    return build_topology(s), vm_layout(s)
+
+
+@pytest.mark.skipif(
+    not installed("nginx"),
+    reason="nginx not installed (.ci/run installs nginx-light); "
+    "the script's apt path needs the network, which the test's namespace has not",
+)
+def test_install_nginx_then_push_rendered_conf(scratch):
+    topo, layout = dev()
+    etc = scratch / "etc-nginx"
+    subprocess.run(["cp", "-a", "/etc/nginx", str(etc)], check=True)
+    node = Node(scratch, {"/etc/nginx": etc})
+    pidfile = node.run_dir / NGINX_PID
+    install = script("install_nginx.sh")
+    try:
+        first = node.sh(install, {"ACTION": "install"})
+        assert first.returncode == 0, first.stderr
+        pid = pidfile.read_text().strip()
+        second = node.sh(install, {"ACTION": "install"})
+        assert second.returncode == 0, second.stderr
+        assert "nginx already installed" in second.stdout
+        assert pidfile.read_text().strip() == pid  # the same nginx: nothing restarted
+        assert " 200 " in node.curl("http://127.0.0.1/").stdout.split("\n")[0]
+
+        # The program's nginx-conf step, for real: a broken file is refused and the
+        # old one stays; the rendered file is validated, swapped in and reloaded.
+        conf = render.nginx_conf(topo, topo.master, layout)
+        before = (etc / "nginx.conf").read_text()
+        staged = scratch / "staged-nginx.conf"
+        staged.write_text(conf.replace("proxy_read_timeout", "proxy_reed_timeout"))
+        step = {
+            "STAGED": str(staged),
+            "TARGET": layout.nginx_conf,
+            "MODE": "0644",
+            "VALIDATE": nginx_validate(layout),
+            "RELOAD": nginx_reload(layout),
+        }
+        bad = node.sh(INSTALL_FILE, step)
+        assert bad.returncode != 0
+        assert 'unknown directive "proxy_reed_timeout"' in bad.stderr
+        assert "left unchanged" in bad.stderr
+        assert (etc / "nginx.conf").read_text() == before
+
+        staged.write_text(conf)
+        good = node.sh(INSTALL_FILE, step)
+        assert good.returncode == 0, good.stderr
+        assert (etc / "nginx.conf").read_text() == conf
+
+        service = node.sh(install, {"ACTION": "service", "HEALTH_URL": health_url(topo)})
+        assert service.returncode == 0, service.stderr
+        health = node.curl(health_url(topo)).stdout
+        assert "X-Served-By: nginx-master" in health and "ok nginx-master" in health
+        # No Tomcat here: the site answers 502 from nginx itself, named in the header.
+        site = node.curl("http://127.0.0.1/").stdout
+        assert site.startswith("HTTP/1.1 502") and "X-Served-By: nginx-master" in site
+    finally:
+        stop_pidfile(pidfile, signal.SIGQUIT)
+        node.close()
+
+
+@pytest.mark.skipif(
+    not installed("tomcat10"),
+    reason="tomcat10 not installed (.ci/run installs it); "
+    "the script's apt path needs the network, which the test's namespace has not",
+)
+def test_install_tomcat_then_push_page_and_change_port(scratch):
+    topo, layout = dev()
+    backend = topo.node("tomcat-primary")
+    etc = scratch / "etc-tomcat10"
+    root = scratch / "ROOT"
+    subprocess.run(["cp", "-a", "/etc/tomcat10", str(etc)], check=True)
+    root.mkdir()
+    root.chmod(0o755)
+    webapps_root = str(Path(layout.tomcat_webapps) / "ROOT")
+    node = Node(scratch, {"/etc/tomcat10": etc, webapps_root: root})
+    pidfile = node.run_dir / TOMCAT_PID
+    install = script("install_tomcat.sh")
+    try:
+        first = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8080})
+        assert first.returncode == 0, first.stderr
+        pid = pidfile.read_text().strip()
+        second = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8080})
+        assert second.returncode == 0, second.stderr
+        assert "tomcat10 already installed" in second.stdout
+        assert pidfile.read_text().strip() == pid  # still the first Tomcat
+
+        page = render.tomcat_page(topo, backend, layout)
+        staged = scratch / "staged-index.html"
+        staged.write_text(page)
+        step = {
+            "STAGED": str(staged),
+            "TARGET": render.tomcat_page_path(layout),
+            "MODE": "0644",
+            "VALIDATE": f'grep -qF {shlex.quote(page_marker(backend))} "$STAGED"',
+            "RELOAD": "true",
+        }
+        pushed = node.sh(INSTALL_FILE, step)
+        assert pushed.returncode == 0, pushed.stderr
+        service = node.sh(
+            install, {"ACTION": "service", "TOMCAT_PORT": 8080, "PAGE_MARKER": page_marker(backend)}
+        )
+        assert service.returncode == 0, service.stderr
+        body = node.curl("http://127.0.0.1:8080/").stdout
+        assert (
+            body.startswith("HTTP/1.1 200")
+            and "nginx-ha-backend=tomcat-primary role=primary" in body
+        )
+
+        # A backend port other than 8080 is set in server.xml and Tomcat restarts on it.
+        moved = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8081})
+        assert moved.returncode == 0, moved.stderr
+        assert '<Connector port="8081" protocol="HTTP/1.1"' in (etc / "server.xml").read_text()
+        assert pidfile.read_text().strip() != pid
+        assert "tomcat-primary" in node.curl("http://127.0.0.1:8081/").stdout
+        assert node.curl("http://127.0.0.1:8080/").returncode != 0  # nothing on 8080 now
+    finally:
+        stop_pidfile(pidfile)
+        node.close()
