@@ -126,6 +126,17 @@ def test_workflows_match_the_github_workflow_schema(tmp_path):
     assert check_jsonschema("--builtin-schema", "vendor.github-workflows", bad).returncode == 1
 
 
+def previewable_stacks() -> set[str]:
+    """Every committed stack but those on a private libvirtd of a developer's machine
+    (a `socket=` URI, such as the sandbox's), which no runner can reach."""
+    out = set()
+    for path in STACK_FILES:
+        uri = (load(path).get("config") or {}).get("libvirt:uri", "")
+        if "socket=" not in uri:
+            out.add(path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
+    return out
+
+
 def test_test_workflow_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "./scripts/test.sh" in readme
@@ -141,8 +152,7 @@ def test_preview_workflow_previews_every_committed_stack_and_comments():
     assert set(wf[True]) == {"pull_request"}  # YAML 1.1 reads the key `on` as True
     assert wf["permissions"]["pull-requests"] == "write"
     job = wf["jobs"]["preview"]
-    stacks = {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACK_FILES}
-    assert set(job["strategy"]["matrix"]["stack"]) == stacks
+    assert set(job["strategy"]["matrix"]["stack"]) == previewable_stacks()
     labels = set(load(ROOT / ".github/actionlint.yaml")["self-hosted-runner"]["labels"])
     assert "self-hosted" in job["runs-on"] and labels & set(job["runs-on"])
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" in job["env"]["PULUMI_CONFIG_PASSPHRASE"]
