@@ -1,0 +1,128 @@
+"""Failover measured in the network-namespace lab, printed as markdown tables.
+
+    sudo venv/bin/python bench/failover.py [--stack dev] [--profiles ours,tutorial,fast]
+                                           [--scenarios a,b] [--runs N] [--seed S]
+
+For each profile: lab up (time from nothing to the VIP serving), every scenario
+(one request every 20 ms from the client namespace, each bounded by 2 s, for at most
+20 s; the fault injected at a random moment), lab down (time back to nothing). With
+--runs N each figure is the median of N runs. Needs root; prints why when it cannot
+run. The lab is always taken down, also on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lab import scenarios  # noqa: E402
+from lab.config import PROFILES  # noqa: E402
+from lab.lab import Lab  # noqa: E402
+from lab.netns import LabError  # noqa: E402
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _fmt(values: list[float | None]) -> str:
+    if any(v is None for v in values):
+        got = [v for v in values if v is not None]
+        return "never" if not got else f"never in {len(values) - len(got)} of {len(values)}"
+    return f"{_median([v for v in values if v is not None]):.2f} s"
+
+
+def measure(
+    stack: str, profile: str, names: list[str], runs: int, seed: int | None
+) -> tuple[list[str], float, float]:
+    lab = Lab(stack, profile, instance=f"bench-{stack}")
+    rows: list[str] = []
+    t_up = lab.up(log=lambda m: print(f"  {m}", file=sys.stderr))
+    try:
+        for name in names:
+            sc = scenarios.SCENARIOS[name]
+            obs = []
+            for i in range(runs):
+                o = scenarios.run(lab, sc, seed=None if seed is None else seed + i)
+                print(f"  {o.describe()}", file=sys.stderr)
+                obs.append(o)
+            by = sorted({str(o.last_answer) for o in obs})
+            who = obs[0].expected_lb or "either"
+            rows.append(
+                f"| {profile} | {sc.title} | {who} -> {obs[0].expected_backend} | "
+                f"{_fmt([o.recovered_at for o in obs])} | "
+                f"{_median([len(o.failed) for o in obs]):g} of "
+                f"{_median([len(o.requests) for o in obs]):g} | "
+                f"{_median([o.worst_latency for o in obs]):.2f} s | "
+                f"{', '.join(sorted({h for o in obs for h in o.holders_after})) or 'nobody'} "
+                f"({'; '.join(by)}) |"
+            )
+    finally:
+        t0 = time.monotonic()
+        lab.down(log=lambda m: None)
+        t_down = time.monotonic() - t0
+    return rows, t_up, t_down
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench/failover.py", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--stack", default="dev")
+    p.add_argument("--profiles", default="ours,tutorial,fast")
+    p.add_argument("--scenarios", default=",".join(scenarios.SCENARIOS))
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=None)
+    a = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/failover.py needs root (network namespaces): run it with sudo")
+        return 2
+    profiles = [x for x in a.profiles.split(",") if x]
+    names = [x for x in a.scenarios.split(",") if x]
+    for x in profiles:
+        if x not in PROFILES:
+            p.error(f"unknown profile {x}; choose from {', '.join(PROFILES)}")
+    for x in names:
+        if x not in scenarios.SCENARIOS:
+            p.error(f"unknown scenario {x}; choose from {', '.join(scenarios.SCENARIOS)}")
+
+    all_rows: list[str] = []
+    ups: list[str] = []
+    for prof in profiles:
+        print(f"profile {prof}: {PROFILES[prof].description}", file=sys.stderr)
+        try:
+            rows, t_up, t_down = measure(a.stack, prof, names, a.runs, a.seed)
+        except LabError as e:
+            print(f"profile {prof}: {e}", file=sys.stderr)
+            return 1
+        all_rows += rows
+        ups.append(f"| {prof} | {t_up:.2f} s | {t_down:.2f} s |")
+
+    print(
+        f"Failover through the VIP ({a.stack} stack; one request every "
+        f"{scenarios.INTERVAL * 1000:.0f} ms, failed = no 200 within "
+        f"{scenarios.REQUEST_TIMEOUT:.0f} s; {a.runs} run(s), median)\n"
+    )
+    print(
+        "| profile | scenario | expected to answer | time to answer from it | failed "
+        "requests | worst latency | VIP holder after (last answer: lb, Tomcat) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(all_rows))
+    print("\nLab up (nothing to the VIP serving, real Tomcat) and down (back to nothing)\n")
+    print("| profile | up to serving | down |\n|---|---|---|")
+    print("\n".join(ups))
+    print("\nProfiles:")
+    for prof in profiles:
+        print(f"- {prof}: {PROFILES[prof].description}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

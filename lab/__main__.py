@@ -1,0 +1,73 @@
+"""python -m lab up|down|status|failover SCENARIO|render (see docs/lab.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.config import PROFILES
+from lab.netns import LabError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from lab import scenarios
+
+    p = argparse.ArgumentParser(
+        prog="python -m lab",
+        description="The nginx-ha lab: a stack's nodes as network namespaces with real "
+        "keepalived, nginx and Tomcat (root needed, except for render).",
+    )
+    p.add_argument("--stack", default="dev", help="stack file Pulumi.<stack>.yaml (default dev)")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="timings for up: ours (the stack's settings; default), fast (0.1 s adverts), "
+        "tutorial (the tutorial's keepalived.conf, for comparison); other commands use "
+        "the profile the lab was started with",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="build the lab and wait until the VIP serves")
+    sub.add_parser("down", help="remove every namespace, process and file of the lab")
+    sub.add_parser("status", help="who holds the VIP and what each node runs")
+    f = sub.add_parser("failover", help="inject a fault and measure through the VIP")
+    f.add_argument("scenario", choices=list(scenarios.SCENARIOS))
+    f.add_argument("--keep", action="store_true", help="leave the fault in place")
+    r = sub.add_parser("render", help="write every node's rendered files (no root needed)")
+    r.add_argument("--out", type=Path, help="folder (default: print paths and sizes)")
+    a = p.parse_args(argv)
+
+    from lab.lab import Lab
+
+    lab = Lab(a.stack, a.profile)
+    try:
+        if a.cmd == "up":
+            secs = lab.up()
+            print(
+                f"lab {a.stack}: serving {lab.url} after {secs:.2f} s (profile {lab.profile_name})"
+            )
+            print(lab.status())
+        elif a.cmd == "down":
+            lab.down()
+        elif a.cmd == "status":
+            print(lab.status())
+        elif a.cmd == "failover":
+            obs = scenarios.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
+            print(scenarios.table([obs]))
+            print(obs.describe())
+        elif a.cmd == "render":
+            files = lab.render(a.out)
+            for path, text in sorted(files.items()):
+                if a.out is not None:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    Path(path).write_text(text)
+                print(f"{path} ({len(text)} bytes)")
+    except LabError as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The lab's settings: a committed stack file, a benchmark profile, lab secrets.
+
+The lab runs the stack's own addresses, VIP and VRRP settings inside its
+namespaces. Profiles change timings through settings overrides (validated by the
+same rules as a stack), never through template forks. The lab makes its own
+throwaway secrets: the stack's encrypted ones are not needed to run daemons in
+namespaces.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import NS, Settings, parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A syntactically valid placeholder: the lab never opens an SSH connection.
+LAB_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxhYi1ub3QtdXNlZC1ub3QtYS1yZWFsLWtleS0wMDAw lab"
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Timings for the benchmark. ``overrides`` are settings, as in a stack file."""
+
+    name: str
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    # The tutorial's keepalived.conf and check script (lab/tutorial/), not ours.
+    tutorial: bool = False
+
+
+PROFILES = {
+    "ours": Profile(
+        "ours",
+        "the stack's settings (defaults: VRRPv3, advert 0.25 s, check 1 s fall 2 rise 2, "
+        "weight 0 = FAULT)",
+    ),
+    "fast": Profile(
+        "fast",
+        "ours with 0.1 s adverts (the floor for a host death)",
+        {"vrrp": {"advertInterval": 0.1}},
+    ),
+    "tutorial": Profile(
+        "tutorial",
+        "the tutorial's keepalived.conf: VRRPv2, advert 1 s, check every 2 s, equal "
+        "priorities, nopreempt, weight -20",
+        {"vrrp": {"version": 2, "advertInterval": 1, "check": {"interval": 2, "timeout": 2}}},
+        tutorial=True,
+    ),
+}
+
+
+def stack_file(stack: str) -> dict[str, Any]:
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} in {ROOT}")
+    return (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    settings: Settings
+    profile: Profile
+    # Lab-only changes the stack did not ask for, printed by `up` (e.g. unauthenticated
+    # VRRPv3 where the keepalived run here has no auth_hmac).
+    notes: tuple[str, ...]
+    auth_secret: str | None
+
+
+def lab_settings(
+    stack: str,
+    profile: str = "ours",
+    keepalived_version: tuple[int, int, int] = (2, 4, 3),
+    extra: dict[str, Any] | None = None,
+) -> LabSettings:
+    """The stack's settings with the profile's overrides, for the lab.
+
+    ``keepalived_version`` is the keepalived the lab runs: where it cannot
+    authenticate what the stack asks for, the lab says so and turns to
+    vrrp.allowUnauthenticated (an explicit override, printed)."""
+    prof = PROFILES[profile]
+    cfg: dict[str, Any] = {}
+    for key, value in stack_file(stack).items():
+        if isinstance(value, dict) and "secure" in value:
+            continue  # encrypted in the stack file; the lab makes its own below
+        cfg[key] = value
+    cfg.setdefault(f"{NS}:ssh", {"user": "debian", "publicKey": LAB_PUBLIC_KEY})
+    for key, value in _merge({}, prof.overrides).items():
+        full = f"{NS}:{key}"
+        cfg[full] = _merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
+    for key, value in (extra or {}).items():
+        full = f"{NS}:{key}"
+        cfg[full] = _merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
+
+    vrrp = cfg.get(f"{NS}:vrrp") or {}
+    version = int(vrrp.get("version", 3))
+    notes: list[str] = []
+    has_hmac = keepalived_version >= (2, 4, 0)
+    secret: str | None
+    if version == 2:
+        secret = secrets.token_hex(4)  # PASS: 8 characters
+    elif has_hmac:
+        secret = secrets.token_hex(16)  # auth_hmac: 32 bytes
+    else:
+        secret = None
+        if not vrrp.get("allowUnauthenticated"):
+            v = ".".join(map(str, keepalived_version))
+            notes.append(
+                f"lab override: vrrp.allowUnauthenticated true (keepalived {v} run by the "
+                "lab has no auth_hmac for VRRPv3; the adverts stay inside the lab's namespaces)"
+            )
+            cfg[f"{NS}:vrrp"] = _merge(vrrp, {"allowUnauthenticated": True})
+    cfg[f"{NS}:sshPrivateKey"] = "lab: not used"
+    if secret is not None:
+        cfg[f"{NS}:vrrpAuthPass"] = secret
+    else:
+        cfg.pop(f"{NS}:vrrpAuthPass", None)
+    raw = {
+        k: (json.dumps(v) if isinstance(v, (dict, list, bool, int, float)) else str(v))
+        for k, v in cfg.items()
+    }
+    settings = parse_settings(raw, stack=stack)
+    return LabSettings(settings, prof, tuple(notes), secret)

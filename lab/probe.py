@@ -1,0 +1,263 @@
+"""The client's request loop, run inside the client namespace.
+
+``python -m lab.probe URL`` starts one GET every ``--interval`` seconds (open loop:
+a slow answer does not delay the next request) for at most ``--duration`` seconds
+and ``--max-requests`` requests, each bounded by ``--timeout``. It prints one JSON
+line per finished request as it finishes: start and end (CLOCK_MONOTONIC, shared
+with the orchestrating process), HTTP status, the load balancer that answered (nginx's
+``X-Served-By``), the Tomcat behind it (the page's ``nginx-ha-backend=`` line), or
+the error. Closing its stdin stops it early. ``--until-ok`` instead waits for the
+first 200 and exits 0 (1 on timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+SERVED_BY = re.compile(rb"^x-served-by:\s*(\S+)", re.I | re.M)
+BACKEND = re.compile(rb"nginx-ha-backend=(\S+)")
+
+
+@dataclass(frozen=True)
+class Request:
+    t0: float
+    t1: float
+    status: int  # 0: no HTTP answer
+    lb: str | None
+    backend: str | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def latency(self) -> float:
+        return self.t1 - self.t0
+
+
+async def _get(host: str, port: int, path: str) -> tuple[int, str | None, str | None]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = await reader.read(-1)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    status = int(m.group(1)) if m else 0
+    lb = SERVED_BY.search(head)
+    be = BACKEND.search(body)
+    return (
+        status,
+        lb.group(1).decode() if lb else None,
+        be.group(1).decode() if be else None,
+    )
+
+
+async def one(host: str, port: int, path: str, timeout: float) -> Request:
+    t0 = time.monotonic()
+    try:
+        status, lb, be = await asyncio.wait_for(_get(host, port, path), timeout)
+        return Request(t0, time.monotonic(), status, lb, be, None)
+    except TimeoutError:
+        return Request(t0, time.monotonic(), 0, None, None, "timeout")
+    except OSError as e:
+        return Request(t0, time.monotonic(), 0, None, None, type(e).__name__)
+
+
+async def loop(
+    url: str, interval: float, duration: float, max_requests: int, timeout: float, emit
+) -> None:
+    u = urlsplit(url)
+    host, port, path = u.hostname or "", u.port or 80, u.path or "/"
+    stop = asyncio.Event()
+    ev_loop = asyncio.get_running_loop()
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        ev_loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    start = time.monotonic()
+    emit({"ready": start})
+    tasks: set[asyncio.Task] = set()
+
+    async def run_one() -> None:
+        emit(_asdict(await one(host, port, path, timeout)))
+
+    for i in range(max_requests):
+        due = start + i * interval
+        if due - start > duration:
+            break
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, due - time.monotonic()))
+            break  # stopped
+        except TimeoutError:
+            pass
+        t = asyncio.create_task(run_one())
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout + 1)
+    emit({"done": time.monotonic()})
+
+
+def _asdict(r: Request) -> dict:
+    return {
+        "t0": r.t0,
+        "t1": r.t1,
+        "status": r.status,
+        "lb": r.lb,
+        "backend": r.backend,
+        "error": r.error,
+    }
+
+
+async def until_ok(url: str, timeout: float, want_backend: str | None) -> int:
+    u = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Long enough for nginx to try a black-holed primary (connect timeout) and
+        # then the backup: a client that gives up first makes nginx drop the attempt.
+        r = await one(u.hostname or "", u.port or 80, u.path or "/", 3.0)
+        if r.ok and (want_backend is None or r.backend == want_backend):
+            print(json.dumps(_asdict(r)), flush=True)
+            return 0
+        await asyncio.sleep(0.02)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab.probe")
+    p.add_argument("url")
+    p.add_argument("--interval", type=float, default=0.02)
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--max-requests", type=int, default=1000)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--until-ok", action="store_true")
+    p.add_argument("--backend", help="with --until-ok: wait for this Tomcat")
+    a = p.parse_args(argv)
+    if a.until_ok:
+        return asyncio.run(until_ok(a.url, a.duration, a.backend))
+
+    def emit(obj: dict) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    asyncio.run(loop(a.url, a.interval, a.duration, a.max_requests, a.timeout, emit))
+    return 0
+
+
+# ------------------------------------------------------------ orchestrator side
+
+
+def _argv(lab: Lab, *args: str) -> list[str]:
+    from lab import netns
+
+    return netns.in_ns(lab.client, sys.executable, "-m", "lab.probe", lab.url, *args)
+
+
+def wait_serving(lab: Lab, timeout: float = 30, backend: str | None = None) -> float:
+    """Wait until the VIP answers 200 from the client namespace; seconds waited."""
+    from lab.config import ROOT
+    from lab.netns import LabError
+
+    t0 = time.monotonic()
+    args = ["--until-ok", "--duration", str(timeout)]
+    if backend:
+        args += ["--backend", backend]
+    res = subprocess.run(_argv(lab, *args), cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise LabError(
+            f"the VIP {lab.vip} did not serve within {timeout} s: see the logs under "
+            f"{lab.run_dir} ({res.stderr.strip()[-500:]})"
+        )
+    return time.monotonic() - t0
+
+
+class Probe:
+    """A running request loop in the client namespace, read as it goes."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        interval: float = 0.02,
+        duration: float = 20.0,
+        timeout: float = 2.0,
+    ):
+        from lab.config import ROOT
+
+        max_requests = int(duration / interval) + 1
+        self.proc = subprocess.Popen(
+            _argv(
+                lab,
+                "--interval",
+                str(interval),
+                "--duration",
+                str(duration),
+                "--max-requests",
+                str(max_requests),
+                "--timeout",
+                str(timeout),
+            ),
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.requests: list[Request] = []
+        self.started: float | None = None
+        self.finished = threading.Event()
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(10):
+            self.stop()
+            raise RuntimeError("the probe did not start in the client namespace")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            obj = json.loads(line)
+            if "ready" in obj:
+                self.started = obj["ready"]
+                self._ready.set()
+            elif "done" in obj:
+                self.finished.set()
+            else:
+                self.requests.append(Request(**obj))
+        self._ready.set()
+        self.finished.set()
+
+    def snapshot(self) -> list[Request]:
+        return list(self.requests)
+
+    def stop(self) -> list[Request]:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+        return sorted(self.requests, key=lambda r: r.t0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,500 @@
+"""Failover scenarios: each injects one fault and observes through the VIP.
+
+A scenario run: heal the lab to its normal state, (optionally) set up a pre-state,
+start the client's request loop, inject the fault at a random moment (a fixed one
+lands just after a health check and gives best-case numbers), observe until the
+expected node answers steadily (or a bounded window ends), stop the loop, restore.
+
+The fault is injected on the node that holds the VIP when the scenario starts
+("the MASTER"): with preemption that is the highest priority; with the tutorial's
+equal priorities it is whoever won.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab import netns
+from lab.lab import Lab, LabNode
+from lab.netns import LabError
+from lab.probe import Probe, Request
+
+INTERVAL = 0.02  # one request every 20 ms
+MAX_WINDOW = 20.0  # at most 20 s of requests per scenario
+REQUEST_TIMEOUT = 2.0  # a request without an answer after 2 s counts as failed
+
+
+# ------------------------------------------------------------------ lab actions
+
+
+def nginx_pids(lab: Lab, lb: LabNode) -> list[int]:
+    return [pid for pid, c, _ in lab.processes(lb) if c == "nginx"]
+
+
+def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
+    n = 0
+    for pid in nginx_pids(lab, lb):
+        n += netns.signal_in(lb.ns, pid, sig)
+    return n
+
+
+def nginx_answers(lab: Lab, lb: LabNode) -> bool:
+    """This node's own nginx answers its health URL (asked inside its namespace)."""
+    s = lab.topo.settings
+    url = f"http://127.0.0.1:{s.nginx.port}{s.nginx.health_path}"
+    res = subprocess.run(
+        netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
+        capture_output=True,
+    )
+    return res.returncode == 0
+
+
+def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
+    pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
+    if pid is not None and netns.pid_alive(pid) and netns.pid_ns_id(pid) == netns.ns_id(lb.ns):
+        return pid
+    return None
+
+
+def tomcat_pid(lab: Lab, b: LabNode) -> int | None:
+    pid = netns.read_pid(b.dir / "tomcat" / "tomcat.pid")
+    if pid is not None and netns.pid_alive(pid) and netns.pid_ns_id(pid) == netns.ns_id(b.ns):
+        return pid
+    return None
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def set_port(lab: Lab, ln: LabNode, up: bool) -> None:
+    netns.ip("link", "set", ln.port, "up" if up else "down", ns=lab.switch)
+
+
+def blackhole_rule(b: LabNode) -> list[str]:
+    return ["INPUT", "-p", "tcp", "--dport", str(b.node.port), "-j", "DROP"]
+
+
+def blackholed(b: LabNode) -> bool:
+    res = subprocess.run(
+        netns.in_ns(b.ns, "iptables", "-C", *blackhole_rule(b)), capture_output=True
+    )
+    return res.returncode == 0
+
+
+def saved_conf(lb: LabNode) -> Path:
+    return Path(lb.layout.nginx_conf + ".lab-saved")
+
+
+def heal(lab: Lab) -> None:
+    """Undo every fault a scenario may leave: ports up, nginx config restored and
+    running, keepalived running, Tomcats running and reachable."""
+    for ln in lab.nodes.values():
+        if not lab.port_up(ln):
+            set_port(lab, ln, True)
+    for lb in lab.lbs:
+        saved = saved_conf(lb)
+        if saved.exists():
+            saved.replace(lb.layout.nginx_conf)
+        signal_nginx(lab, lb, signal.SIGCONT)
+    for lb in lab.lbs:
+        if not nginx_answers(lab, lb):
+            lab.start_nginx(lb)
+            _wait(lambda lb=lb: nginx_answers(lab, lb), 10, f"nginx on {lb.node.name}")
+    for lb in lab.lbs:
+        if keepalived_pid(lab, lb) is None:
+            lab.start_keepalived(lb)
+    for b in lab.backends:
+        while blackholed(b):
+            netns.run(netns.in_ns(b.ns, "iptables", "-D", *blackhole_rule(b)))
+        if tomcat_pid(lab, b) is None:
+            lab.start_tomcat(b)
+
+
+def baseline(lab: Lab, timeout: float = 30) -> LabNode:
+    """Heal, then wait for the normal state; returns the load balancer holding the VIP.
+
+    Normal: both load balancers healthy, exactly one holds the VIP (the MASTER when
+    preempting), the primary Tomcat answers through it and the backup Tomcat is up."""
+    heal(lab)
+    preempt = lab.topo.settings.vrrp.preempt and not lab.cfg.profile.tutorial
+    want = lab.master.node.name if preempt else None
+
+    def normal() -> bool:
+        holders = lab.vip_holders()
+        return len(holders) == 1 and (want is None or holders == [want])
+
+    _wait(normal, timeout, f"the VIP on {want or 'one load balancer'}")
+    from lab.probe import wait_serving
+
+    for b in lab.backends:
+        _wait(lambda b=b: _tomcat_answers(lab, b), timeout, f"Tomcat {b.node.name}")
+    wait_serving(lab, timeout, backend=lab.primary.node.name)
+    # keepalived's rise counters: a node whose check just recovered is not yet
+    # eligible; give the checks time to settle so the next fault starts from steady state.
+    time.sleep(float(lab.topo.settings.vrrp.check.interval) * lab.topo.settings.vrrp.check.rise)
+    holders = lab.vip_holders()
+    if len(holders) != 1:
+        raise LabError(f"VIP held by {holders or 'nobody'} after settling")
+    return lab.nodes[holders[0]]
+
+
+def _tomcat_answers(lab: Lab, b: LabNode) -> bool:
+    res = subprocess.run(
+        netns.in_ns(
+            b.ns,
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "0.5",
+            f"http://{b.node.ip}:{b.node.port}/",
+        ),
+        capture_output=True,
+    )
+    return res.returncode == 0
+
+
+# -------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Context:
+    lab: Lab
+    holder: LabNode  # the load balancer holding the VIP before the fault
+
+    @property
+    def other(self) -> LabNode:
+        return next(n for n in self.lab.lbs if n is not self.holder)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    inject: Callable[[Context], None]
+    restore: Callable[[Context], None]
+    # Who should answer once the fault is handled: "holder", "other", or None (any),
+    # and which Tomcat ("primary", "backup").
+    expect_lb: Callable[[Context], str | None]
+    expect_backend: str = "primary"
+    setup: Callable[[Context], None] | None = None  # a pre-state (the fault to recover)
+    settle: float = 1.0  # seconds of steady answers from the expected node
+    window: Callable[[Lab], float] = lambda lab: MAX_WINDOW
+
+
+def _kill_nginx(c: Context) -> None:
+    signal_nginx(c.lab, c.holder, signal.SIGKILL)
+
+
+def _break_and_kill_nginx(c: Context) -> None:
+    conf = Path(c.holder.layout.nginx_conf)
+    saved = saved_conf(c.holder)
+    if not saved.exists():
+        saved.write_text(conf.read_text())
+    # A config nginx refuses: the health check's restart fails, as with a broken
+    # deploy or a full disk.
+    conf.write_text(conf.read_text() + "\nthis_is_not_an_nginx_directive;\n")
+    signal_nginx(c.lab, c.holder, signal.SIGKILL)
+
+
+def _hang_nginx(c: Context) -> None:
+    signal_nginx(c.lab, c.holder, signal.SIGSTOP)
+
+
+def _stop_keepalived(c: Context) -> None:
+    pid = keepalived_pid(c.lab, c.holder)
+    if pid is None:
+        raise LabError(f"keepalived is not running on {c.holder.node.name}")
+    netns.signal_in(c.holder.ns, pid, signal.SIGTERM)
+
+
+def _cut(c: Context) -> None:
+    set_port(c.lab, c.holder, False)
+
+
+def _uncut(c: Context) -> None:
+    set_port(c.lab, c.holder, True)
+
+
+def _stop_tomcat(c: Context) -> None:
+    pid = tomcat_pid(c.lab, c.lab.primary)
+    if pid is None:
+        raise LabError("the primary Tomcat is not running")
+    netns.signal_in(c.lab.primary.ns, pid, signal.SIGTERM)
+
+
+def _start_tomcat(c: Context) -> None:
+    if tomcat_pid(c.lab, c.lab.primary) is None:
+        c.lab.start_tomcat(c.lab.primary)
+
+
+def _blackhole(c: Context) -> None:
+    b = c.lab.primary
+    netns.run(netns.in_ns(b.ns, "iptables", "-I", *blackhole_rule(b)))
+
+
+def _unblackhole(c: Context) -> None:
+    b = c.lab.primary
+    while blackholed(b):
+        netns.run(netns.in_ns(b.ns, "iptables", "-D", *blackhole_rule(b)))
+
+
+def _heal(c: Context) -> None:
+    heal(c.lab)
+
+
+def _preempt(c: Context) -> str | None:
+    if c.lab.cfg.profile.tutorial:
+        return None  # equal priorities: whoever keeps it; the table shows who
+    return "holder" if c.lab.topo.settings.vrrp.preempt else "other"
+
+
+def _fail_timeout_window(lab: Lab) -> float:
+    return min(MAX_WINDOW, lab.topo.settings.nginx.fail_timeout + 5.0)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario(
+            "nginx-killed",
+            "nginx killed on the MASTER, restart works",
+            _kill_nginx,
+            _heal,
+            lambda c: None,
+        ),
+        Scenario(
+            "nginx-dead",
+            "nginx killed on the MASTER, cannot restart",
+            _break_and_kill_nginx,
+            _heal,
+            lambda c: "other",
+        ),
+        Scenario(
+            "nginx-hung",
+            "nginx hung on the MASTER (SIGSTOP)",
+            _hang_nginx,
+            _heal,
+            lambda c: "other",
+        ),
+        Scenario(
+            "keepalived-stopped",
+            "keepalived stopped cleanly on the MASTER",
+            _stop_keepalived,
+            _heal,
+            lambda c: "other",
+        ),
+        Scenario(
+            "host-cut",
+            "MASTER cut off (host death)",
+            _cut,
+            _heal,
+            lambda c: "other",
+        ),
+        Scenario(
+            "master-back",
+            "MASTER back after a host death",
+            _uncut,
+            _heal,
+            _preempt,
+            setup=_cut,
+            settle=3.0,
+        ),
+        Scenario(
+            "tomcat-stopped",
+            "primary Tomcat stopped",
+            _stop_tomcat,
+            _heal,
+            lambda c: "holder",
+            expect_backend="backup",
+        ),
+        Scenario(
+            "tomcat-blackholed",
+            "primary Tomcat black-holed (packets dropped)",
+            _blackhole,
+            _heal,
+            lambda c: "holder",
+            expect_backend="backup",
+        ),
+        Scenario(
+            "primary-back",
+            "primary Tomcat back after a black hole",
+            _unblackhole,
+            _heal,
+            lambda c: "holder",
+            expect_backend="primary",
+            setup=_blackhole,
+            window=_fail_timeout_window,
+        ),
+    ]
+}
+
+
+# ------------------------------------------------------------------ observation
+
+
+@dataclass
+class Observation:
+    scenario: Scenario
+    profile: str
+    holder: str  # held the VIP before the fault
+    expected_lb: str | None
+    expected_backend: str
+    fault_at: float
+    requests: list[Request] = field(default_factory=list)
+    holders_after: list[str] = field(default_factory=list)
+    fault_wall: float = 0.0  # the fault's wall-clock time, to find it in the logs
+
+    @property
+    def after(self) -> list[Request]:
+        return [r for r in self.requests if r.t1 >= self.fault_at]
+
+    @property
+    def failed(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+    def matches(self, r: Request) -> bool:
+        return (
+            r.ok
+            and (self.expected_lb is None or r.lb == self.expected_lb)
+            and r.backend == self.expected_backend
+        )
+
+    @property
+    def recovered_at(self) -> float | None:
+        """Seconds from the fault to the first answer from the expected nodes to a
+        request started after the last request that failed or was answered by
+        another node (None: never)."""
+        after = self.after
+        bad = [r.t0 for r in after if not self.matches(r)]
+        since = max(bad) if bad else -1.0
+        good = [r.t1 for r in after if self.matches(r) and r.t0 > since]
+        return min(good) - self.fault_at if good else None
+
+    @property
+    def failing_for(self) -> float:
+        """Seconds from the fault to the start of the last request that failed (0:
+        none failed)."""
+        if not self.failed:
+            return 0.0
+        return max(0.0, max(r.t0 for r in self.failed) - self.fault_at)
+
+    @property
+    def worst_latency(self) -> float:
+        ok = [r.latency for r in self.requests if r.ok]
+        return max(ok) if ok else 0.0
+
+    @property
+    def answered_by(self) -> dict[tuple[str | None, str | None], int]:
+        out: dict[tuple[str | None, str | None], int] = {}
+        for r in self.after:
+            if r.ok:
+                out[(r.lb, r.backend)] = out.get((r.lb, r.backend), 0) + 1
+        return out
+
+    @property
+    def last_answer(self) -> tuple[str | None, str | None] | None:
+        ok = sorted((r for r in self.requests if r.ok), key=lambda r: r.t1)
+        return (ok[-1].lb, ok[-1].backend) if ok else None
+
+    def describe(self) -> str:
+        by = ", ".join(
+            f"{lb}->{be}: {n}" for (lb, be), n in sorted(self.answered_by.items(), key=str)
+        )
+        errs: dict[str, int] = {}
+        for r in self.failed:
+            k = r.error or f"HTTP {r.status}"
+            errs[k] = errs.get(k, 0) + 1
+        at = time.strftime("%H:%M:%S", time.gmtime(self.fault_wall))
+        return (
+            f"{self.scenario.name} (fault at {at}.{int(self.fault_wall % 1 * 1000):03d} UTC): VIP held by {self.holder} before, by "
+            f"{', '.join(self.holders_after) or 'nobody'} after; answers after the fault: "
+            f"{by or 'none'}; failures: {errs or 'none'}"
+        )
+
+
+def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = None) -> Observation:
+    """Run one scenario on a lab that is up; heal it afterwards unless ``restore`` is
+    False."""
+    rng = random.Random(seed)  # noqa: S311 - a fault's timing, not a secret
+    holder = baseline(lab)
+    ctx = Context(lab, holder)
+    if scenario.setup is not None:
+        scenario.setup(ctx)
+        # The pre-state: the other load balancer holds the VIP, or the backup Tomcat
+        # serves; then a second for the dust to settle.
+        from lab.probe import wait_serving
+
+        if scenario.setup is _cut:
+            _wait(lambda: lab.vip_holders() == [ctx.other.node.name], 30, "the VIP to move")
+            wait_serving(lab, 30)
+        else:
+            wait_serving(lab, 30, backend=lab.backup_backend.node.name)
+        time.sleep(1.0)
+    who = scenario.expect_lb(ctx)
+    expected_lb = {"holder": holder.node.name, "other": ctx.other.node.name}.get(who or "")
+    expected_backend = (
+        lab.primary.node.name
+        if scenario.expect_backend == "primary"
+        else lab.backup_backend.node.name
+    )
+    window = scenario.window(lab)
+    probe = Probe(lab, INTERVAL, window + 5.0, REQUEST_TIMEOUT)
+    obs = Observation(
+        scenario, lab.profile_name, holder.node.name, expected_lb, expected_backend, 0.0
+    )
+    try:
+        # A random moment within one health-check interval (two for the tutorial).
+        interval = float(lab.topo.settings.vrrp.check.interval)
+        time.sleep(0.3 + rng.uniform(0, interval))
+        scenario.inject(ctx)
+        obs.fault_at = time.monotonic()
+        obs.fault_wall = time.time()
+        deadline = obs.fault_at + window
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            obs.requests = probe.snapshot()
+            rec = obs.recovered_at
+            if rec is not None and time.monotonic() - (obs.fault_at + rec) >= scenario.settle:
+                break
+    finally:
+        obs.requests = probe.stop()
+    obs.holders_after = lab.vip_holders()
+    if restore:
+        scenario.restore(ctx)
+    return obs
+
+
+# ------------------------------------------------------------------------ table
+
+
+def _secs(v: float | None) -> str:
+    return "never" if v is None else f"{v:.2f} s"
+
+
+def table(observations: list[Observation]) -> str:
+    head = (
+        "| profile | scenario | answers again from | after | failed requests | "
+        "worst latency | VIP holder after |\n|---|---|---|---|---|---|---|"
+    )
+    rows = []
+    for o in observations:
+        who = f"{o.expected_lb or 'either'} -> {o.expected_backend}"
+        rows.append(
+            f"| {o.profile} | {o.scenario.title} | {who} | {_secs(o.recovered_at)} | "
+            f"{len(o.failed)} of {len(o.requests)} | {o.worst_latency:.2f} s | "
+            f"{', '.join(o.holders_after) or 'nobody'} |"
+        )
+    return "\n".join([head, *rows])
