@@ -401,7 +401,9 @@ def test_footprint_of_settings_lists_every_address_and_host():
 
 
 def test_committed_stacks_do_not_collide_with_each_other():
-    for stack in ("dev", "staging"):
+    committed = [p.name[len("Pulumi.") : -len(".yaml")] for p in stacks.ROOT.glob("Pulumi.*.yaml")]
+    assert {"dev", "staging"} <= set(committed)
+    for stack in committed:
         assert stack_conflicts(settings_of(stack), stacks.ROOT) == [], stack
 
 
