@@ -108,7 +108,7 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         # primaries first: the order nginx lists them in $upstream_addr and the log
         for b in sorted(topo.backends, key=lambda b: b.role != "primary")
     ]
-    next_upstream = list(NGINX_NEXT_UPSTREAM)
+    next_upstream: list[str] = list(NGINX_NEXT_UPSTREAM)
     if ng.retry_non_idempotent:
         next_upstream.append("non_idempotent")
     return render_template(
@@ -164,8 +164,8 @@ def node_files(
     """Every rendered file a node gets, by its path on the node (the program's
     configHashes output, the offline render command and the lab use this).
 
-    ``secrets`` are for the files that carry a secret; their hashes must not be
-    exported (see NON_SECRET in the stack)."""
+    ``secrets`` are for the files that carry a secret: without them those files are
+    left out (the stack exports the hashes of node_files without secrets)."""
     files: dict[str, str] = {}
     # --- nginx and Tomcat (issue 5) ---
     if node.is_load_balancer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+from pulumi_command import remote
 
 from components import render
 from components.keepalived import KeepalivedNode, KeepalivedNodeArgs
@@ -30,7 +31,7 @@ class NginxHaStack(pulumi.ComponentResource):
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
-        self.connections: dict[str, object] = {}
+        self.connections: dict[str, remote.ConnectionArgs] = {}
         self.nginx: dict[str, NginxNode] = {}
         self.keepalived: dict[str, KeepalivedNode] = {}
         vrrp_secret = (
