@@ -203,6 +203,11 @@ def test_primary_serves_backup_only_while_primary_is_down(lab):
     # Primary stopped (connection refused): the next request is answered by the
     # backup at once, no error reaches the client.
     lab.stop(PRIMARY)
+    r = response(lab, url)
+    assert r["status"] == 200 and backend_of(r) == BACKUP
+    # nginx tried the primary (refused: 502), then the backup answered.
+    assert r["headers"]["x-upstream"] == f"{primary}, {backup}"
+    assert r["headers"]["x-upstream-status"] == "502, 200"
     for _ in range(5):
         r = response(lab, url)
         assert r["status"] == 200
