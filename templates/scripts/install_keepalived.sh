@@ -58,10 +58,20 @@ prefix=$PREFIX
 configure=$CONFIGURE_OPTIONS
 unit=$UNIT_PATH conf=$KEEPALIVED_CONF"
 
-if [[ -f "$STAMP" && -x "$PREFIX/sbin/keepalived" ]] &&
+# One build at a time on a host (two deployments, or tests, running at once).
+install -d -m 0755 /run/lock
+exec 9>/run/lock/nginx-ha-keepalived-build.lock
+flock 9
+
+installed_version=""
+if [[ -x "$PREFIX/sbin/keepalived" ]]; then
+  # Captured first: `keepalived --version | grep -q` under pipefail fails at random
+  # when grep exits before keepalived has written everything (SIGPIPE).
+  installed_version=$("$PREFIX/sbin/keepalived" --version 2>&1 | head -n 1 || true)
+fi
+if [[ -f "$STAMP" && -f "$UNIT_PATH" ]] &&
   [[ "$(cat "$STAMP")" == "$wanted_stamp" ]] &&
-  "$PREFIX/sbin/keepalived" --version 2>&1 | grep -q "v$KEEPALIVED_VERSION\b" &&
-  [[ -f "$UNIT_PATH" ]]; then
+  [[ "$installed_version" == "Keepalived v$KEEPALIVED_VERSION "* ]]; then
   say "keepalived $KEEPALIVED_VERSION already installed in $PREFIX from $source_id with the same options: nothing to do"
   exit 0
 fi
@@ -199,7 +209,7 @@ printf '%s\n' "$wanted_stamp" >"$STAMP"
 phase_end install
 
 rm -rf "$WORK_DIR"
-version_line=$("$PREFIX/sbin/keepalived" --version 2>&1 | head -n 1)
+version_line=$("$PREFIX/sbin/keepalived" --version 2>&1 | head -n 1 || true)
 say "installed $version_line in $PREFIX from $source_id"
 say "dependencies ($deps); configure --prefix=$PREFIX $CONFIGURE_OPTIONS; $unit_note: $UNIT_PATH"
 say "full build log: $LOG"

@@ -57,11 +57,14 @@ def tarball():
 
 
 @pytest.fixture(scope="module")
-def params(tarball):
+def params(tarball, tmp_path_factory):
     path, sha, version = tarball
     source = Keepalived(version=version, path=str(path), sha256=sha)
     settings = parse_settings(stacks.raw_config("dev"))
-    return build_params(source, vm_layout(settings), uploaded=str(path))
+    work = tmp_path_factory.mktemp("keepalived-build")
+    return build_params(source, vm_layout(settings), uploaded=str(path)) | {
+        "WORK_DIR": str(work / "work")
+    }
 
 
 @pytest.fixture(scope="module")
