@@ -1,0 +1,237 @@
+"""Failover in the network-namespace lab: real keepalived, nginx and Tomcat (root).
+
+One lab (the dev stack, our default timings) is shared by the module; each scenario
+heals it back to the normal state first. Assertions are about behaviour: who holds
+the VIP, which load balancer and which Tomcat answer, and that failures stop within
+what the configured timings allow (detection + takeover, with a fixed slack for a
+loaded host). How fast it is measured by bench/failover.py, not asserted here.
+
+Skipped, with the reason printed, where namespaces cannot be made (not root, no
+`ip netns`, daemons missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import netns, scenarios
+from lab.lab import CATALINA_HOME, Lab, keepalived_binary
+from lab.netns import LabError
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+# Process start-up and scheduling on a busy 2-core host: added to every time bound.
+SLACK = 1.0
+
+
+def lab_unavailable() -> str | None:
+    """Why the lab cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, daemons)"
+    for tool in ("ip", "curl", "iptables", "nginx", "java"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return f"{tool} is not installed"
+    if not (CATALINA_HOME / "bin" / "catalina.sh").exists():
+        return "Tomcat 10 is not installed (apt-get install tomcat10)"
+    try:
+        keepalived_binary()
+    except LabError as e:
+        return str(e)
+    probe = f"nha-probe-{os.getpid()}"
+    res = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if res.returncode != 0:
+        return f"`ip netns add` fails: {res.stderr.strip()}"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    return None
+
+
+def _skip_unless_lab_can_run() -> None:
+    reason = lab_unavailable()
+    if reason:
+        print(f"lab tests skipped: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    _skip_unless_lab_can_run()
+    lab = Lab("dev", "ours", instance="test-dev")
+    try:
+        lab.up(log=print)
+        yield lab
+    finally:
+        lab.down(log=print)
+
+
+def timings(lab: Lab) -> tuple[float, float]:
+    """(detection, takeover) allowed by the settings, in seconds.
+
+    detection: a fault just after a check is seen by the next one (one interval), and
+    `fall` failures in a row, the last one bounded by the check's timeout.
+    takeover: a BACKUP declares the MASTER down after 3 missed adverts plus its skew
+    (less than one advert)."""
+    v = lab.topo.settings.vrrp
+    detection = float(v.check.interval) * v.check.fall + float(v.check.timeout)
+    takeover = 4 * float(v.advert_interval)
+    return detection, takeover
+
+
+def run(lab: Lab, name: str) -> scenarios.Observation:
+    obs = scenarios.run(lab, scenarios.SCENARIOS[name])
+    print(obs.describe())
+    print(scenarios.table([obs]))
+    return obs
+
+
+def last_answer(obs: scenarios.Observation) -> tuple[str | None, str | None]:
+    la = obs.last_answer
+    assert la is not None, "nothing answered through the VIP"
+    return la
+
+
+# --------------------------------------------------------------------------- normal
+
+
+def test_up_serves_the_primary_tomcat_through_the_master(lab):
+    holder = scenarios.baseline(lab)
+    assert holder.node.name == lab.master.node.name
+    assert lab.vip_holders() == [lab.master.node.name]
+    res = subprocess.run(
+        netns.in_ns(lab.client, "curl", "-fsS", "-i", "--max-time", "3", lab.url),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert f"X-Served-By: {lab.master.node.name}" in res.stdout
+    assert f"nginx-ha-backend={lab.primary.node.name}" in res.stdout
+    status = lab.status()
+    assert f"held by: {lab.master.node.name}" in status
+    # every node runs its daemons in its own namespace
+    for ln in lab.lbs:
+        names = {c for _, c, _ in lab.processes(ln)}
+        assert {"nginx", "keepalived"} <= names, (ln.node.name, names)
+    for ln in lab.backends:
+        assert "java" in {c for _, c, _ in lab.processes(ln)}, ln.node.name
+
+
+# ----------------------------------------------------------------------- the nginx tier
+
+
+def test_nginx_killed_is_restarted_by_the_check(lab):
+    before = scenarios.nginx_pids(lab, lab.master)
+    obs = run(lab, "nginx-killed")
+    interval = float(lab.topo.settings.vrrp.check.interval)
+    timeout = float(lab.topo.settings.vrrp.check.timeout)
+    assert obs.failed, "killing nginx on the VIP holder must make requests fail"
+    # the first failing check restarts it: failures end within one check period
+    assert obs.failing_for <= interval + timeout + SLACK
+    assert obs.recovered_at is not None
+    after = scenarios.nginx_pids(lab, lab.master)
+    assert after and not set(after) & set(before), "nginx was not restarted on the MASTER"
+    assert last_answer(obs)[1] == lab.primary.node.name
+
+
+@pytest.mark.parametrize("name", ["nginx-dead", "nginx-hung"])
+def test_nginx_down_on_the_master_moves_the_vip(lab, name):
+    obs = run(lab, name)
+    detection, takeover = timings(lab)
+    assert obs.holders_after == [lab.backup_lb.node.name]
+    assert last_answer(obs) == (lab.backup_lb.node.name, lab.primary.node.name)
+    assert obs.recovered_at is not None
+    assert obs.failing_for <= detection + takeover + SLACK, obs.describe()
+
+
+def test_keepalived_stopped_cleanly_hands_over_without_failures(lab):
+    obs = run(lab, "keepalived-stopped")
+    assert obs.holders_after == [lab.backup_lb.node.name]
+    assert last_answer(obs) == (lab.backup_lb.node.name, lab.primary.node.name)
+    assert len(obs.failed) == 0, obs.describe()
+
+
+def test_master_cut_off_backup_takes_over_within_the_advert_timeout(lab):
+    obs = run(lab, "host-cut")
+    _, takeover = timings(lab)
+    assert obs.holders_after == [lab.backup_lb.node.name]
+    assert last_answer(obs) == (lab.backup_lb.node.name, lab.primary.node.name)
+    # Only requests in flight on the cut host may be lost: none started later fails.
+    assert obs.failing_for <= takeover + SLACK, obs.describe()
+
+
+def test_master_back_preempts_without_failures(lab):
+    assert lab.topo.settings.vrrp.preempt, "the dev stack preempts"
+    obs = run(lab, "master-back")
+    assert obs.holders_after == [lab.master.node.name]
+    assert last_answer(obs) == (lab.master.node.name, lab.primary.node.name)
+    assert any(r.lb == lab.backup_lb.node.name for r in obs.requests if r.ok), (
+        "the backup served before the master came back"
+    )
+    assert len(obs.failed) == 0, obs.describe()
+
+
+# ---------------------------------------------------------------------- the Tomcat tier
+
+
+def test_primary_tomcat_stopped_backup_answers_without_failures(lab):
+    obs = run(lab, "tomcat-stopped")
+    assert obs.holders_after == [lab.master.node.name]
+    assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
+    assert len(obs.failed) == 0, obs.describe()
+
+
+def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(lab):
+    obs = run(lab, "tomcat-blackholed")
+    connect = float(lab.topo.settings.nginx.connect_timeout)
+    assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
+    assert len(obs.failed) == 0, obs.describe()
+    slow = [r for r in obs.requests if r.ok and r.latency > connect / 2]
+    assert slow, "a black-holed primary must delay the requests that try it"
+    assert max(r.latency for r in slow) <= connect + SLACK
+    # nginx marks the primary failed after the first timeout: only the first requests wait
+    assert all(r.t0 - obs.fault_at <= connect + SLACK for r in slow), obs.describe()
+
+
+def test_primary_back_gets_the_traffic_again_after_fail_timeout(lab):
+    obs = run(lab, "primary-back")
+    ng = lab.topo.settings.nginx
+    assert last_answer(obs) == (lab.master.node.name, lab.primary.node.name)
+    assert any(r.backend == lab.backup_backend.node.name for r in obs.requests if r.ok)
+    assert len(obs.failed) == 0, obs.describe()
+    assert obs.recovered_at is not None
+    assert obs.recovered_at <= ng.fail_timeout + float(ng.connect_timeout) + SLACK
+
+
+# ------------------------------------------------------------------------------ down
+
+
+def test_down_after_a_crash_removes_namespaces_and_only_their_processes():
+    _skip_unless_lab_can_run()
+    crashed = Lab("dev", "ours", instance="test-crash")
+    crashed.run_dir.mkdir(parents=True, exist_ok=True)
+    ns = crashed.switch
+    netns.add(ns)
+    inside = netns.spawn(ns, ["sleep", "300"], crashed.run_dir / "sleep.log")
+    stopped = netns.spawn(ns, ["sleep", "301"], crashed.run_dir / "sleep.log")
+    outside = subprocess.Popen(["sleep", "302"])  # same command, root namespace
+    try:
+        time.sleep(0.2)
+        os.kill(stopped, signal.SIGSTOP)
+        (crashed.run_dir / "lab.json").write_text(json.dumps({"namespaces": [ns]}))
+        crashed.down(log=print)
+        assert not netns.exists(ns)
+        assert not netns.pid_alive(inside)
+        assert not netns.pid_alive(stopped)
+        assert outside.poll() is None, "down killed a process outside the lab"
+        assert not crashed.run_dir.exists()
+        crashed.down(log=print)  # idempotent: nothing left, no error
+    finally:
+        outside.kill()
+        outside.wait()
+        netns.delete(ns)
