@@ -273,7 +273,11 @@ BAD = [
     (
         "fractional check timing on keepalived 2.2",
         {
-            "keepalived": {"version": "2.2.7", "url": "https://example.invalid/k.tgz", "sha256": "0" * 64},
+            "keepalived": {
+                "version": "2.2.7",
+                "url": "https://example.invalid/k.tgz",
+                "sha256": "0" * 64,
+            },
             "vrrp": {"version": 2, "advertInterval": 1, "allowUnauthenticated": True},
             "vrrpAuthPass": None,
         },
