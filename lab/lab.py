@@ -309,6 +309,17 @@ class Lab:
             # The MASTER first: with the tutorial's equal priorities the first wins.
             for lb in sorted(self.lbs, key=lambda n: n is not self.master):
                 self.start_keepalived(lb)
+            # Tomcat first: requests through nginx before it listens would mark both
+            # servers failed for fail_timeout (10 s of "no live upstreams").
+            deadline = time.monotonic() + 60
+            for b in self.backends:
+                while not self.tomcat_answers(b):
+                    if time.monotonic() > deadline:
+                        raise LabError(
+                            f"Tomcat {b.node.name} did not answer within 60 s: see "
+                            f"{b.dir / 'tomcat' / 'logs'}"
+                        )
+                    time.sleep(0.05)
             from lab.probe import wait_serving
 
             wait_serving(self, timeout=60)
@@ -407,6 +418,12 @@ class Lab:
         if n != 1:
             raise LabError(f"{conf / 'server.xml'}: no HTTP/1.1 connector on 8080 to re-port")
         (conf / "server.xml").write_text(server)
+        # Lab start-up: no TLD/annotation scan of Tomcat's own jars (a static ROOT page
+        # needs none); the later key wins in a properties file.
+        with open(conf / "catalina.properties", "a") as f:
+            f.write(
+                "\n# nginx-ha lab: fast start\ntomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar\n"
+            )
         for sub in ("logs", "temp", "work"):
             (base / sub).mkdir(parents=True, exist_ok=True)
 
@@ -444,6 +461,25 @@ class Lab:
         pid = netns.read_pid(Path(lb.layout.nginx_pid))
         if pid is not None:
             self._record(lb.ns, pid, "nginx")
+
+    def tomcat_answers(self, b: LabNode) -> bool:
+        """The Tomcat answers on its address (asked inside its own namespace)."""
+        url = f"http://{b.node.ip}:{b.node.port}/"
+        res = subprocess.run(
+            netns.in_ns(b.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
+            capture_output=True,
+        )
+        return res.returncode == 0
+
+    def nginx_answers(self, lb: LabNode) -> bool:
+        """This node's own nginx answers its health URL (asked inside its namespace)."""
+        s = self.topo.settings
+        url = f"http://127.0.0.1:{s.nginx.port}{s.nginx.health_path}"
+        res = subprocess.run(
+            netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
+            capture_output=True,
+        )
+        return res.returncode == 0
 
     def keepalived_pidfiles(self, lb: LabNode) -> dict[str, Path]:
         d = Path(lb.layout.keepalived_conf).parent

@@ -44,17 +44,6 @@ def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
     return n
 
 
-def nginx_answers(lab: Lab, lb: LabNode) -> bool:
-    """This node's own nginx answers its health URL (asked inside its namespace)."""
-    s = lab.topo.settings
-    url = f"http://127.0.0.1:{s.nginx.port}{s.nginx.health_path}"
-    res = subprocess.run(
-        netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
-        capture_output=True,
-    )
-    return res.returncode == 0
-
-
 def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
     pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
     if pid is not None and netns.pid_alive(pid) and netns.pid_ns_id(pid) == netns.ns_id(lb.ns):
@@ -108,9 +97,9 @@ def heal(lab: Lab) -> None:
             saved.replace(lb.layout.nginx_conf)
         signal_nginx(lab, lb, signal.SIGCONT)
     for lb in lab.lbs:
-        if not nginx_answers(lab, lb):
+        if not lab.nginx_answers(lb):
             lab.start_nginx(lb)
-            _wait(lambda lb=lb: nginx_answers(lab, lb), 10, f"nginx on {lb.node.name}")
+            _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
     for lb in lab.lbs:
         if keepalived_pid(lab, lb) is None:
             lab.start_keepalived(lb)
@@ -138,7 +127,7 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
     from lab.probe import wait_serving
 
     for b in lab.backends:
-        _wait(lambda b=b: _tomcat_answers(lab, b), timeout, f"Tomcat {b.node.name}")
+        _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     wait_serving(lab, timeout, backend=lab.primary.node.name)
     # keepalived's rise counters: a node whose check just recovered is not yet
     # eligible; give the checks time to settle so the next fault starts from steady state.
@@ -147,23 +136,6 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
     if len(holders) != 1:
         raise LabError(f"VIP held by {holders or 'nobody'} after settling")
     return lab.nodes[holders[0]]
-
-
-def _tomcat_answers(lab: Lab, b: LabNode) -> bool:
-    res = subprocess.run(
-        netns.in_ns(
-            b.ns,
-            "curl",
-            "-fsS",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "0.5",
-            f"http://{b.node.ip}:{b.node.port}/",
-        ),
-        capture_output=True,
-    )
-    return res.returncode == 0
 
 
 # -------------------------------------------------------------------- scenarios
