@@ -262,3 +262,13 @@ def test_the_notify_script_is_installed_only_when_asked_for(registrations):
         "nginx-master-notify-script-install"
         in (registrations["nginx-master-keepalived-conf-install"][2])
     )
+
+
+def test_preview_plans_the_same_steps(registrations):
+    result = run_program(stacks.raw_config("dev"), stack="dev", preview=True)
+    names = {r.name for r in result.resources}
+    for lb in LBS:
+        assert {f"{lb}-{step}" for step in STEPS if step != "keepalived-conf"} <= names
+        assert f"{lb}-keepalived-conf-install" in names
+    # The secret is wired in preview too (not left unknown or plain).
+    assert rpc.is_rpc_secret(result.named("nginx-master-keepalived-auth").inputs["stdin"])
