@@ -1,10 +1,12 @@
 """The smoke test: after every node's steps, a request through the VIP must be
 answered by the MASTER load balancer and a primary Tomcat.
 
-It runs on the MASTER itself: a request from the node that holds the VIP is served
-by its own nginx, so ``X-Served-By`` naming another load balancer means the VIP is
-elsewhere. Its stdout (one summary line) is the stack output ``smoke``; when it
-does not pass, the command fails and so does ``pulumi up``, with what it saw.
+It runs on a BACKUP load balancer: its request crosses the network to whoever holds
+the VIP, so ``X-Served-By`` naming the MASTER shows the VIP is on the MASTER and
+reachable, and a BACKUP that wrongly holds the VIP too (split brain) would answer
+itself and fail the test. Its stdout (one summary line) is the stack output
+``smoke``; when it does not pass, the command fails and so does ``pulumi up``, with
+what it saw.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pulumi_command import remote
 from components import render
 from components.remote import script_command
 from components.scripts import script
-from components.topology import Topology
+from components.topology import Node, Topology
 
 TRIES = 30
 INTERVAL = 1
@@ -27,6 +29,15 @@ TIMEOUT = 3
 def vip_url(topo: Topology) -> str:
     s = topo.settings
     return f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
+
+
+def smoke_runner(topo: Topology) -> Node:
+    """The load balancer the smoke test runs on: the highest-priority BACKUP."""
+    master = topo.master
+    return max(
+        (lb for lb in topo.load_balancers if lb.name != master.name),
+        key=lambda lb: lb.priority or 0,
+    )
 
 
 def smoke_params(topo: Topology) -> dict[str, str | int]:
@@ -43,12 +54,12 @@ def smoke_params(topo: Topology) -> dict[str, str | int]:
 def smoke_test(
     name: str,
     topo: Topology,
-    conn: remote.ConnectionArgs,
+    connections: Mapping[str, remote.ConnectionArgs],
     config_hashes: Mapping[str, Mapping[str, str]],
     depends_on: Sequence[pulumi.Resource],
     opts: pulumi.ResourceOptions,
 ) -> remote.Command:
-    """``{name}-smoke`` on the MASTER, after ``depends_on`` (every node component).
+    """``{name}-smoke`` on a BACKUP, after ``depends_on`` (every node component).
 
     It runs again when any rendered file, any VM or the script changes."""
     text = script("smoke.sh")
@@ -63,7 +74,7 @@ def smoke_test(
     ]
     return remote.Command(
         f"{name}-smoke",
-        connection=conn,
+        connection=connections[smoke_runner(topo).name],
         create=script_command(text, smoke_params(topo)),
         triggers=triggers,
         opts=pulumi.ResourceOptions.merge(

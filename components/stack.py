@@ -123,11 +123,10 @@ class NginxHaStack(pulumi.ComponentResource):
             }
             for n in topo.nodes
         }
-        master = topo.master
         self.smoke_test = smoke_test(
-            master.name,
+            name,
             topo,
-            self.connections[master.name],
+            self.connections,
             self.config_hashes,
             depends_on=self.node_steps,
             opts=pulumi.ResourceOptions(parent=self),

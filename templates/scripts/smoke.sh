@@ -39,7 +39,7 @@ for ((i = 1; i <= TRIES; i++)); do
     role=${backend#* }
     seen="status $status, X-Served-By '${served_by:-none}', X-Upstream '${upstream:-none}', backend '${backend:-none}'"
     if [[ $status == 200 && $served_by == "$EXPECT_LB" && $role == primary && " $PRIMARIES " == *" $name "* ]]; then
-      echo "smoke ok: $URL answered 200 by $served_by (MASTER) via $upstream from $name (primary), attempt $i/$TRIES after $((SECONDS - started)) s"
+      echo "smoke ok: $URL answered 200 by $served_by (MASTER) via $upstream from $name (primary), attempt $i/$TRIES after $((SECONDS - started)) s, asked from $(hostname)"
       exit 0
     fi
   else

@@ -153,11 +153,12 @@ def test_every_remote_step_waits_for_its_node_and_in_order(dev):
         assert {f"{conf}-install", firewall} <= graph.waits_for(service)
 
 
-def test_smoke_runs_on_the_master_after_every_node(dev):
+def test_smoke_runs_on_a_backup_after_every_node(dev):
     run, graph = dev
-    smoke = run.named("nginx-master-smoke")
-    assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.129"
-    waits = graph.waits_for("nginx-master-smoke")
+    smoke = run.named("nginx-ha-smoke")
+    # On the BACKUP: its request crosses the network to the VIP's holder.
+    assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.130"
+    waits = graph.waits_for("nginx-ha-smoke")
     for node, steps in [*((n, NGINX_STEPS) for n in LBS), *((n, TOMCAT_STEPS) for n in BACKENDS)]:
         assert f"{node}-{steps[-1]}" in waits  # each node's last step
     for lb in LBS:  # and keepalived's steps (the VIP) too
@@ -228,7 +229,7 @@ def test_a_changed_nginx_setting_reruns_only_the_nginx_conf_steps(monkeypatch, d
         "nginx-master-nginx-conf-install",
         "nginx-backup-nginx-conf-upload",
         "nginx-backup-nginx-conf-install",
-        "nginx-master-smoke",
+        "nginx-ha-smoke",
     }
     commands = {n for n in a if repr(a[n].get("create")) != repr(b[n].get("create"))}
     assert commands == {"nginx-master-nginx-conf-install", "nginx-backup-nginx-conf-install"}
@@ -263,5 +264,5 @@ def test_preview_builds_the_same_steps(monkeypatch, dev):
     base, _ = dev
     preview, _ = run_with_graph(monkeypatch, stacks.raw_config("dev"), preview=True)
     assert sorted(r.name for r in preview.resources) == sorted(r.name for r in base.resources)
-    smoke = preview.named("nginx-master-smoke").inputs
-    assert smoke["create"] == base.named("nginx-master-smoke").inputs["create"]
+    smoke = preview.named("nginx-ha-smoke").inputs
+    assert smoke["create"] == base.named("nginx-ha-smoke").inputs["create"]
