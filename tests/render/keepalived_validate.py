@@ -65,7 +65,7 @@ def keepalived_test(
     and ``interfaces`` present. Every folder holding a file must exist on this host;
     it is covered (inside the private mount namespace only) by a copy holding just the
     rendered files."""
-    return _in_namespace(files, interfaces, f"exec {binary} -t -f {conf}\n")
+    return in_namespace(files, interfaces, f"exec {binary} -t -f {conf}\n")
 
 
 # Runs keepalived for a moment with a private /tmp, asks its VRRP process for a data
@@ -88,13 +88,16 @@ def keepalived_data_dump(
     binary: str, files: dict[str, tuple[str, str]], conf: str, interfaces: list[str]
 ) -> str:
     """What a running keepalived parsed from ``files`` (its SIGUSR1 data dump)."""
-    result = _in_namespace(files, interfaces, _DUMP.format(binary=binary, conf=conf))
+    result = in_namespace(files, interfaces, _DUMP.format(binary=binary, conf=conf))
     return result.stdout
 
 
-def _in_namespace(
+def in_namespace(
     files: dict[str, tuple[str, str]], interfaces: list[str], command: str
 ) -> subprocess.CompletedProcess[str]:
+    """Run bash ``command`` as root in a throwaway network namespace with
+    ``interfaces`` (veths, up) and a private mount namespace with ``files`` mounted
+    at their paths; ``$RUN`` is an empty private folder. Cleans up after itself."""
     ns = f"nha-kt-{uuid.uuid4().hex[:8]}"
     tmp = Path(tempfile.mkdtemp(prefix="nha-kt-"))
     try:
