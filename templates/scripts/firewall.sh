@@ -13,6 +13,7 @@
 #   FW_RESTRICT  yes: drop this port/protocol from every other source too (needs FW_SOURCES)
 #   FW_BACKEND   auto (default) | firewalld | ufw | nftables | iptables
 #   FW_PERSIST   yes (default): also keep the rules across reboots; no: runtime only
+#   UFW_BEFORE_RULES  ufw's before.rules (default /etc/ufw/before.rules), for VRRP
 #
 # auto picks, in order: firewalld if running, ufw if active, nftables if `nft` exists,
 # iptables if `iptables` exists. With none of them there is nothing to open; with
@@ -24,6 +25,7 @@ FW_SOURCES=${FW_SOURCES:-}
 FW_RESTRICT=${FW_RESTRICT:-no}
 FW_BACKEND=${FW_BACKEND:-auto}
 FW_PERSIST=${FW_PERSIST:-yes}
+UFW_BEFORE_RULES=${UFW_BEFORE_RULES:-/etc/ufw/before.rules}
 : "${FW_NAME:?FW_NAME is required}" "${FW_PROTO:?FW_PROTO is required}"
 
 die() { echo "nginx-ha firewall ($FW_NAME): $*" >&2; exit 1; }
@@ -119,7 +121,7 @@ do_ufw() {
   local comment="nginx-ha $FW_NAME"
   if [[ $FW_PROTO == vrrp ]]; then
     # ufw's CLI knows no protocol 112: keep our lines in before.rules, marked.
-    local before=/etc/ufw/before.rules marker="# nginx-ha $FW_NAME" tmp
+    local before=$UFW_BEFORE_RULES marker="# nginx-ha $FW_NAME" tmp
     tmp=$(mktemp)
     grep -vF "$marker" "$before" | awk -v marker="$marker" -v src="$FW_SOURCES" '
       /^COMMIT/ && !done {
