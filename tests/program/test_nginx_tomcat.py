@@ -190,7 +190,12 @@ def test_firewall_rules(dev):
         assert p["FW_PORT"] == "8080"
         assert p["FW_RESTRICT"] == "yes"
         # Only the load balancers (and the node's own check on loopback).
-        assert p["FW_SOURCES"].split() == ["192.168.159.129", "192.168.159.130", "127.0.0.1"]
+        assert p["FW_SOURCES"].split() == [
+            "192.168.159.129",
+            "192.168.159.130",
+            "192.168.159.110",  # the VIP, should the kernel pick it as the source
+            "127.0.0.1",
+        ]
 
 
 def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx(monkeypatch):
