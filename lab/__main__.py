@@ -38,10 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--out", type=Path, help="folder (default: print paths and sizes)")
     a = p.parse_args(argv)
 
-    from lab.lab import Lab
+    from lab.lab import Lab, require_root
 
     lab = Lab(a.stack, a.profile)
     try:
+        if a.cmd != "render":
+            require_root(a.cmd)
         if a.cmd == "up":
             secs = lab.up()
             print(
@@ -53,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif a.cmd == "status":
             print(lab.status())
         elif a.cmd == "failover":
+            from lab import netns
+
+            if not netns.exists(lab.switch):
+                raise LabError(f"lab {a.stack} is not running: start it with `python -m lab up`")
             obs = scenarios.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
             print(scenarios.table([obs]))
             print(obs.describe())

@@ -8,6 +8,7 @@ import pytest
 
 from lab import config, tutorial
 from lab.lab import Lab, lab_layout
+from lab.netns import LabError
 
 
 @pytest.fixture
@@ -95,3 +96,11 @@ def test_tutorial_profile_swaps_in_the_tutorials_keepalived_files(monkeypatch, t
         assert lb.layout.nginx_pid in script
     # nginx and Tomcat stay ours: only keepalived's files are the tutorial's
     assert "upstream" in files[lab.master.layout.nginx_conf]
+
+
+def test_commands_that_make_namespaces_say_they_need_root(monkeypatch, lab):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(LabError, match=r"`python -m lab up` needs root .* run it with sudo"):
+        lab.up()
+    with pytest.raises(LabError, match=r"`python -m lab down` needs root"):
+        lab.down()
