@@ -357,6 +357,12 @@ def down(paths: config.Paths, *, purge: bool = False, out=print) -> dict:
         raise SandboxError("the sandbox needs root")
     times: dict[str, float] = {}
     t = time.monotonic()
+    target = anchor_target()
+    if target is not None and target != paths.root and netns_inode() is not None:
+        raise SandboxError(
+            f"the sandbox that is up belongs to another checkout ({target}): run "
+            "`python -m sandbox down` there"
+        )
     state = State.load(paths)
     inode = netns_inode()
     if inode is None:

@@ -355,3 +355,24 @@ def test_down_after_a_crash_kills_what_is_left(tmp_path):
     assert daemons.pids_in_netns(inode) == []
     assert not config.ANCHOR.is_symlink()
     assert [p.name for p in paths.root.iterdir()] == []
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_down_from_another_checkout_refuses_and_touches_nothing(tmp_path):
+    reason = _skip_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    ours = config.Paths(root=tmp_path / "ours")
+    other = config.Paths(root=tmp_path / "other")
+    try:
+        daemons.up(ours, with_image=False, out=lambda *_: None)
+        with pytest.raises(daemons.SandboxError, match="belongs to another checkout"):
+            daemons.down(other, out=lambda *_: None)
+        with pytest.raises(daemons.SandboxError, match="another checkout"):
+            daemons.up(other, with_image=False, out=lambda *_: None)
+        assert daemons.status(ours)["up"]
+    finally:
+        daemons.down(ours, out=lambda *_: None)
+    assert daemons.netns_inode() is None
