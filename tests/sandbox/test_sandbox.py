@@ -376,3 +376,30 @@ def test_down_from_another_checkout_refuses_and_touches_nothing(tmp_path):
     finally:
         daemons.down(ours, out=lambda *_: None)
     assert daemons.netns_inode() is None
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_without_nat_up_makes_the_fallback_bridge_in_the_namespace(tmp_path, monkeypatch):
+    reason = _skip_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    monkeypatch.setattr(daemons, "nat_usable", lambda: False)
+    paths = config.Paths(root=tmp_path / "sandbox")
+    links_before = _root_links()
+    try:
+        daemons.up(paths, with_image=False, out=lambda *_: None)
+        info = daemons.status(paths)
+        assert (info["nat"], info["bridge"]) == (False, daemons.FALLBACK_BRIDGE)
+        r = subprocess.run(
+            ["ip", "-n", config.NETNS, "-br", "addr", "show", daemons.FALLBACK_BRIDGE],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert daemons.FALLBACK_BRIDGE_ADDRESS in r.stdout.split()
+        assert daemons.FALLBACK_BRIDGE not in _root_links()
+    finally:
+        daemons.down(paths, out=lambda *_: None)
+    assert _root_links() == links_before
