@@ -1,0 +1,225 @@
+"""The exact remote commands the program builds for a load balancer and a backend
+(taken from the real __main__.py under mocks), run in order on this machine as if it
+were the node: the upload is written where CopyToRemote would put it, every other step
+runs its `create` command (`sudo bash -c '...'`) unchanged.
+
+The "node" is a network namespace plus a private mount namespace in which /etc,
+/var/log and /var/lib/tomcat10 are overlays whose writes land in a scratch folder, and
+/run and /var/tmp are scratch folders: the machine's own files stay untouched and
+nothing listens in the root namespace. Needs root and a Debian machine with nginx and
+Tomcat installed (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests import stacks
+from tests.program.mocks import run_program
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="runs the node steps as root"),
+    pytest.mark.skipif(
+        any(shutil.which(t) is None for t in ("ip", "unshare", "nsenter", "curl", "sudo", "nginx")),
+        reason="needs iproute2, util-linux, curl, sudo and nginx",
+    ),
+    pytest.mark.skipif(
+        not Path("/usr/share/tomcat10").exists(),
+        reason="tomcat10 not installed (.ci/run installs it)",
+    ),
+]
+
+OVERLAYS = ("/etc", "/var/log", "/var/lib/tomcat10")
+SCRATCH = ("/run", "/var/tmp")
+
+
+class EmulatedNode:
+    def __init__(self, scratch: Path, addresses: list[str]):
+        self.scratch = scratch
+        self.netns = f"nhnode-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
+        for a in addresses:  # the node's own and its peers' addresses, on lo here
+            subprocess.run(
+                ["ip", "-n", self.netns, "addr", "add", f"{a}/32", "dev", "lo"], check=True
+            )
+        mounts = []
+        for d in OVERLAYS:
+            up, work = scratch / "upper" / d.strip("/"), scratch / "work" / d.strip("/")
+            up.mkdir(parents=True)
+            work.mkdir(parents=True)
+            mounts.append(
+                f"mount -t overlay overlay -o lowerdir={d},upperdir={up},workdir={work} {d}"
+            )
+        for d in SCRATCH:
+            s = scratch / "tmp" / d.strip("/")
+            s.mkdir(parents=True)
+            s.chmod(0o1777)
+            mounts.append(f"mount --bind {s} {d}")
+        self.holder = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                " && ".join(mounts) + " && exec sleep 900",
+            ],
+            start_new_session=True,
+        )
+        for _ in range(100):
+            info = Path(f"/proc/{self.holder.pid}/mountinfo")
+            if info.exists() and " /var/tmp " in info.read_text():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the node's mounts did not appear")
+
+    def path(self, node_path: str) -> Path:
+        """A file as the node sees it."""
+        return Path(f"/proc/{self.holder.pid}/root") / node_path.lstrip("/")
+
+    def sh(self, command: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def curl(self, url: str, *extra: str) -> subprocess.CompletedProcess:
+        return self.sh(f"curl -sS -m 3 -i {' '.join(extra)} {url}", timeout=20)
+
+    def close(self) -> None:
+        for pidfile, sig in (
+            ("nginx.pid", signal.SIGQUIT),
+            ("nginx-ha-tomcat.pid", signal.SIGTERM),
+        ):
+            f = self.scratch / "tmp" / "run" / pidfile
+            try:
+                pid = int(f.read_text().strip())
+                os.kill(pid, sig)
+                for _ in range(100):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        if self.holder.poll() is None:
+            os.killpg(self.holder.pid, signal.SIGKILL)
+            self.holder.wait(timeout=5)
+        subprocess.run(["ip", "netns", "del", self.netns], check=False)
+
+
+@pytest.fixture(scope="module")
+def program():
+    return run_program(stacks.raw_config("dev"), stack="dev")
+
+
+@pytest.fixture
+def scratch():
+    d = Path(tempfile.mkdtemp(prefix="nginx-ha-node-", dir="/var/tmp"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_steps(node: EmulatedNode, program, names: list[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        res = program.named(name)
+        if res.typ == "command:remote:CopyToRemote":
+            target = node.path(res.inputs["remotePath"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(res.inputs["source"].text)
+            continue
+        done = node.sh(res.inputs["create"])
+        assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
+        out[name] = done.stdout
+    return out
+
+
+def test_load_balancer_steps(program, scratch):
+    node = EmulatedNode(scratch, ["192.168.159.129"])
+    try:
+        out = run_steps(
+            node,
+            program,
+            [
+                "nginx-master-nginx-install",
+                "nginx-master-http-firewall",
+                "nginx-master-nginx-conf-upload",
+                "nginx-master-nginx-conf-install",
+                "nginx-master-nginx-service",
+            ],
+        )
+        assert "firewall http: tcp/80 allowed from anywhere" in out["nginx-master-http-firewall"]
+        assert out["nginx-master-nginx-conf-install"].startswith("installed /etc/nginx/nginx.conf")
+        assert (
+            "nginx answers http://127.0.0.1:80/nginx-ha/health" in out["nginx-master-nginx-service"]
+        )
+        assert "X-Served-By nginx-master" in node.path("/etc/nginx/nginx.conf").read_text()
+        health = node.curl("http://127.0.0.1/nginx-ha/health").stdout
+        assert health.startswith("HTTP/1.1 200") and "ok nginx-master" in health
+        # No Tomcat reachable from here: nginx answers 502 itself, and says who it is.
+        site = node.curl("http://192.168.159.129/").stdout
+        assert site.startswith("HTTP/1.1 502") and "X-Served-By: nginx-master" in site
+        # The machine's own nginx.conf is untouched (the write went to the overlay).
+        assert "X-Served-By" not in Path("/etc/nginx/nginx.conf").read_text()
+    finally:
+        node.close()
+
+
+def test_backend_steps(program, scratch):
+    node = EmulatedNode(scratch, ["192.168.159.131", "192.168.159.129", "192.168.159.77"])
+    try:
+        out = run_steps(
+            node,
+            program,
+            [
+                "tomcat-primary-tomcat-install",
+                "tomcat-primary-tomcat-firewall",
+                "tomcat-primary-tomcat-page-upload",
+                "tomcat-primary-tomcat-page-install",
+                "tomcat-primary-tomcat-service",
+            ],
+        )
+        assert "dropped from others" in out["tomcat-primary-tomcat-firewall"]
+        assert "Tomcat serves the page" in out["tomcat-primary-tomcat-service"]
+        page = node.curl("http://192.168.159.131:8080/", "--interface", "192.168.159.129")
+        assert page.stdout.startswith("HTTP/1.1 200"), page.stderr
+        assert "nginx-ha-backend=tomcat-primary role=primary" in page.stdout
+        # From an address that is no load balancer: dropped.
+        other = node.curl("http://192.168.159.131:8080/", "--interface", "192.168.159.77")
+        assert other.returncode != 0
+        # The rules are kept for the next boot (nftables here; .ci/run installs it).
+        if shutil.which("nft"):
+            kept = node.path("/etc/nginx-ha/nftables/tomcat.nft").read_text()
+            assert (
+                "ip saddr { 192.168.159.129, 192.168.159.130, 192.168.159.110, 127.0.0.1 }" in kept
+            )
+            assert (
+                'include "/etc/nginx-ha/nftables/*.nft"'
+                in node.path("/etc/nftables.conf").read_text()
+            )
+    finally:
+        node.close()
