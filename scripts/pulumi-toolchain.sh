@@ -321,20 +321,23 @@ plan() {
   esac
 }
 
-# What a stamp must say for the binary to count as up to date.
+# What a stamp must say for the binary to count as up to date: the pins and
+# the recipe, not where the source came from (proxy or --src checkout) nor the
+# Go version, which the stamp records for information only.
 spec_of() {
-  local c=$1 s
-  s="recipe=$RECIPE_REV go=$(go env GOVERSION) sdk=$SDK_VERSION"
-  case "$c" in
+  local s="recipe=$RECIPE_REV sdk=$SDK_VERSION"
+  case "$1" in
     cli) s+=" module=$CLI_MODULE" ;;
     python) s+=" module=$PYHOST_MODULE rev=$PYHOST_REV legacy=$PYHOST_LEGACY_VERSION" ;;
     libvirt) s+=" module=$LIBVIRT_MODULE version=$LIBVIRT_VERSION commit=$LIBVIRT_COMMIT" ;;
     command) s+=" module=$COMMAND_MODULE version=$COMMAND_VERSION commit=$COMMAND_COMMIT" ;;
   esac
-  if [[ -n "${SRC[$c]:-}" ]]; then
-    s+=" src=${SRC[$c]}@$(git -C "${SRC[$c]}" rev-parse HEAD 2>/dev/null || echo unknown)"
-  fi
   echo "$s"
+}
+
+# Where a --src checkout stands, for the stamp.
+src_rev() {
+  git -C "$1" describe --tags --always 2>/dev/null || echo "not a git checkout"
 }
 
 # run LOG CMD...: runs CMD with its output appended to LOG.
@@ -417,7 +420,11 @@ build() {
     printf '//go:build tools\n\n// Package tools pins the program this wrapper module builds.\npackage tools\n\nimport _ "%s"\n' \
       "$P_PKG" >tools.go
     if [[ -n "$moddir" ]]; then
-      go mod edit -require="$P_MODULE@v0.0.0-00010101000000-000000000000" -replace="$P_MODULE=$moddir" || exit 1
+      # Any version will do for a module replaced by a folder, if its major
+      # version matches the path's /vN suffix.
+      local major=0
+      [[ ! "$P_MODULE" =~ /v([0-9]+)$ ]] || major=${BASH_REMATCH[1]}
+      go mod edit -require="$P_MODULE@v$major.0.0-00010101000000-000000000000" -replace="$P_MODULE=$moddir" || exit 1
       # Local replaces resolve against the checkout (P_SRCDIR), not the copy.
       copy_replaces "$moddir/go.mod" "$P_SRCDIR" "$P_SIBLING" 2>>"$log" || exit 1
     else
@@ -520,10 +527,12 @@ for c in "${ONLY[@]}"; do
   fi
   echo "pulumi-toolchain: building $bin (log: $LOG_DIR/$bin.log)"
   if build "$c"; then
-    printf '%s\n%s\n%s\n' "$spec" "$B_VERSION" "$B_FROM" >"$STAMP_DIR/$bin"
+    [[ -z "${SRC[$c]:-}" ]] || B_FROM+=" ($(src_rev "${SRC[$c]}"))"
+    printf '%s\n%s\n%s\n%s\n' "$spec" "$B_VERSION" "$B_FROM" "built $(date -u +%FT%TZ) with $(go env GOVERSION)" \
+      >"$STAMP_DIR/$bin"
   else
+    # A binary and stamp from an earlier build stay as they were.
     FAILED=1
-    rm -f "$STAMP_DIR/$bin"
     note "$bin FAILED: $B_ERROR"
   fi
   detail=$B_FROM
