@@ -166,6 +166,7 @@ class Lab:
         self._topo: Topology | None = None
         self._nodes: dict[str, LabNode] | None = None
         self.keepalived_bin, self.keepalived_version = "", (0, 0, 0)
+        self.up_phases: list[tuple[str, float]] = []
 
     # ------------------------------------------------------------------ model
 
@@ -298,9 +299,16 @@ class Lab:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o755)  # noqa: S103 - keepalived: scripts' folders root-only writable
         self._write_state()
+        marks = [("start", t0)]
+
+        def mark(what: str) -> None:
+            marks.append((what, time.monotonic()))
+
         try:
             self._network()
+            mark("network")
             self._write_files()
+            mark("files")
             for b in self.backends:
                 self.start_tomcat(b)
             for lb in self.lbs:
@@ -309,6 +317,7 @@ class Lab:
             # The MASTER first: with the tutorial's equal priorities the first wins.
             for lb in sorted(self.lbs, key=lambda n: n is not self.master):
                 self.start_keepalived(lb)
+            mark("daemons started")
             # Tomcat first: requests through nginx before it listens would mark both
             # servers failed for fail_timeout (10 s of "no live upstreams").
             deadline = time.monotonic() + 60
@@ -320,13 +329,17 @@ class Lab:
                             f"{b.dir / 'tomcat' / 'logs'}"
                         )
                     time.sleep(0.05)
+            mark("Tomcat answers")
             from lab.probe import wait_serving
 
             wait_serving(self, timeout=60)
+            mark("VIP serves")
         except BaseException:
             log("lab up failed; tearing down what was made (logs kept in the run folder)")
             self.down(log=lambda *_: None, keep_logs=True)
             raise
+        self.up_phases = [(w, t - marks[i][1]) for i, (w, t) in enumerate(marks[1:])]
+        log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
 
     def _write_state(self) -> None:
