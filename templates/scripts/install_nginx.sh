@@ -24,8 +24,8 @@ pkg_install() {
   if command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     # A fresh cloud image has no package lists yet; update only when needed.
-    apt-get install -y -q "$@" >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null; } ||
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q "$@" >/dev/null 2>&1 ||
+      { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q "$@" >/dev/null; } ||
       die "apt-get could not install $*"
   elif command -v dnf >/dev/null; then
     dnf install -y -q "$@" >/dev/null || die "dnf could not install $*"

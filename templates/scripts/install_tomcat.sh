@@ -45,8 +45,8 @@ export CATALINA_HOME CATALINA_BASE CATALINA_TMPDIR=/tmp JAVA_OPTS="-Djava.awt.he
 pkg_install() {
   if [[ $PKG == tomcat10 ]]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "$@" >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null; } ||
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q "$@" >/dev/null 2>&1 ||
+      { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q "$@" >/dev/null; } ||
       die "apt-get could not install $*"
   else
     dnf install -y -q "$@" >/dev/null || die "dnf could not install $*"
