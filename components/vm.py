@@ -72,16 +72,18 @@ class ClonedVm(pulumi.ComponentResource):
             cloudinit=self.cloudinit.id,
             kernel=size.kernel,
             initrd=size.initrd,
-            cmdlines=[{"_": size.cmdline}] if size.cmdline else None,
+            cmdlines=kernel_cmdlines(size.cmdline) if size.cmdline else None,
             disks=[libvirt.DomainDiskArgs(volume_id=self.disk.id)],
             network_interfaces=[
                 libvirt.DomainNetworkInterfaceArgs(
                     network_id=args.network_id,
                     bridge=args.bridge,
                     mac=node.mac,
-                    addresses=[str(node.ip)],
-                    hostname=node.name,
-                    # The address is static (cloud-init network-config); nothing to wait for.
+                    # No addresses/hostname here: the provider uses them only for DHCP
+                    # host entries (the network has DHCP off; a bridge has none) and reads
+                    # addresses back from leases or the guest agent, i.e. [], so passing
+                    # them made every later `up` replace the domain. The address is
+                    # static, matched to the MAC by cloud-init's network-config.
                     wait_for_lease=False,
                 )
             ],
@@ -99,6 +101,31 @@ class ClonedVm(pulumi.ComponentResource):
         self.ip = str(node.ip)
         self.mac = node.mac
         self.register_outputs({"name": self.name, "ip": self.ip, "mac": self.mac})
+
+
+def kernel_cmdlines(cmdline: str) -> list[dict[str, str]]:
+    """The kernel command line in the form the libvirt provider reads it back in
+    (terraform-provider-libvirt ``splitKernelCmdLine``): ``key=value`` words in maps, a
+    repeated key starting a new map, keyless words joined last under ``"_"``. Any other
+    form (e.g. the whole line under ``"_"``) reads back different, so every ``up`` after
+    the first replaced the domain."""
+    maps: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    keyless: list[str] = []
+    for word in cmdline.split(" "):
+        if "=" not in word:
+            keyless.append(word)
+            continue
+        key, value = word.split("=", 1)
+        if key in current:
+            maps.append(current)
+            current = {}
+        current[key] = value
+    if current:
+        maps.append(current)
+    if keyless:
+        maps.append({"_": " ".join(keyless)})
+    return maps
 
 
 class HostResources:

@@ -79,8 +79,9 @@ def test_each_domain_carries_its_mac_address_and_hostname(dev):
         vm = name.removeprefix("nginx-ha-dev-")
         nic = domain.inputs["networkInterfaces"][0]
         assert nic["mac"] == nodes[vm]["mac"]
-        assert nic["addresses"] == [nodes[vm]["ip"]]
-        assert nic["hostname"] == vm
+        # No DHCP host entries to make: the address comes from cloud-init, matched by
+        # MAC; passing addresses made every later `up` replace the domain (docs/e2e.md).
+        assert "addresses" not in nic and "hostname" not in nic
         assert nic["networkId"] == "network-id"
         assert domain.inputs["cloudinit"] == f"{vm}-cloudinit-id"
         assert domain.inputs["disks"] == [{"volumeId": f"{vm}-disk-id"}]
