@@ -4,6 +4,8 @@
 #   ./scripts/bootstrap.sh            # stack "dev"
 #   STACK=staging ./scripts/bootstrap.sh
 #   ./scripts/bootstrap.sh --preview  # stop at `pulumi preview`
+#   ./scripts/bootstrap.sh --no-up    # set everything up, check the host, run no Pulumi
+#                                     # operation (scripts/e2e.sh uses this)
 #
 # Safe to re-run: every step checks what is already there. It
 #   1. creates the Python virtualenv (venv/) from requirements.txt;
@@ -18,20 +20,31 @@
 #      (.run/keys/<stack>_ed25519, public key into ssh.publicKey, private key as the
 #      secret sshPrivateKey) and the VRRP secret vrrpAuthPass (an auth_hmac key for
 #      VRRPv3, an 8-character PASS for VRRPv2);
-#   6. checks that the libvirt host at libvirt:uri answers, and stops before the
-#      engine starts with what to install or set when it does not;
+#   6. checks that the libvirt host at libvirt:uri answers. When none is configured or
+#      answering and no stack was chosen (STACK unset), or STACK=sandbox, it uses the
+#      sandbox libvirt on this machine (docs/sandbox.md): scripts/sandbox-prereqs.sh,
+#      `python -m sandbox up`, stack "sandbox", and Pulumi under
+#      `ip netns exec nginx-ha-sandbox`. A chosen stack whose host does not answer
+#      stops before the engine starts, with what to install or set;
 #   7. runs `pulumi up` (or `pulumi preview` with --preview).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# The sandbox fallback applies only when the operator chose no stack.
+STACK_CHOSEN=${STACK:+yes}
 STACK=${STACK:-dev}
+SANDBOX_STACK=sandbox
+SANDBOX_NETNS=nginx-ha-sandbox
 ACTION=up
 case "${1:-}" in
   --preview) ACTION=preview ;;
+  --no-up) ACTION=none ;;
   "") ;;
-  *) echo "usage: [STACK=name] $0 [--preview]" >&2; exit 2 ;;
+  *) echo "usage: [STACK=name] $0 [--preview|--no-up]" >&2; exit 2 ;;
 esac
+# Prefix of every Pulumi operation: empty, or `ip netns exec` into the sandbox.
+RUN_IN=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
@@ -39,8 +52,10 @@ die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 # 1. virtualenv ---------------------------------------------------------------------
 if [ ! -x venv/bin/python ] || ! cmp -s requirements.txt venv/.requirements.txt; then
   say "Python virtualenv (venv/)"
-  command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
-  python3 -m venv venv || die "python3 -m venv failed: apt-get install python3-venv"
+  if [ ! -x venv/bin/python ]; then # an existing venv keeps its interpreter
+    command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
+    python3 -m venv venv || die "python3 -m venv failed: apt-get install python3-venv"
+  fi
   venv/bin/pip install -q -r requirements.txt
   cp requirements.txt venv/.requirements.txt
 fi
@@ -83,54 +98,83 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
 fi
 
 # 5. stack and its generated secrets ------------------------------------------------
-if ! pulumi stack select "$STACK" 2>/dev/null; then
-  say "Creating stack $STACK"
-  pulumi stack init "$STACK" --secrets-provider passphrase
-fi
 cfg() { pulumi config get --stack "$STACK" --path "$1" 2>/dev/null; }
-
-KEY=".run/keys/${STACK}_ed25519"
-if [ -z "$(cfg ssh.publicKey)" ] || ! pulumi config get --stack "$STACK" sshPrivateKey >/dev/null 2>&1; then
-  mkdir -p .run/keys && chmod 700 .run/keys
-  [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "nginx-ha-$STACK" -f "$KEY"
-  say "SSH key pair for the VMs: $KEY (public key into ssh.publicKey, private key as a secret)"
-  pulumi config set --stack "$STACK" --path ssh.publicKey "$(cat "$KEY.pub")"
-  pulumi config set --stack "$STACK" --secret sshPrivateKey < "$KEY"
-fi
-if ! pulumi config get --stack "$STACK" vrrpAuthPass >/dev/null 2>&1; then
-  if [ "$(cfg vrrp.version)" = "2" ]; then
-    secret=$(head -c 64 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 8)
-    what="an 8-character VRRPv2 PASS"
-  else
-    secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    what="a 32-character auth_hmac key"
+ensure_stack() { # creates $STACK when absent and generates the secrets it lacks
+  if ! pulumi stack select "$STACK" 2>/dev/null; then
+    say "Creating stack $STACK"
+    pulumi stack init "$STACK" --secrets-provider passphrase
   fi
-  say "VRRP secret: $what, stored as the secret vrrpAuthPass"
-  printf '%s' "$secret" | pulumi config set --stack "$STACK" --secret vrrpAuthPass
-  unset secret
-fi
+
+  KEY=".run/keys/${STACK}_ed25519"
+  if [ -z "$(cfg ssh.publicKey)" ] || ! pulumi config get --stack "$STACK" sshPrivateKey >/dev/null 2>&1; then
+    mkdir -p .run/keys && chmod 700 .run/keys
+    [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "nginx-ha-$STACK" -f "$KEY"
+    say "SSH key pair for the VMs: $KEY (public key into ssh.publicKey, private key as a secret)"
+    pulumi config set --stack "$STACK" --path ssh.publicKey "$(cat "$KEY.pub")"
+    pulumi config set --stack "$STACK" --secret sshPrivateKey < "$KEY"
+  fi
+  if ! pulumi config get --stack "$STACK" vrrpAuthPass >/dev/null 2>&1; then
+    if [ "$(cfg vrrp.version)" = "2" ]; then
+      secret=$(head -c 64 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 8)
+      what="an 8-character VRRPv2 PASS"
+    else
+      secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+      what="a 32-character auth_hmac key"
+    fi
+    say "VRRP secret: $what, stored as the secret vrrpAuthPass"
+    printf '%s' "$secret" | pulumi config set --stack "$STACK" --secret vrrpAuthPass
+    unset secret
+  fi
+}
+ensure_stack
 
 # 6. the libvirt host ---------------------------------------------------------------
+use_sandbox() {
+  [ "$(id -u)" -eq 0 ] || die "the sandbox libvirt needs root (network namespace, libvirtd): run
+      sudo $0 ${1:-}"
+  say "Sandbox libvirt: prerequisites, then python -m sandbox up (docs/sandbox.md)"
+  "$ROOT/scripts/sandbox-prereqs.sh"
+  venv/bin/python -m sandbox up
+  STACK=$SANDBOX_STACK
+  ensure_stack
+  RUN_IN=(ip netns exec "$SANDBOX_NETNS")
+}
+libvirt_answers() { command -v virsh >/dev/null && timeout 20 virsh -c "$1" version >/dev/null 2>&1; }
+
 URI=$(pulumi config get --stack "$STACK" libvirt:uri 2>/dev/null || echo "qemu:///system")
-if ! command -v virsh >/dev/null; then
-  die "virsh (libvirt's client) is missing, so the libvirt host at $URI cannot be checked.
+if [ "$STACK" = "$SANDBOX_STACK" ]; then
+  use_sandbox "${1:-}"
+elif ! libvirt_answers "$URI"; then
+  if [ -z "$STACK_CHOSEN" ]; then
+    say "no libvirt host configured or answering at $URI: using the sandbox libvirt on this machine (docs/sandbox.md)"
+    use_sandbox "${1:-}"
+  elif ! command -v virsh >/dev/null; then
+    die "virsh (libvirt's client) is missing, so the libvirt host at $URI cannot be checked.
   On this machine: apt-get install libvirt-clients   (and, to host the VMs here,
   libvirt-daemon-system qemu-system-x86 qemu-utils)
-  Or point the stack at another host: pulumi config set libvirt:uri qemu+ssh://user@host/system"
-fi
-if ! timeout 20 virsh -c "$URI" version >/dev/null 2>&1; then
-  die "no libvirt host answers at libvirt:uri = $URI.
+  Or point the stack at another host: pulumi config set libvirt:uri qemu+ssh://user@host/system
+  Or leave STACK unset to use the sandbox libvirt on this machine (docs/sandbox.md)."
+  else
+    die "no libvirt host answers at libvirt:uri = $URI.
   Start libvirtd there (systemctl enable --now libvirtd), check your access
   (user in group libvirt, or root), or set another URI:
       pulumi config set --stack $STACK libvirt:uri qemu+ssh://user@host/system
+  Or leave STACK unset to use the sandbox libvirt on this machine (docs/sandbox.md).
   Nothing was created."
+  fi
 fi
+URI=$(pulumi config get --stack "$STACK" libvirt:uri 2>/dev/null || echo "qemu:///system")
+libvirt_answers "$URI" || die "no libvirt host answers at $URI (stack $STACK), even after setup."
 say "libvirt host answers at $URI"
 
 # 7. go -------------------------------------------------------------------------------
-say "pulumi $ACTION --stack $STACK"
-if [ "$ACTION" = up ]; then
-  exec pulumi up --stack "$STACK" --yes --diff
-else
-  exec pulumi preview --stack "$STACK" --diff
-fi
+case $ACTION in
+  up)
+    say "${RUN_IN[*]:+${RUN_IN[*]} }pulumi up --stack $STACK"
+    exec "${RUN_IN[@]}" pulumi up --stack "$STACK" --yes --diff ;;
+  preview)
+    say "${RUN_IN[*]:+${RUN_IN[*]} }pulumi preview --stack $STACK"
+    exec "${RUN_IN[@]}" pulumi preview --stack "$STACK" --diff ;;
+  none)
+    say "Ready: ${RUN_IN[*]:+${RUN_IN[*]} }pulumi up --stack $STACK" ;;
+esac
