@@ -85,6 +85,18 @@ def saved_conf(lb: LabNode) -> Path:
     return Path(lb.layout.nginx_conf + ".lab-saved")
 
 
+def restart_running(lb: LabNode) -> bool:
+    """The health check's background nginx restart is still at work on this node."""
+    needle = lb.layout.nginx_restart.encode()
+    for pid in netns.pids_in([lb.ns]):
+        try:
+            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def heal(lab: Lab) -> None:
     """Undo every fault a scenario may leave: ports up, nginx config restored and
     running, keepalived running, Tomcats running and reachable."""
@@ -97,6 +109,9 @@ def heal(lab: Lab) -> None:
             saved.replace(lb.layout.nginx_conf)
         signal_nginx(lab, lb, signal.SIGCONT)
     for lb in lab.lbs:
+        # A restart the check started (a hung nginx gets QUIT, up to 5 s, KILL) must
+        # finish first, or it takes down the nginx found answering here.
+        _wait(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
         if not lab.nginx_answers(lb):
             lab.start_nginx(lb)
             _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")

@@ -72,7 +72,9 @@ def lab():
         lab.up(log=print)
         yield lab
     finally:
-        lab.down(log=print)
+        # Daemons and namespaces go; the logs stay in .run/lab/test-dev for a failure's
+        # diagnosis (the next run overwrites the configs and appends to the logs).
+        lab.down(log=print, keep_logs=True)
 
 
 def timings(lab: Lab) -> tuple[float, float]:
@@ -153,11 +155,20 @@ def test_nginx_down_on_the_master_moves_the_vip(lab, name):
     assert obs.failing_for <= detection + takeover + SLACK, obs.describe()
 
 
-def test_keepalived_stopped_cleanly_hands_over_without_failures(lab):
+def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
+    """A clean handover may lose only the requests in flight when the VIP leaves a
+    node (the kernel cannot route their answers from an address it no longer has):
+    nothing started after the handover fails, and at most a few requests in all."""
+    _, takeover = timings(lab)
+    assert obs.failing_for <= takeover + SLACK, obs.describe()
+    assert len(obs.failed) <= 3, obs.describe()
+
+
+def test_keepalived_stopped_cleanly_hands_over_at_once(lab):
     obs = run(lab, "keepalived-stopped")
     assert obs.holders_after == [lab.backup_lb.node.name]
     assert last_answer(obs) == (lab.backup_lb.node.name, lab.primary.node.name)
-    assert len(obs.failed) == 0, obs.describe()
+    only_in_flight_lost(lab, obs)
 
 
 def test_master_cut_off_backup_takes_over_within_the_advert_timeout(lab):
@@ -169,7 +180,7 @@ def test_master_cut_off_backup_takes_over_within_the_advert_timeout(lab):
     assert obs.failing_for <= takeover + SLACK, obs.describe()
 
 
-def test_master_back_preempts_without_failures(lab):
+def test_master_back_preempts_at_once(lab):
     assert lab.topo.settings.vrrp.preempt, "the dev stack preempts"
     obs = run(lab, "master-back")
     assert obs.holders_after == [lab.master.node.name]
@@ -177,7 +188,7 @@ def test_master_back_preempts_without_failures(lab):
     assert any(r.lb == lab.backup_lb.node.name for r in obs.requests if r.ok), (
         "the backup served before the master came back"
     )
-    assert len(obs.failed) == 0, obs.describe()
+    only_in_flight_lost(lab, obs)
 
 
 # ---------------------------------------------------------------------- the Tomcat tier
@@ -191,6 +202,9 @@ def test_primary_tomcat_stopped_backup_answers_without_failures(lab):
 
 
 def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(lab):
+    # Each nginx worker keeps its own upstream failure state (no shared `zone`), so
+    # each one learns of the black hole from its own first timed-out connect.
+    workers = len(scenarios.nginx_pids(lab, lab.master)) - 1
     obs = run(lab, "tomcat-blackholed")
     connect = float(lab.topo.settings.nginx.connect_timeout)
     assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
@@ -198,8 +212,16 @@ def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(
     slow = [r for r in obs.requests if r.ok and r.latency > connect / 2]
     assert slow, "a black-holed primary must delay the requests that try it"
     assert max(r.latency for r in slow) <= connect + SLACK
-    # nginx marks the primary failed after the first timeout: only the first requests wait
-    assert all(r.t0 - obs.fault_at <= connect + SLACK for r in slow), obs.describe()
+    # only the first requests wait: none started once every worker has timed out once
+    late = [
+        round(r.t0 - obs.fault_at, 2)
+        for r in slow
+        if r.t0 - obs.fault_at > connect * workers + SLACK
+    ]
+    assert not late, f"delayed requests started {late} s after the fault; {obs.describe()}"
+    assert any(r.ok and r.latency < connect / 2 for r in obs.after), (
+        "the backup never answered at once"
+    )
 
 
 def test_primary_back_gets_the_traffic_again_after_fail_timeout(lab):
