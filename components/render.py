@@ -258,7 +258,6 @@ def keepalived_conf(
     for callers that have it and is not used."""
     del auth_secret
     s = topo.settings
-    peer = topo.vrrp[node.name]
     vrrp = s.vrrp
     email = None
     if s.notify.email_to and s.notify.smtp_server:
@@ -281,23 +280,90 @@ def keepalived_conf(
             "weight": vrrp.check.weight,
         },
         check_script=layout.check_script,
-        instance=VRRP_INSTANCE.format(vrid=vrrp.virtual_router_id),
-        state=peer.state,
-        nopreempt=peer.nopreempt,
+        instances=vrrp_instances(topo, node),
         interface=layout.interface,
-        vrid=vrrp.virtual_router_id,
-        priority=peer.priority,
         vrrp_version=vrrp.version,
         advert_int=vrrp.advert_interval,
         unicast=vrrp.unicast,
-        unicast_src=str(peer.unicast_src),
-        unicast_peers=[str(p) for p in peer.unicast_peers],
+        unicast_src=str(topo.vrrp[node.name].unicast_src),
+        unicast_peers=[str(p) for p in topo.vrrp[node.name].unicast_peers],
         garp_master_refresh=vrrp.garp_master_refresh,
         auth=vrrp_auth_kind(topo, layout),
         auth_file=vrrp_auth_path(topo, layout),
-        vip=f"{s.vip}/{topo.prefix_len}",
+        virtual_servers=lvs_virtual_servers(topo, layout),
         notify_script=layout.notify_script if s.notify.script else None,
     )
+
+
+def vrrp_instances(topo: Topology, node: Node) -> list[dict[str, object]]:
+    """This node's view of every VRRP instance (one per VIP), for the template. With
+    one VIP the instance renders exactly as before active-active existed."""
+    several = len(topo.instances) > 1
+    out: list[dict[str, object]] = []
+    for inst in topo.instances:
+        peer = inst.peers[node.name]
+        mine = "this node" if inst.master == node.name else inst.master
+        out.append(
+            {
+                "name": inst.name,
+                "state": peer.state,
+                "nopreempt": peer.nopreempt,
+                "vrid": inst.vrid,
+                "priority": peer.priority,
+                "vip": f"{inst.vip}/{topo.prefix_len}",
+                "comment": (
+                    f"VIP {inst.vip}: meant to be held by {mine} (priority order rotates "
+                    "per VIP, so every load balancer is MASTER for some VIP)"
+                    if several
+                    else ""
+                ),
+                # notify.sh gets the instance as $2 when there are several.
+                "notify_arg": f" {inst.name}" if several else "",
+            }
+        )
+    return out
+
+
+# LVS (IPVS) in direct-routing mode (nginx-ha:lvs; docs/active-active-lvs.md).
+# fwmark of a VIP's virtual service: this base + its virtual router id (unique per VIP).
+LVS_FWMARK_BASE = 0x4E480000  # "NH"; clear of small marks other tools use
+LVS_DELAY_LOOP = 2  # seconds between HTTP_GET checks of each real server
+LVS_CONNECT_TIMEOUT = 1  # seconds; nginx answers its health location locally
+LVS_RETRY = 1
+LVS_DELAY_BEFORE_RETRY = 1
+
+
+def lvs_fwmark(vrid: int) -> int:
+    return LVS_FWMARK_BASE + vrid
+
+
+def lvs_virtual_servers(topo: Topology, layout: Layout) -> list[dict[str, object]]:
+    """One fwmark virtual service per VIP with every load balancer as a real server
+    (none while nginx-ha:lvs.enabled is false)."""
+    s = topo.settings
+    if not s.lvs.enabled:
+        return []
+    if not layout.keepalived_ipvs:
+        raise ValueError(
+            "nginx-ha:lvs.enabled needs keepalived built with IPVS; this node's keepalived "
+            "is built without it (--disable-lvs, nginx-ha:keepalived.ipvs)"
+        )
+    return [
+        {
+            "fwmark": lvs_fwmark(inst.vrid),
+            "vip": str(inst.vip),
+            "port": s.lvs_port,
+            "scheduler": s.lvs.scheduler,
+            "persistence_timeout": s.lvs.persistence_timeout,
+            "delay_loop": LVS_DELAY_LOOP,
+            "connect_timeout": LVS_CONNECT_TIMEOUT,
+            "retry": LVS_RETRY,
+            "delay_before_retry": LVS_DELAY_BEFORE_RETRY,
+            "health_path": s.nginx.health_path,
+            "real_servers": [str(lb.ip) for lb in topo.load_balancers],
+        }
+        for inst in topo.instances
+    ]
 
 
 def check_restart_marker(layout: Layout) -> str:
@@ -331,7 +397,7 @@ def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
     return render_template(
         "keepalived/notify.sh.j2",
         node_name=node.name,
-        instance=VRRP_INSTANCE.format(vrid=topo.settings.vrrp.virtual_router_id),
+        instance=topo.instances[0].name,
         state_file=shlex.quote(vrrp_state_file(layout)),
     )
 

@@ -27,6 +27,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -235,6 +236,9 @@ class Vrrp(_Model):
 
 class Keepalived(_Model):
     version: str = DEFAULT_KEEPALIVED_VERSION
+    # Build with IPVS (LVS) support. Unset: exactly when lvs.enabled (otherwise the
+    # build uses --disable-lvs); false with lvs.enabled is an error.
+    ipvs: bool | None = None
     url: str | None = None
     path: str | None = None  # a tarball on the operator's machine, uploaded to the VMs
     sha256: str | None = None
@@ -266,6 +270,47 @@ class Keepalived(_Model):
     def version_tuple(self) -> tuple[int, int, int]:
         a, b, c = (int(x) for x in self.version.split("."))
         return (a, b, c)
+
+
+# keepalived's LVS schedulers (keepalived.conf(5) of 2.2 and 2.4, lvs_sched).
+LVS_SCHEDULERS = (
+    "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
+)  # fmt: skip
+
+
+class VipSpec(_Model):
+    """One VIP of ``nginx-ha:vips``: a plain address, or {address, virtualRouterId}."""
+
+    address: ipaddress.IPv4Address
+    # Unset: vrrp.virtualRouterId + the VIP's index in the list.
+    virtual_router_id: int | None = Field(None, ge=1, le=255)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_address(cls, v: Any) -> Any:
+        return {"address": v} if isinstance(v, str) else v
+
+
+class Lvs(_Model):
+    """LVS (IPVS) in direct-routing mode in front of the nginx nodes (docs/active-active-lvs.md)."""
+
+    enabled: bool = False
+    # The virtual service's port; direct routing cannot translate ports, so it is
+    # nginx.port (unset: nginx.port).
+    port: int | None = Field(None, ge=1, le=65535)
+    scheduler: str = "wlc"
+    # Seconds a client sticks to one nginx node; 0: no persistence.
+    persistence_timeout: int = Field(0, ge=0, le=2592000)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        if v not in LVS_SCHEDULERS:
+            raise ValueError(
+                f"'{v}' is not one of keepalived's LVS schedulers ({', '.join(LVS_SCHEDULERS)}); "
+                "wlc (weighted least-connection) is the default"
+            )
+        return v
 
 
 class Notify(_Model):
@@ -329,7 +374,11 @@ class Settings(_Model):
     image: Image = Field(default_factory=Image)
     ssh: Ssh
     ssh_private_key: SecretStr
-    vip: ipaddress.IPv4Address
+    # One VIP (vip) or several, active-active (vips); one of them, not both. After
+    # parsing, vip is the first VIP either way.
+    vip: ipaddress.IPv4Address | None = None
+    vips: list[VipSpec] | None = None
+    lvs: Lvs = Field(default_factory=Lvs)
     load_balancers: list[LoadBalancer] = Field(min_length=2)
     backends: list[Backend] = Field(min_length=1)
     vrrp: Vrrp = Field(default_factory=Vrrp)
@@ -359,6 +408,20 @@ class Settings(_Model):
         return self.libvirt_uri if host is None else self.hosts[host]
 
     @property
+    def vip_specs(self) -> list[tuple[ipaddress.IPv4Address, int]]:
+        """Every VIP with its virtual router id, in order (vip: one, vrrp.virtualRouterId)."""
+        return vip_specs(self.vip, self.vips, self.vrrp)
+
+    @property
+    def keepalived_ipvs(self) -> bool:
+        """Whether keepalived is built with IPVS (LVS) support."""
+        return self.lvs.enabled if self.keepalived.ipvs is None else self.keepalived.ipvs
+
+    @property
+    def lvs_port(self) -> int:
+        return self.lvs.port or self.nginx.port
+
+    @property
     def keepalived_source(self) -> Keepalived:
         """The keepalived source with defaults filled (URL and checksum)."""
         k = self.keepalived
@@ -372,6 +435,18 @@ class Settings(_Model):
                 update={"git": DEFAULT_KEEPALIVED_GIT, "commit": DEFAULT_KEEPALIVED_COMMIT}
             )
         return k
+
+
+def vip_specs(
+    vip: ipaddress.IPv4Address | None, vips: list[VipSpec] | None, vrrp: Vrrp
+) -> list[tuple[ipaddress.IPv4Address, int]]:
+    """(address, virtual router id) per VIP; a derived id may exceed 255 (a rule says so)."""
+    if vips:
+        return [
+            (v.address, v.virtual_router_id or vrrp.virtual_router_id + i)
+            for i, v in enumerate(vips)
+        ]
+    return [(vip, vrrp.virtual_router_id)] if vip is not None else []
 
 
 # Lab stacks: dev, lab, sandbox, test, optionally numbered and/or with a suffix after
@@ -523,6 +598,8 @@ def parse_settings(
     problems.extend(_cross_checks(parsed))
     if problems:
         raise SettingsError(problems)
+    if parsed.get("vip") is None and parsed.get("vips"):
+        parsed["vip"] = parsed["vips"][0].address  # vip: the first VIP, for its users
     return Settings.model_validate({k: v for k, v in parsed.items()})
 
 
@@ -630,7 +707,9 @@ def _address_rules(s: dict[str, Any]) -> Iterable[Problem]:
             )
         else:
             seen[node.ip] = f"{NS}:{path}"
-    vip: ipaddress.IPv4Address = s["vip"]
+    vip: ipaddress.IPv4Address | None = s["vip"]
+    if vip is None:
+        return  # nginx-ha:vips instead: _vips_rules
     if vip not in net.cidr:
         yield Problem(
             _k("vip"),
@@ -946,6 +1025,106 @@ def _notify_rules(s: dict[str, Any]) -> Iterable[Problem]:
     for i, addr in enumerate(n.email_to):
         if not re.match(r"^[^@\s]+@[^@\s]+$", addr):
             yield Problem(_k(f"notify.emailTo[{i}]"), f"'{addr}' is not an e-mail address")
+
+
+@_rule("vip", "vips")
+def _vip_or_vips_rules(s: dict[str, Any]) -> Iterable[Problem]:
+    if s["vip"] is None and s["vips"] is None:
+        yield Problem(
+            _k("vip"),
+            "required: set the VIP clients use with `pulumi config set vip ADDRESS`, or "
+            "several active-active VIPs with `pulumi config set --path 'vips[0]' ADDRESS` "
+            "(nginx-ha:vips)",
+        )
+    elif s["vip"] is not None and s["vips"] is not None:
+        yield Problem(
+            _k("vips"),
+            "is set together with nginx-ha:vip; vip is the shorthand for one VIP: list "
+            "every VIP in vips and remove vip (`pulumi config rm vip`), or remove vips",
+        )
+    elif s["vips"] is not None and not s["vips"]:
+        yield Problem(_k("vips"), "is empty: list at least one VIP (or use nginx-ha:vip)")
+
+
+@_rule("vips", "vrrp", "network", "load_balancers", "backends")
+def _vips_rules(s: dict[str, Any]) -> Iterable[Problem]:
+    vips: list[VipSpec] | None = s["vips"]
+    if not vips:
+        return
+    net: Network = s["network"]
+    special = {
+        net.cidr.network_address: "the network address",
+        net.cidr.broadcast_address: "the broadcast address",
+        net.gateway_ip: "the gateway",
+    }
+    nodes = {node.ip: f"{NS}:{path}" for path, node in reversed(_nodes(s))}
+    addresses: dict[ipaddress.IPv4Address, str] = {}
+    vrids: dict[int, str] = {}
+    for i, ((address, vrid), spec) in enumerate(
+        zip(vip_specs(None, vips, s["vrrp"]), vips, strict=True)
+    ):
+        key = _k(f"vips[{i}]")
+        if address not in net.cidr:
+            yield Problem(
+                f"{key}.address",
+                f"{address} is outside the network {net.cidr}; every VIP must sit in the "
+                "same subnet as the load balancers",
+            )
+        elif address in special:
+            yield Problem(
+                f"{key}.address",
+                f"{address} is {special[address]} of {net.cidr}; pick a free host address",
+            )
+        if address in nodes:
+            yield Problem(
+                f"{key}.address",
+                f"{address} is the address of {nodes[address]}; a VIP must be an address "
+                "no node uses",
+            )
+        if address in addresses:
+            yield Problem(
+                f"{key}.address",
+                f"{address} is already {addresses[address]}; list each VIP once",
+            )
+        else:
+            addresses[address] = f"{NS}:vips[{i}]"
+        derived = spec.virtual_router_id is None
+        if vrid > 255:
+            yield Problem(
+                f"{key}.virtualRouterId",
+                f"derived as vrrp.virtualRouterId + {i} = {vrid}, above 255: give this VIP "
+                "its own virtualRouterId (1-255), or lower vrrp.virtualRouterId",
+            )
+        elif vrid in vrids:
+            how = f" (derived: vrrp.virtualRouterId + {i})" if derived else ""
+            yield Problem(
+                f"{key}.virtualRouterId",
+                f"{vrid}{how} is already the virtual router id of {vrids[vrid]}; each VIP "
+                "is its own VRRP instance and needs its own id (1-255)",
+            )
+        else:
+            vrids[vrid] = f"{NS}:vips[{i}]"
+
+
+@_rule("lvs", "nginx", "keepalived")
+def _lvs_rules(s: dict[str, Any]) -> Iterable[Problem]:
+    lvs: Lvs = s["lvs"]
+    nginx: Nginx = s["nginx"]
+    ka: Keepalived = s["keepalived"]
+    if lvs.port is not None and lvs.port != nginx.port:
+        yield Problem(
+            _k("lvs.port"),
+            f"{lvs.port} differs from nginx.port {nginx.port}: direct routing forwards "
+            "packets unchanged (only the MAC is rewritten), so the virtual service and "
+            "nginx use one port; set lvs.port to nginx.port or leave it unset",
+        )
+    if lvs.enabled and ka.ipvs is False:
+        yield Problem(
+            _k("keepalived.ipvs"),
+            "is false but lvs.enabled is true: keepalived built without IPVS "
+            "(--disable-lvs) rejects virtual_server ('Unknown keyword'); remove "
+            "keepalived.ipvs (it follows lvs.enabled) or set lvs.enabled false",
+        )
 
 
 def settings_warnings(settings: Settings) -> list[str]:

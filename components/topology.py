@@ -123,12 +123,19 @@ class Layout:
     # folder of the health check's restart marker and the notify script's state file.
     auth_pass_file: str = "/etc/keepalived/vrrp-auth-pass.conf"  # noqa: S105 - a path
     keepalived_state_dir: str = "/run/nginx-ha"
+    # Active-active/LVS (issue 8): whether the node's keepalived has IPVS (LVS) support
+    # (Debian's package has; the program builds it only when nginx-ha:lvs.enabled).
+    keepalived_ipvs: bool = True
 
 
 def vm_layout(settings: Settings) -> Layout:
     """The layout of a VM deployed by the program."""
     k = settings.keepalived
-    return Layout(interface=settings.vrrp.interface, keepalived_version=k.version_tuple)
+    return Layout(
+        interface=settings.vrrp.interface,
+        keepalived_version=k.version_tuple,
+        keepalived_ipvs=settings.keepalived_ipvs,
+    )
 
 
 # -------------------------------------------------------------------------- topology
@@ -169,13 +176,31 @@ class VrrpPeer:
 
 
 @dataclass(frozen=True)
+class VrrpInstance:
+    """One VIP: its own VRRP instance, router id and MASTER (active-active: the MASTER
+    role alternates over the load balancers by priority order)."""
+
+    name: str  # vrrp_instance name, VI_<vrid>
+    vip: ipaddress.IPv4Address
+    vrid: int
+    master: str  # the load balancer meant to hold the VIP (highest priority here)
+    peers: dict[str, VrrpPeer]  # by load balancer name
+
+
+VRRP_INSTANCE_NAME = "VI_{vrid}"
+
+
+@dataclass(frozen=True)
 class Topology:
     settings: Settings
     prefix: str
     network: str  # physical libvirt network name (nat mode) or the host bridge
     base_volume: str
     nodes: tuple[Node, ...]
+    # The first VIP's instance, by load balancer (the one-VIP view; see instances).
     vrrp: dict[str, VrrpPeer] = field(default_factory=dict)
+    # One VRRP instance per VIP, in the order of nginx-ha:vips (or the one nginx-ha:vip).
+    instances: tuple[VrrpInstance, ...] = ()
 
     @property
     def load_balancers(self) -> tuple[Node, ...]:
@@ -240,22 +265,10 @@ def build_topology(settings: Settings) -> Topology:
         )
 
     lbs = [n for n in nodes if n.is_load_balancer]
-    vrrp = {}
-    for n in lbs:
-        assert n.priority is not None
-        # keepalived honours nopreempt only with state BACKUP: without preemption
-        # both start as BACKUP and the priority alone elects the first MASTER.
-        state: Literal["MASTER", "BACKUP"] = (
-            "MASTER" if n.role == "MASTER" and settings.vrrp.preempt else "BACKUP"
-        )
-        vrrp[n.name] = VrrpPeer(
-            node=n.name,
-            state=state,
-            priority=n.priority,
-            nopreempt=not settings.vrrp.preempt,
-            unicast_src=n.ip,
-            unicast_peers=tuple(p.ip for p in lbs if p.name != n.name),
-        )
+    instances = tuple(
+        vrrp_instance(settings, lbs, index, vip, vrid)
+        for index, (vip, vrid) in enumerate(settings.vip_specs)
+    )
 
     net = settings.network
     return Topology(
@@ -264,7 +277,46 @@ def build_topology(settings: Settings) -> Topology:
         network=(net.bridge or "") if net.mode == "bridge" else network_name(prefix, net.name),
         base_volume=base_volume_name(prefix),
         nodes=tuple(nodes),
-        vrrp=vrrp,
+        vrrp=dict(instances[0].peers) if instances else {},
+        instances=instances,
+    )
+
+
+def vrrp_instance(
+    settings: Settings, lbs: list[Node], index: int, vip: ipaddress.IPv4Address, vrid: int
+) -> VrrpInstance:
+    """VIP ``index``'s instance. Its MASTER is load balancer ``index mod n`` in priority
+    order; the configured priorities rotate with it, so each instance has the same set
+    of distinct priorities (and the same gap the settings rules checked), and VIP 0 is
+    exactly the one-VIP instance."""
+    ranked = sorted(lbs, key=lambda n: -(n.priority or 0))
+    priorities = [n.priority or 0 for n in ranked]
+    shift = index % len(ranked)
+    peers: dict[str, VrrpPeer] = {}
+    for rank, n in enumerate(ranked):
+        priority = priorities[(rank - shift) % len(ranked)]
+        is_master = rank == shift
+        # keepalived honours nopreempt only with state BACKUP: without preemption
+        # every node starts as BACKUP and the priority alone elects the first MASTER.
+        state: Literal["MASTER", "BACKUP"] = (
+            "MASTER" if is_master and settings.vrrp.preempt else "BACKUP"
+        )
+        peers[n.name] = VrrpPeer(
+            node=n.name,
+            state=state,
+            priority=priority,
+            nopreempt=not settings.vrrp.preempt,
+            unicast_src=n.ip,
+            unicast_peers=tuple(p.ip for p in lbs if p.name != n.name),
+        )
+    # Load-balancer order, as the one-VIP topology listed them.
+    peers = {n.name: peers[n.name] for n in lbs}
+    return VrrpInstance(
+        name=VRRP_INSTANCE_NAME.format(vrid=vrid),
+        vip=vip,
+        vrid=vrid,
+        master=ranked[shift].name,
+        peers=peers,
     )
 
 
