@@ -12,6 +12,7 @@ for warning in settings_warnings(settings):
 stack = NginxHaStack("nginx-ha", build_topology(settings))
 
 pulumi.export("vip", stack.vip)
+pulumi.export("vips", stack.vips)
 pulumi.export("url", stack.url)
 pulumi.export("nodes", stack.nodes)
 pulumi.export("smoke", stack.smoke)

@@ -31,8 +31,15 @@ from components.topology import Layout, Node, Topology
 INSTALL_SCRIPT = "install_keepalived.sh"
 FIREWALL_SCRIPT = "firewall.sh"
 UNIT_PATH = "/etc/systemd/system/keepalived.service"
-# VRRP only: the program uses no LVS (IPVS), so keepalived is built without it.
+# VRRP only unless nginx-ha:lvs is on: keepalived is built without IPVS then.
 CONFIGURE_OPTIONS = "--disable-lvs"
+# With nginx-ha:lvs (issue 8): IPVS support, and the checker process that runs the
+# virtual servers' health checks besides the VRRP one.
+CONFIGURE_OPTIONS_LVS = "--enable-lvs"
+LVS_SCRIPT = "lvs_realserver.sh"
+LVS_SYSCTL_FILE = "/etc/sysctl.d/90-nginx-ha-lvs.conf"
+LVS_NFT_FILE = "/etc/nginx-ha/lvs.nft"
+LVS_UNIT_PATH = "/etc/systemd/system/nginx-ha-lvs.service"
 
 
 @dataclass
@@ -52,7 +59,7 @@ def build_params(source: Keepalived, layout: Layout, uploaded: str | None) -> di
     params = {
         "KEEPALIVED_VERSION": source.version,
         "PREFIX": prefix,
-        "CONFIGURE_OPTIONS": CONFIGURE_OPTIONS,
+        "CONFIGURE_OPTIONS": configure_options(layout),
         "KEEPALIVED_CONF": layout.keepalived_conf,
         "UNIT_PATH": UNIT_PATH,
     }
@@ -64,6 +71,31 @@ def build_params(source: Keepalived, layout: Layout, uploaded: str | None) -> di
         assert uploaded is not None, "a path source is uploaded first"
         params |= {"SOURCE_KIND": "file", "SOURCE": uploaded, "SHA256": source.sha256 or ""}
     return params
+
+
+def configure_options(layout: Layout) -> str:
+    """./configure options: IPVS only where the node's keepalived needs it (a changed
+    choice changes the build's stamp, so the step rebuilds)."""
+    return CONFIGURE_OPTIONS_LVS if layout.keepalived_ipvs else CONFIGURE_OPTIONS
+
+
+def keepalived_daemons(layout: Layout) -> str:
+    """keepalived's subsystem options: VRRP only, or VRRP and the LVS checker (none)."""
+    return "" if layout.keepalived_ipvs else "--vrrp"
+
+
+def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
+    """lvs_realserver.sh's parameters (docs/active-active-lvs.md)."""
+    return {
+        "ACTION": action,
+        "LVS_VIPS": " ".join(str(i.vip) for i in topo.instances),
+        "LVS_MARKS": " ".join(str(render.lvs_fwmark(i.vrid)) for i in topo.instances),
+        "LVS_PORT": str(topo.settings.lvs_port),
+        "LVS_PEER_MACS": " ".join(lb.mac for lb in topo.load_balancers if lb.name != node.name),
+        "SYSCTL_FILE": LVS_SYSCTL_FILE,
+        "NFT_FILE": LVS_NFT_FILE,
+        "UNIT_PATH": LVS_UNIT_PATH,
+    }
 
 
 def uploaded_tarball_path(source: Keepalived) -> str:
@@ -98,7 +130,7 @@ def keepalived_reload(layout: Layout) -> str:
     )
 
 
-# Parameters: KEEPALIVED_BIN KEEPALIVED_CONF. Enables and starts keepalived; a running
+# Parameters: KEEPALIVED_BIN KEEPALIVED_CONF KEEPALIVED_DAEMONS. Enables and starts keepalived; a running
 # one is reloaded, or restarted when its binary was replaced by a new build.
 SERVICE_SCRIPT = r"""
 if [ -d /run/systemd/system ]; then
@@ -123,7 +155,8 @@ else
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -HUP "$pid"
   else
-    "$KEEPALIVED_BIN" --vrrp --use-file="$KEEPALIVED_CONF"
+    # shellcheck disable=SC2086 # KEEPALIVED_DAEMONS: --vrrp, or empty (VRRP and LVS)
+    "$KEEPALIVED_BIN" $KEEPALIVED_DAEMONS --use-file="$KEEPALIVED_CONF"
   fi
 fi
 echo "keepalived running: $("$KEEPALIVED_BIN" --version 2>&1 | head -n 1)"
@@ -248,6 +281,27 @@ class KeepalivedNode(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        # -- LVS real server (nginx-ha:lvs): VIPs on lo, arp sysctls, the fwmark rule.
+        # Its delete command removes all of it, so turning LVS off (the resource goes
+        # away) cleans the node; delete_before_replace: a changed setup is removed
+        # before the new one is applied, never after it.
+        self.lvs: remote.Command | None = None
+        lvs_deps: list[pulumi.Resource] = []
+        if topo.settings.lvs.enabled:
+            lvs_script = script(LVS_SCRIPT)
+            lvs_up = script_command(lvs_script, lvs_params(topo, node, "up"))
+            self.lvs = remote.Command(
+                f"{name}-lvs-realserver",
+                connection=args.conn,
+                create=lvs_up,
+                delete=script_command(lvs_script, lvs_params(topo, node, "down")),
+                triggers=[render.sha256(lvs_up)],
+                opts=pulumi.ResourceOptions.merge(
+                    after(), pulumi.ResourceOptions(delete_before_replace=True)
+                ),
+            )
+            lvs_deps.append(self.lvs)
+
         # -- service: enabled and running (independent of nginx: the check fails until
         # nginx answers, which keeps this node out of MASTER, as it should)
         self.service = remote.Command(
@@ -258,11 +312,12 @@ class KeepalivedNode(pulumi.ComponentResource):
                 {
                     "KEEPALIVED_BIN": layout.keepalived_bin,
                     "KEEPALIVED_CONF": layout.keepalived_conf,
+                    "KEEPALIVED_DAEMONS": keepalived_daemons(layout),
                 },
             ),
             triggers=service_triggers,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[args.ready, self.conf, self.firewall]
+                parent=self, depends_on=[args.ready, self.conf, self.firewall, *lvs_deps]
             ),
         )
         self.conf_digest = self.conf.digest

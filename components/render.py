@@ -122,7 +122,7 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         temp_dir=layout.nginx_temp_dir,
         port=ng.port,
         health_path=ng.health_path,
-        health_allow=["127.0.0.1", "::1", str(node.ip)],
+        health_allow=["127.0.0.1", "::1", str(node.ip), *lvs_health_peers(topo, node)],
         upstream=NGINX_UPSTREAM,
         balancing=NGINX_BALANCING[ng.balancing],
         servers=servers,
@@ -135,6 +135,14 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         next_upstream=" ".join(next_upstream),
         next_upstream_tries=len(servers),
     )
+
+
+def lvs_health_peers(topo: Topology, node: Node) -> list[str]:
+    """With LVS, every director's keepalived checks this nginx's health location
+    (HTTP_GET from its own address): the other load balancers are allowed too."""
+    if not topo.settings.lvs.enabled:
+        return []
+    return [str(lb.ip) for lb in topo.load_balancers if lb.name != node.name]
 
 
 # --------------------------------------------------------------------------- tomcat

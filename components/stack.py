@@ -135,17 +135,25 @@ class NginxHaStack(pulumi.ComponentResource):
         # --- end smoke test ---
 
         self.vip = str(s.vip)
+        # Every VIP and the load balancer meant to hold it (active-active, issue 8).
+        self.vips = vip_outputs(topo)
         self.url = f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
         self.register_outputs(
             {
                 "vip": self.vip,
+                "vips": self.vips,
                 "url": self.url,
                 "nodes": self.nodes,
                 "smoke": self.smoke,
                 "configHashes": self.config_hashes,
             }
         )
+
+
+def vip_outputs(topo: Topology) -> list[dict[str, object]]:
+    """[{vip, vrid, master}] in the order of nginx-ha:vips (one entry for nginx-ha:vip)."""
+    return [{"vip": str(i.vip), "vrid": i.vrid, "master": i.master} for i in topo.instances]
 
 
 def _node_output(node: Node) -> dict[str, object]:

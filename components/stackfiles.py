@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import ValidationError
 
-from components.settings import NS, Network, Problem, Settings, Vrrp
+from components.settings import NS, Network, Problem, Settings, VipSpec, Vrrp, vip_specs
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -60,20 +60,41 @@ class Footprint:
     stack: str
     hosts: set[str] = field(default_factory=set)  # host_key of every host running a VM
     network: Network | None = None
-    vrid: int | None = None
+    vrid: int | None = None  # the first VIP's (the one-VIP stack's only) router id
+    # every virtual router id (one per VIP, issue 8) -> the config key that sets it
+    vrids: dict[int, str] = field(default_factory=dict)
     # address -> the config key that asks for it
     addresses: dict[ipaddress.IPv4Address, str] = field(default_factory=dict)
 
 
 def footprint_of_settings(s: Settings) -> Footprint:
-    fp = Footprint(stack=s.stack, network=s.network, vrid=s.vrrp.virtual_router_id)
+    specs = s.vip_specs
+    fp = Footprint(stack=s.stack, network=s.network, vrid=specs[0][1])
     fp.hosts = {host_key(s.host_uri(n.host)) for n in s.all_nodes()}
-    fp.addresses[s.vip] = f"{NS}:vip"
+    fp.vrids = _vrid_keys(specs, s.vips)
+    if s.vips:
+        for i, (address, _vrid) in enumerate(specs):
+            fp.addresses.setdefault(address, f"{NS}:vips[{i}]")
+    else:
+        fp.addresses[s.vip] = f"{NS}:vip"
     for i, lb in enumerate(s.load_balancers):
         fp.addresses.setdefault(lb.ip, f"{NS}:loadBalancers[{i}].ip")
     for i, be in enumerate(s.backends):
         fp.addresses.setdefault(be.ip, f"{NS}:backends[{i}].ip")
     return fp
+
+
+def _vrid_keys(
+    specs: list[tuple[ipaddress.IPv4Address, int]], vips: list[VipSpec] | None
+) -> dict[int, str]:
+    """Router id -> the key that sets it: vips[i].virtualRouterId when given there,
+    else vrrp.virtualRouterId (the one VIP's, or the base the VIPs' ids derive from)."""
+    out: dict[int, str] = {}
+    for i, (_address, vrid) in enumerate(specs):
+        explicit = vips is not None and vips[i].virtual_router_id is not None
+        key = f"{NS}:vips[{i}].virtualRouterId" if explicit else f"{NS}:vrrp.virtualRouterId"
+        out.setdefault(vrid, key)
+    return out
 
 
 def _value(v: Any) -> Any:
@@ -100,11 +121,26 @@ def footprint_of_config(
     except ValidationError:
         fp.network = None
     try:
-        fp.vrid = Vrrp.model_validate(cfg.get(f"{NS}:vrrp") or {}).virtual_router_id
+        vrrp = Vrrp.model_validate(cfg.get(f"{NS}:vrrp") or {})
+        fp.vrid = vrrp.virtual_router_id
     except ValidationError:
-        fp.vrid = None
+        vrrp, fp.vrid = None, None
     with contextlib.suppress(ValueError):  # no VIP, or not an address: nothing to compare
         fp.addresses[ipaddress.IPv4Address(str(cfg.get(f"{NS}:vip")))] = f"{NS}:vip"
+    vips = cfg.get(f"{NS}:vips")
+    if isinstance(vips, list):  # active-active: each VIP read on its own
+        specs: list[VipSpec] = []
+        for item in vips:
+            with contextlib.suppress(ValidationError):
+                specs.append(VipSpec.model_validate(item))
+        if len(specs) == len(vips) and vrrp is not None:
+            resolved = vip_specs(None, specs, vrrp)
+            fp.vrid = resolved[0][1] if resolved else fp.vrid
+            fp.vrids = _vrid_keys(resolved, specs)
+        for i, spec in enumerate(specs):
+            fp.addresses.setdefault(spec.address, f"{NS}:vips[{i}]")
+    elif fp.vrid is not None:
+        fp.vrids = {fp.vrid: f"{NS}:vrrp.virtualRouterId"}
     for list_key in ("loadBalancers", "backends"):
         nodes = cfg.get(f"{NS}:{list_key}") or []
         for i, node in enumerate(nodes if isinstance(nodes, list) else []):
@@ -159,13 +195,15 @@ def conflicts_between(mine: Footprint, other: Footprint) -> Iterable[Problem]:
     if a.mode == "bridge" and b.mode == "bridge":
         if a.bridge != b.bridge:
             return
-        if mine.vrid is not None and mine.vrid == other.vrid:
-            yield Problem(
-                f"{NS}:vrrp.virtualRouterId",
-                f"{mine.vrid} is also the virtual router id of {where}, whose VMs share "
-                f"bridge {a.bridge}: VRRP instances with one id on one segment take each "
-                "other's adverts; pick an id (1-255) no other stack on that bridge uses",
-            )
+        for vrid, key in sorted(mine.vrids.items()):
+            if vrid in other.vrids:
+                yield Problem(
+                    key,
+                    f"{vrid} is also a virtual router id of {where}, whose VMs share "
+                    f"bridge {a.bridge}: VRRP instances with one id on one segment take "
+                    "each other's adverts; pick an id (1-255) no other stack on that "
+                    "bridge uses",
+                )
         for ip, key in sorted(mine.addresses.items()):
             if ip in other.addresses:
                 yield Problem(
