@@ -540,6 +540,8 @@ def parse_settings(
             if key not in OUR_KEYS:
                 problems.append(Problem(full_key, _HINTS["extra_forbidden"]))
                 continue
+            if key == "vip" and value == "":
+                continue  # Pulumi.yaml's default: unset (nginx-ha:vips may list the VIPs)
             ours[key] = _decode(value)
         elif full_key == "libvirt:uri":
             ours["libvirt:uri"] = value
