@@ -1,0 +1,129 @@
+"""Active-active VIPs and LVS (issue 8) in the real __main__.py under recording mocks:
+the vips output, the keepalived build's IPVS choice, the LVS real-server step (create,
+delete that undoes it, replaced delete-first) and where it sits in the node's steps."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+from tests import stacks
+from tests.program.mocks import run_program
+
+LBS = ("nginx-master", "nginx-backup")
+TWO_VIPS = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}
+LVS = {"enabled": True, "scheduler": "rr", "persistenceTimeout": 120}
+
+
+@pytest.fixture
+def registrations(monkeypatch):
+    """name -> (dependency names, deleteBeforeReplace) of every registered resource."""
+    seen: dict[str, tuple[set[str], bool]] = {}
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def record(self, request):
+        deps = {u.rsplit("::", 1)[-1] for u in request.dependencies}
+        seen[request.name] = (deps, request.deleteBeforeReplace)
+        return original(self, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
+    return seen
+
+
+def run(**overrides: Any):
+    return run_program(stacks.raw_config("dev", **overrides), stack="dev")
+
+
+def params_of(command: str) -> dict[str, str]:
+    """The NAME='value' lines script_command sets at the top of a command."""
+    lines = shlex.split(command)[-1].splitlines()
+    assert lines[0] == "set -euo pipefail"
+    out = {}
+    for line in lines[1:]:
+        name, eq, value = line.partition("=")
+        if not (eq and name.isidentifier() and name.isupper()):
+            break  # the script body starts
+        out[name] = shlex.split(value)[0] if value else ""
+    return out
+
+
+def test_active_active_exports_every_vip_with_its_master():
+    result = run(**TWO_VIPS)
+    assert result.exports["vips"] == [
+        {"vip": "192.168.159.110", "vrid": 121, "master": "nginx-master"},
+        {"vip": "192.168.159.111", "vrid": 122, "master": "nginx-backup"},
+    ]
+    assert result.exports["vip"] == "192.168.159.110"
+
+
+def test_the_one_vip_stack_exports_its_vip_in_vips_too():
+    result = run()
+    assert result.exports["vips"] == [
+        {"vip": "192.168.159.110", "vrid": 121, "master": "nginx-master"}
+    ]
+
+
+def test_without_lvs_keepalived_is_built_without_ipvs_and_no_lvs_step_exists():
+    result = run(**TWO_VIPS)
+    build = params_of(result.named("nginx-master-keepalived-build").inputs["create"])
+    assert build["CONFIGURE_OPTIONS"] == "--disable-lvs"
+    service = params_of(result.named("nginx-master-keepalived-service").inputs["create"])
+    assert service["KEEPALIVED_DAEMONS"] == "--vrrp"
+    assert not [r for r in result.resources if r.name.endswith("-lvs-realserver")]
+
+
+def test_lvs_builds_with_ipvs_and_changes_the_build_trigger():
+    off = run()
+    on = run(lvs=LVS)
+    for lb in LBS:
+        build_on = on.named(f"{lb}-keepalived-build").inputs
+        assert params_of(build_on["create"])["CONFIGURE_OPTIONS"] == "--enable-lvs"
+        assert build_on["triggers"] != off.named(f"{lb}-keepalived-build").inputs["triggers"]
+        service = params_of(on.named(f"{lb}-keepalived-service").inputs["create"])
+        assert service["KEEPALIVED_DAEMONS"] == ""  # VRRP and the LVS checker
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_each_load_balancer_gets_an_lvs_step_whose_delete_undoes_it(registrations, lb):
+    result = run(**TWO_VIPS, lvs=LVS)
+    step = result.named(f"{lb}-lvs-realserver").inputs
+    up, down = params_of(step["create"]), params_of(step["delete"])
+    other = next(n for n in LBS if n != lb)
+    other_mac = result.exports["nodes"][other]["mac"]
+    assert up["ACTION"] == "up" and down["ACTION"] == "down"
+    for params in (up, down):
+        assert params["LVS_VIPS"] == "192.168.159.110 192.168.159.111"
+        assert params["LVS_PEER_MACS"] == other_mac
+        assert params["SYSCTL_FILE"] == "/etc/sysctl.d/90-nginx-ha-lvs.conf"
+    assert "lvs_realserver.sh" in step["create"]
+    deps, delete_first = registrations[f"{lb}-lvs-realserver"]
+    assert f"{lb}-wait-ready" in deps
+    assert delete_first, "a changed setup must be removed before the new one is applied"
+    assert f"{lb}-lvs-realserver" in registrations[f"{lb}-keepalived-service"][0]
+
+
+def test_the_lvs_step_reruns_on_a_change_of_what_it_sets_up():
+    a = run(**TWO_VIPS, lvs=LVS).named("nginx-master-lvs-realserver").inputs["triggers"]
+    b = run(vip=None, vips=["192.168.159.110"], lvs=LVS)
+    assert b.named("nginx-master-lvs-realserver").inputs["triggers"] != a
+    c = run(**TWO_VIPS, lvs={**LVS, "scheduler": "wlc"})  # keepalived.conf only
+    assert c.named("nginx-master-lvs-realserver").inputs["triggers"] == a
+
+
+def test_lvs_config_reaches_keepalived_conf_and_nginx_health():
+    result = run(**TWO_VIPS, lvs=LVS)
+    hashes = result.exports["configHashes"]["nginx-master"]
+    plain = run(**TWO_VIPS).exports["configHashes"]["nginx-master"]
+    assert hashes["/etc/keepalived/keepalived.conf"] != plain["/etc/keepalived/keepalived.conf"]
+    assert hashes["/etc/nginx/nginx.conf"] != plain["/etc/nginx/nginx.conf"]
+
+
+def test_conflicting_settings_stop_the_program_before_any_resource():
+    from components.settings import SettingsError
+
+    with pytest.raises(SettingsError) as err:
+        run(vips=["192.168.159.111"], lvs={"enabled": True, "port": 8081})
+    assert {p.key for p in err.value.problems} == {"nginx-ha:vips", "nginx-ha:lvs.port"}
