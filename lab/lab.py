@@ -15,7 +15,6 @@ folder per node (config, pid files, logs).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import ipaddress
 import json
 import os
@@ -23,7 +22,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +58,16 @@ def keepalived_options(binary: str) -> set[str]:
     return set(re.findall(r"^\s+(-\w),", res.stdout + res.stderr, re.M))
 
 
+def keepalived_has_ipvs(binary: str) -> bool:
+    """The build has IPVS (LVS): `--version` lists LVS among its config options."""
+    try:
+        res = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    except OSError:
+        return False
+    m = re.search(r"^Config options:(.*)$", res.stdout + res.stderr, re.M)
+    return bool(m and "LVS" in m.group(1).split())
+
+
 def keepalived_binary() -> tuple[str, tuple[int, int, int]]:
     """The keepalived to run: the project-built one if installed, else Debian's."""
     for path in (PROJECT_KEEPALIVED, DISTRO_KEEPALIVED):
@@ -88,17 +96,19 @@ class LabNode:
     layout: Layout
 
 
-def lab_layout(d: Path, keepalived_bin: str, keepalived_version: tuple[int, int, int]) -> Layout:
+def lab_layout(
+    d: Path,
+    keepalived_bin: str,
+    keepalived_version: tuple[int, int, int],
+    keepalived_ipvs: bool = False,
+) -> Layout:
     """A node's Layout in the lab: every path under the node's run folder."""
     ng = d / "nginx"
     ka = d / "keepalived"
-    optional = {
-        "auth_pass_file": str(ka / "vrrp-auth-pass.conf"),
-        "keepalived_state_dir": str(ka / "state"),
-    }
-    known = {f.name for f in dataclasses.fields(Layout)}
     return Layout(
-        **{k: v for k, v in optional.items() if k in known},
+        auth_pass_file=str(ka / "vrrp-auth-pass.conf"),
+        keepalived_state_dir=str(ka / "state"),
+        keepalived_ipvs=keepalived_ipvs,
         interface=IFACE,
         keepalived_version=keepalived_version,
         keepalived_bin=keepalived_bin,
@@ -181,6 +191,7 @@ class Lab:
         if self._cfg is not None:
             return
         self.keepalived_bin, self.keepalived_version = keepalived_binary()
+        ipvs = keepalived_has_ipvs(self.keepalived_bin)
         self._cfg = lab_settings(self.stack, self.profile_name, self.keepalived_version)
         self._topo = build_topology(self._cfg.settings)
         nodes = {}
@@ -191,7 +202,7 @@ class Lab:
                 f"{self.prefix}{n.name}",
                 f"p{i}",
                 d,
-                lab_layout(d, self.keepalived_bin, self.keepalived_version),
+                lab_layout(d, self.keepalived_bin, self.keepalived_version, ipvs),
             )
         self._nodes = nodes
 
@@ -247,7 +258,8 @@ class Lab:
 
     def client_ip(self) -> ipaddress.IPv4Address:
         s = self.topo.settings
-        used = {n.ip for n in self.topo.nodes} | {s.vip, s.network.gateway_ip}
+        vips = {vip for vip, _ in s.vip_specs} if hasattr(s, "vip_specs") else {s.vip}
+        used = {n.ip for n in self.topo.nodes} | vips | {s.network.gateway_ip}
         for host in reversed(list(s.network.cidr.hosts())):
             if host not in used:
                 return host
@@ -620,7 +632,3 @@ class Lab:
                 f"  {ln.node.name:<16} {ln.node.role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
             )
         return "\n".join(lines)
-
-
-def main_log(msg: str) -> None:
-    print(msg, file=sys.stderr)

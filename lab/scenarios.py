@@ -222,11 +222,6 @@ def _stop_tomcat(c: Context) -> None:
     netns.signal_in(c.lab.primary.ns, pid, signal.SIGTERM)
 
 
-def _start_tomcat(c: Context) -> None:
-    if tomcat_pid(c.lab, c.lab.primary) is None:
-        c.lab.start_tomcat(c.lab.primary)
-
-
 def _blackhole(c: Context) -> None:
     b = c.lab.primary
     netns.run(netns.in_ns(b.ns, "iptables", "-I", *blackhole_rule(b)))
