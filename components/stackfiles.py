@@ -76,7 +76,7 @@ def footprint_of_settings(s: Settings) -> Footprint:
         for i, (address, _vrid) in enumerate(specs):
             fp.addresses.setdefault(address, f"{NS}:vips[{i}]")
     else:
-        fp.addresses[s.vip] = f"{NS}:vip"
+        fp.addresses[specs[0][0]] = f"{NS}:vip"
     for i, lb in enumerate(s.load_balancers):
         fp.addresses.setdefault(lb.ip, f"{NS}:loadBalancers[{i}].ip")
     for i, be in enumerate(s.backends):

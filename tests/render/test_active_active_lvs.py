@@ -94,14 +94,15 @@ def test_rendered_files_match_their_golden_copies(variant):
 def instances_of(conf: str) -> dict[str, dict[str, str]]:
     """vrrp_instance name -> its state, priority, router id and VIP, read back from
     the rendered text."""
+    fields = {
+        "state": r"^    state (\S+)",
+        "priority": r"^    priority (\d+)",
+        "vrid": r"^    virtual_router_id (\d+)",
+        "vip": r"^        (\S+) dev ",
+    }
     out = {}
     for name, body in re.findall(r"^vrrp_instance (\S+) \{\n(.*?)^\}", conf, re.M | re.S):
-        out[name] = {
-            "state": re.search(r"^    state (\S+)", body, re.M).group(1),
-            "priority": re.search(r"^    priority (\d+)", body, re.M).group(1),
-            "vrid": re.search(r"^    virtual_router_id (\d+)", body, re.M).group(1),
-            "vip": re.search(r"^        (\S+) dev ", body, re.M).group(1),
-        }
+        out[name] = {k: m.group(1) for k, rx in fields.items() if (m := re.search(rx, body, re.M))}
     return out
 
 
