@@ -1,19 +1,27 @@
 """End to end on the sandbox libvirt, phase by phase, printed as a markdown table.
 
     sudo venv/bin/python -m bench.e2e [--rebuild-image] [--keep-up]
+    sudo venv/bin/python -m bench.e2e --pulumi
 
 Phases: base image (built, or reused when current: its recorded build time is shown),
 sandbox up (daemons, pool), one VM booted (define, SSH answering, cloud-init done, the
-offline apt checks), sandbox down. The Pulumi phases (`pulumi up --stack sandbox`,
-remote steps, `destroy`) are to be added after the VM boot. Needs root; prints why
-when it cannot run. The sandbox is always taken down (unless --keep-up, or it was
-already up before), also on errors.
+offline apt checks), sandbox down. Needs root; prints why when it cannot run. The
+sandbox is always taken down (unless --keep-up, or it was already up before), also on
+errors.
+
+With --pulumi, the phases a user of the whole stack waits for: toolchain build (from
+the build logs of scripts/pulumi-toolchain.sh), base image build, then one run of
+scripts/e2e.sh (`pulumi up --stack sandbox` to the first domain, the first VM booted,
+the remote steps done, the VIP serving; the checks; `pulumi destroy`; sandbox down).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild-image", action="store_true", help="build the base image anew")
     p.add_argument("--keep-up", action="store_true", help="leave the sandbox up at the end")
     p.add_argument("--ssh-timeout", type=float, default=360)
+    p.add_argument("--pulumi", action="store_true", help="the whole stack: scripts/e2e.sh's phases")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench.e2e: needs root (network namespace, libvirtd)")
@@ -40,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     paths = config.Paths.for_checkout()
+    if args.pulumi:
+        return pulumi_phases(paths, rebuild_image=args.rebuild_image)
     rows: list[tuple[str, str, str]] = []
     log = lambda m: print(f"  {m}", file=sys.stderr)  # noqa: E731
     was_up = daemons.status(paths)["up"]
@@ -102,6 +113,56 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {phase} | {spent_s} | {notes} |")
         print(f"\nsmoke ok: {ok}")
     return 0 if ok else 1
+
+
+def toolchain_rows() -> list[tuple[str, str, str]]:
+    """The last toolchain build, per binary, from .toolchain/logs ("go build took N s")."""
+    rows = []
+    total = 0
+    for log in sorted((ROOT / ".toolchain" / "logs").glob("*.log")):
+        took = re.findall(r"go build took (\d+) s", log.read_text(errors="replace"))
+        if took:
+            total += int(took[-1])
+            rows.append((f"toolchain: {log.stem}", f"{took[-1]} s", "go build, last build log"))
+    if rows:
+        rows.append(
+            (
+                "toolchain build (go build sum)",
+                f"{total} s",
+                "plus go mod tidy/generate: 425 s wall in docs/toolchain.md's cold run",
+            )
+        )
+    else:
+        rows.append(("toolchain build", "n/a", "no .toolchain/logs: scripts/pulumi-toolchain.sh"))
+    return rows
+
+
+def pulumi_phases(paths: config.Paths, *, rebuild_image: bool) -> int:
+    rows = toolchain_rows()
+    t = time.monotonic()
+    m = image.build(paths, force=rebuild_image, out=lambda m: print(f"  {m}", file=sys.stderr))
+    image.fetch_keepalived_source(paths)
+    spent = time.monotonic() - t
+    built = m.get("seconds", {})
+    rows.append(
+        (
+            "base image build",
+            f"{spent:.1f} s" if spent > 5 else f"{sum(built.values()):.0f} s (recorded)",
+            "built now" if spent > 5 else f"current, reused; recorded {built}",
+        )
+    )
+    rc = subprocess.call([str(ROOT / "scripts" / "e2e.sh")], cwd=ROOT)
+    summary_file = ROOT / ".run" / "e2e" / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    for ph in summary.get("phases", []):
+        rows.append((ph["phase"], f"{ph['seconds']:.1f} s", ph["notes"]))
+    print("| phase | time | notes |")
+    print("|---|---|---|")
+    for phase, spent_s, notes in rows:
+        print(f"| {phase} | {spent_s} | {notes} |")
+    failed = [c["check"] for c in summary.get("checks", []) if not c["ok"]]
+    print(f"\ne2e rc {rc}; checks failed: {failed or 'none'}; error: {summary.get('error')}")
+    return rc
 
 
 if __name__ == "__main__":
