@@ -12,6 +12,7 @@ equal priorities it is whoever won.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import subprocess
@@ -113,7 +114,9 @@ def heal(lab: Lab) -> None:
         # finish first, or it takes down the nginx found answering here.
         _wait(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
         if not lab.nginx_answers(lb):
-            lab.start_nginx(lb)
+            # The health check may start it meanwhile (then ours fails: address in use).
+            with contextlib.suppress(LabError):
+                lab.start_nginx(lb)
             _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
     for lb in lab.lbs:
         if keepalived_pid(lab, lb) is None:
