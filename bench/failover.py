@@ -6,7 +6,10 @@
 For each profile: lab up (time from nothing to the VIP serving), every scenario
 (one request every 20 ms from the client namespace, each bounded by 2 s, for at most
 20 s; the fault injected at a random moment), lab down (time back to nothing). With
---runs N each figure is the median of N runs. Needs root; prints why when it cannot
+--runs N each figure is the median of N runs. Profiles with several VIPs
+(active-active) add a table: nginx dead for good on each load balancer in turn, one
+request loop per VIP, each VIP's outcome (lab/active_active.py). The lvs profile runs
+only where the kernel has IPVS; elsewhere it is skipped with the reason. Needs root; prints why when it cannot
 run. The lab is always taken down, also on errors.
 """
 
@@ -23,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lab import scenarios  # noqa: E402
+from lab import active_active, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
 from lab.lab import Lab, keepalived_binary  # noqa: E402
 from lab.netns import LabError  # noqa: E402
@@ -40,8 +43,44 @@ def _fmt(values: list[float | None]) -> str:
     return f"{_median([v for v in values if v is not None]):.2f} s"
 
 
+def measure_active_active(lab: Lab, runs: int, seed: int | None) -> list[str]:
+    """nginx dead for good on each load balancer in turn: one row per VIP (median of
+    the runs; the VIPs' holders after, counted over the runs)."""
+    rows = []
+    for victim in lab.lbs:
+        per_vip: dict[str, list[active_active.VipObservation]] = {}
+        for i in range(runs):
+            seen = active_active.nginx_dead(lab, victim, None if seed is None else seed + i)
+            for v in seen:
+                print(f"  {v.obs.describe()}", file=sys.stderr)
+                per_vip.setdefault(v.vip, []).append(v)
+        for vip, vs in per_vip.items():
+            first = vs[0]
+            obs = [v.obs for v in vs]
+            ends: dict[str, int] = {}
+            for o in obs:
+                k = ", ".join(o.holders_after) or "nobody"
+                ends[k] = ends.get(k, 0) + 1
+            rec = _fmt([o.recovered_at for o in obs]) if first.moves else "-"
+            rows.append(
+                f"| {lab.profile_name} | nginx dead on {victim.node.name} | {vip} | "
+                f"{first.obs.expected_lb} (VIP {'moves' if first.moves else 'stays'}) | "
+                f"{rec} | {_median([len(o.failed) for o in obs]):g} of "
+                f"{_median([len(o.requests) for o in obs]):g} | "
+                f"{_median([o.worst_latency for o in obs]):.2f} s | "
+                + ", ".join(f"{k} ({n}/{len(obs)})" for k, n in sorted(ends.items()))
+                + " |"
+            )
+    return rows
+
+
 def measure(
-    stack: str, profile: str, names: list[str], runs: int, seed: int | None
+    stack: str,
+    profile: str,
+    names: list[str],
+    runs: int,
+    seed: int | None,
+    aa_rows: list[str] | None = None,
 ) -> tuple[list[str], float, float, tuple[str, ...]]:
     lab = Lab(stack, profile, instance=f"bench-{stack}")
     rows: list[str] = []
@@ -72,6 +111,8 @@ def measure(
                 + ", ".join(f"{k} ({n}/{len(obs)})" for k, n in sorted(ends.items()))
                 + " |"
             )
+        if PROFILES[profile].vips > 1 and aa_rows is not None:
+            aa_rows += measure_active_active(lab, runs, seed)
     finally:
         t0 = time.monotonic()
         lab.down(log=lambda m: None)
@@ -84,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="bench/failover.py", description=(__doc__ or "").split("\n")[0]
     )
     p.add_argument("--stack", default="dev")
-    p.add_argument("--profiles", default="ours,tutorial,fast,fast-check")
+    p.add_argument("--profiles", default="ours,tutorial,fast,fast-check,active-active,lvs")
     p.add_argument("--scenarios", default=",".join(scenarios.SCENARIOS))
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--seed", type=int, default=None)
@@ -111,13 +152,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         profiles.remove("fast-check")
+    if "lvs" in profiles:
+        why = Lab(a.stack, "lvs", instance=f"bench-{a.stack}").lvs_unavailable()
+        if why:
+            print(f"profile lvs skipped: {why}", file=sys.stderr)
+            profiles.remove("lvs")
     all_rows: list[str] = []
+    aa_rows: list[str] = []
     ups: list[str] = []
     all_notes: dict[str, None] = {}
     for prof in profiles:
         print(f"profile {prof}: {PROFILES[prof].description}", file=sys.stderr)
         try:
-            rows, t_up, t_down, notes = measure(a.stack, prof, names, a.runs, a.seed)
+            rows, t_up, t_down, notes = measure(a.stack, prof, names, a.runs, a.seed, aa_rows)
         except LabError as e:
             print(f"profile {prof}: {e}", file=sys.stderr)
             return 1
@@ -139,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(scenarios.HEAD)
     print("\n".join(all_rows))
+    if aa_rows:
+        print(
+            "\nActive-active: nginx killed on one load balancer with its restart failing; "
+            "one request loop per VIP. A VIP that load balancer held moves to the other; "
+            "the other VIP stays and should lose nothing.\n"
+        )
+        print(active_active.HEAD)
+        print("\n".join(aa_rows))
     print("\nLab up (nothing to the VIP serving, real Tomcat) and down (back to nothing)\n")
     print("| profile | up to serving | down |\n|---|---|---|")
     print("\n".join(ups))

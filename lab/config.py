@@ -37,6 +37,9 @@ class Profile:
     overrides: dict[str, Any] = field(default_factory=dict)
     # The tutorial's keepalived.conf and check script (lab/tutorial/), not ours.
     tutorial: bool = False
+    # Active-active (issue 8): this many VIPs, the stack's VIP first, then the next
+    # free addresses of its network (nginx-ha:vips); 1: the stack's VIP setting as is.
+    vips: int = 1
 
 
 PROFILES = {
@@ -55,6 +58,19 @@ PROFILES = {
         "ours with nginx checked every 0.3 s (timeout 0.25 s, fall 2 rise 2): what a dead "
         "or hung nginx handed over within 1 s takes",
         {"vrrp": {"check": {"interval": 0.3, "timeout": 0.25}}},
+    ),
+    "active-active": Profile(
+        "active-active",
+        "ours with two VIPs (the stack's VIP and the next free address), each MASTER on "
+        "another load balancer (docs/active-active-lvs.md)",
+        vips=2,
+    ),
+    "lvs": Profile(
+        "lvs",
+        "active-active with LVS (direct routing, fwmark, rr): needs a kernel with IPVS "
+        "(/proc/net/ip_vs) and a keepalived built with it",
+        {"lvs": {"enabled": True, "scheduler": "rr"}},
+        vips=2,
     ),
     "tutorial": Profile(
         "tutorial",
@@ -81,6 +97,27 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def lab_vips(config: dict[str, Any], count: int) -> list[str]:
+    """The stack's VIP, then the next addresses of its network that no node, VIP or
+    gateway uses (the active-active profile's VIPs)."""
+    import ipaddress
+
+    from components.settings import Network
+
+    first = ipaddress.IPv4Address(str(config[f"{NS}:vip"]))
+    net = Network.model_validate(config.get(f"{NS}:network") or {})
+    used = {first, net.gateway_ip}
+    for key in ("loadBalancers", "backends"):
+        used |= {ipaddress.IPv4Address(str(n["ip"])) for n in config.get(f"{NS}:{key}") or []}
+    out = [first]
+    for host in net.cidr.hosts():
+        if len(out) == count:
+            break
+        if host > first and host not in used:
+            out.append(host)
+    return [str(a) for a in out]
 
 
 @dataclass(frozen=True)
@@ -117,6 +154,10 @@ def lab_settings(
     for key, value in (extra or {}).items():
         full = f"{NS}:{key}"
         cfg[full] = _merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
+
+    if prof.vips > 1:
+        cfg.pop(f"{NS}:vip", None)
+        cfg[f"{NS}:vips"] = lab_vips(stack_file(stack), prof.vips)
 
     vrrp = cfg.get(f"{NS}:vrrp") or {}
     version = int(vrrp.get("version", 3))

@@ -256,6 +256,14 @@ class Lab:
     def url(self) -> str:
         return f"http://{self.vip}:{self.topo.settings.nginx.port}/"
 
+    @property
+    def vips(self) -> list[str]:
+        """Every VIP (active-active: one VRRP instance each), the first is ``vip``."""
+        return [str(i.vip) for i in self.topo.instances]
+
+    def url_for(self, vip: str) -> str:
+        return f"http://{vip}:{self.topo.settings.nginx.port}/"
+
     def client_ip(self) -> ipaddress.IPv4Address:
         s = self.topo.settings
         vips = {vip for vip, _ in s.vip_specs} if hasattr(s, "vip_specs") else {s.vip}
@@ -303,6 +311,8 @@ class Lab:
         require_root("up")
         t0 = time.monotonic()
         self.load()
+        if self.topo.settings.lvs.enabled and self.lvs_unavailable():
+            raise LabError(f"the LVS profile cannot run here: {self.lvs_unavailable()}")
         if netns.listed(self.prefix) or (self.run_dir / "lab.json").exists():
             log(f"lab {self.stack}: leftovers of an earlier run; removing them first")
             self.down(log=lambda *_: None)
@@ -321,6 +331,9 @@ class Lab:
             mark("network")
             self._write_files()
             mark("files")
+            if self.topo.settings.lvs.enabled:
+                self.lvs_realservers()
+                mark("LVS real servers")
             for b in self.backends:
                 self.start_tomcat(b)
             for lb in self.lbs:
@@ -353,6 +366,30 @@ class Lab:
         self.up_phases = [(w, t - marks[i][1]) for i, (w, t) in enumerate(marks[1:])]
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
+
+    def lvs_unavailable(self) -> str | None:
+        """Why the LVS mode cannot run here (None: it can)."""
+        if not Path("/proc/net/ip_vs").exists():
+            return "this kernel has no IPVS (/proc/net/ip_vs is missing)"
+        if not any(lb.layout.keepalived_ipvs for lb in self.lbs):
+            return f"{self.keepalived_bin} is built without IPVS (LVS)"
+        return None
+
+    def lvs_realservers(self) -> None:
+        """What the program's -lvs-realserver step does on a VM, in each load
+        balancer's namespace with its files in the node's run folder."""
+        from components.keepalived import LVS_SCRIPT, lvs_params
+        from components.scripts import script
+
+        for lb in self.lbs:
+            d = lb.dir / "lvs"
+            params = lvs_params(self.topo, lb.node, "up") | {
+                "SYSCTL_FILE": str(d / "sysctl.conf"),
+                "NFT_FILE": str(d / "lvs.nft"),
+                "UNIT_PATH": str(d / "nginx-ha-lvs.service"),
+            }
+            header = "".join(f"{k}='{v}'\n" for k, v in params.items())
+            netns.run(netns.in_ns(lb.ns, "bash", "-c", header + script(LVS_SCRIPT)))
 
     def _write_state(self) -> None:
         state = {
@@ -533,7 +570,8 @@ class Lab:
         # A build without the checker (LVS) has neither -P (VRRP only) nor -c.
         opts = keepalived_options(self.keepalived_bin)
         argv = [self.keepalived_bin, "-n", "-l", "-G", "-D"]
-        argv += ["-P"] if "-P" in opts else []
+        # VRRP only, unless LVS is on (the checker process runs the virtual servers).
+        argv += ["-P"] if "-P" in opts and not self.topo.settings.lvs.enabled else []
         argv += ["-f", lb.layout.keepalived_conf]
         for opt, path in self.keepalived_pidfiles(lb).items():
             if opt in opts:
@@ -581,13 +619,16 @@ class Lab:
 
     # ---------------------------------------------------------------- status
 
-    def vip_holders(self) -> list[str]:
+    def vip_holders(self, vip: str | None = None) -> list[str]:
+        """The load balancers holding ``vip`` (default: the first VIP) on their LAN
+        interface (under LVS every node also has it on lo, which does not count)."""
+        vip = vip or self.vip
         out = []
         for lb in self.lbs:
             if not netns.exists(lb.ns):
                 continue
             addrs = netns.ip("-4", "-o", "addr", "show", "dev", IFACE, ns=lb.ns, check=False)
-            if re.search(rf"inet {re.escape(self.vip)}/", addrs):
+            if re.search(rf"inet {re.escape(vip)}/", addrs):
                 out.append(lb.node.name)
         return out
 
@@ -615,6 +656,8 @@ class Lab:
             f"{'.'.join(map(str, self.keepalived_version))} {self.keepalived_bin}); "
             f"VIP {self.vip} held by: {', '.join(self.vip_holders()) or 'nobody'}",
         ]
+        for vip in self.vips[1:]:
+            lines.append(f"VIP {vip} held by: {', '.join(self.vip_holders(vip)) or 'nobody'}")
         for ln in self.nodes.values():
             procs = self.processes(ln)
             counts: dict[str, int] = {}

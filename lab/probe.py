@@ -166,13 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------ orchestrator side
 
 
-def _argv(lab: Lab, *args: str) -> list[str]:
+def _argv(lab: Lab, *args: str, url: str | None = None) -> list[str]:
     from lab import netns
 
-    return netns.in_ns(lab.client, sys.executable, "-m", "lab.probe", lab.url, *args)
+    return netns.in_ns(lab.client, sys.executable, "-m", "lab.probe", url or lab.url, *args)
 
 
-def wait_serving(lab: Lab, timeout: float = 30, backend: str | None = None) -> float:
+def wait_serving(
+    lab: Lab, timeout: float = 30, backend: str | None = None, url: str | None = None
+) -> float:
     """Wait until the VIP answers 200 from the client namespace; seconds waited."""
     from lab.config import ROOT
     from lab.netns import LabError
@@ -181,10 +183,10 @@ def wait_serving(lab: Lab, timeout: float = 30, backend: str | None = None) -> f
     args = ["--until-ok", "--duration", str(timeout)]
     if backend:
         args += ["--backend", backend]
-    res = subprocess.run(_argv(lab, *args), cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(_argv(lab, *args, url=url), cwd=ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         raise LabError(
-            f"the VIP {lab.vip} did not serve within {timeout} s: see the logs under "
+            f"{url or lab.url} did not serve within {timeout} s: see the logs under "
             f"{lab.run_dir} ({res.stderr.strip()[-500:]})"
         )
     return time.monotonic() - t0
@@ -199,6 +201,7 @@ class Probe:
         interval: float = 0.02,
         duration: float = 20.0,
         timeout: float = 2.0,
+        url: str | None = None,  # default: the (first) VIP's
     ):
         from lab.config import ROOT
 
@@ -214,6 +217,7 @@ class Probe:
                 str(max_requests),
                 "--timeout",
                 str(timeout),
+                url=url,
             ),
             cwd=ROOT,
             stdin=subprocess.PIPE,
