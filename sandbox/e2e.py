@@ -44,6 +44,8 @@ LINKED = (
 KEY = PROJECT / ".run" / "keys" / f"{STACK}_ed25519"
 FAILOVER_LIMIT = 90.0  # seconds for the VIP to answer from the BACKUP
 PARALLEL = 4
+# "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
+DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
 
 
 class E2E:
@@ -125,6 +127,36 @@ class E2E:
             timeout=timeout,
         )
 
+    def pulumi_streamed(self, *args: str, log: str) -> dict[str, float]:
+        """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
+        time its line said created/updated/replaced. Raises when it fails."""
+        full = ["ip", "netns", "exec", NETNS, "pulumi", *args, "--stack", STACK]
+        full.append("--non-interactive")
+        done: dict[str, float] = {}
+        with open(WORK / log, "w") as fh:
+            p = subprocess.Popen(
+                full,
+                cwd=PROJECT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
+            assert p.stdout is not None
+            for line in p.stdout:
+                fh.write(line)
+                fh.flush()  # tail -f the log while it runs
+                m = DONE_LINE.match(line)
+                if m:
+                    typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
+                    done.setdefault(typ + m.group(2), time.time())
+            rc = p.wait()
+        if rc != 0:
+            tail = "\n".join((WORK / log).read_text().splitlines()[-40:])
+            raise RuntimeError(f"pulumi {args[0]} failed (rc {rc}):\n{tail}")
+        return done
+
     def virsh(self, *args: str, check: bool = True) -> str:
         uri = config.libvirt_uri(config.Paths.for_checkout().socket)
         return self.run(["virsh", "-c", uri, *args], check=check, timeout=60).stdout
@@ -189,19 +221,12 @@ class E2E:
 
     def up(self) -> None:
         t0 = time.time()
-        events = WORK / "up-events.jsonl"
-        events.unlink(missing_ok=True)
-        self.pulumi(
-            "up",
-            "--yes",
-            "--skip-preview",
-            f"--parallel={PARALLEL}",
-            f"--event-log={events}",
-            log="up.log",
-            timeout=3600,
+        # Each resource's "created" line is printed when it finishes: timestamp the
+        # lines as they come (this CLI has no event-log flag).
+        done = self.pulumi_streamed(
+            "up", "--yes", "--skip-preview", f"--parallel={PARALLEL}", log="up.log"
         )
         total = time.time() - t0
-        done = _resource_done_times(events)
         first_domain = min((v for k, v in done.items() if k.endswith("-domain")), default=None)
         ready = [v for k, v in done.items() if k.endswith("-wait-ready")]
         remote_steps = [
@@ -431,33 +456,6 @@ def _throwaway_passphrase() -> str:
         os.write(fd, secrets.token_hex(16).encode())
         os.close(fd)
     return path.read_text().strip()
-
-
-def _resource_done_times(events: Path) -> dict[str, float]:
-    """name -> unix time its create/update finished (resOutputsEvent), by type:name."""
-    done: dict[str, float] = {}
-    if not events.exists():
-        return done
-    for line in events.read_text().splitlines():
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        ro = e.get("resOutputsEvent")
-        if not ro:
-            continue
-        urn = ro["metadata"]["urn"]
-        typ = urn.split("::")[-2].split("$")[-1]
-        name = urn.rsplit("::", 1)[1]
-        prefix = (
-            "command:"
-            if typ.startswith("command:")
-            else "libvirt:"
-            if typ.startswith("libvirt:")
-            else "other:"
-        )
-        done[f"{prefix}{name}"] = float(e["timestamp"])
-    return done
 
 
 def _changed_lines(text: str) -> str:
