@@ -143,6 +143,8 @@ if [ -d /run/systemd/system ]; then
     systemctl start keepalived.service
   elif [ "$(readlink "/proc/$pid/exe")" != "$KEEPALIVED_BIN" ]; then
     systemctl restart keepalived.service  # a new build replaced the binary
+  elif [ -e /run/nginx-ha/keepalived-unit-changed ]; then
+    systemctl restart keepalived.service  # a new unit: a reload keeps the old command line
   else
     systemctl reload keepalived.service
   fi
@@ -152,6 +154,7 @@ if [ -d /run/systemd/system ]; then
     echo "nginx-ha: keepalived is not running" >&2
     exit 1
   fi
+  rm -f /run/nginx-ha/keepalived-unit-changed
 else
   echo "nginx-ha: systemd is not running here; starting keepalived directly"
   pid=$(cat /run/keepalived.pid 2>/dev/null || true)

@@ -103,6 +103,28 @@ def test_the_second_run_does_nothing(installed):
     assert built_after == built_at and log_after == log_at
 
 
+def test_a_changed_unit_reaches_a_host_whose_build_is_current(installed, params):
+    # An existing VM keeps its build; a unit from a newer script (say, a changed command
+    # line) must still replace the old one and tell the service step to restart.
+    unit = Path(params["UNIT_PATH"])
+    good = unit.read_text()
+    marker = Path("/run/nginx-ha/keepalived-unit-changed")
+    marker.unlink(missing_ok=True)
+    unit.write_text(good.replace("--dont-fork", "--vrrp --dont-fork"))
+    binary_at = (PREFIX / "sbin/keepalived").stat().st_mtime_ns
+    third = run_script(params)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "nothing to do" in third.stdout and "phase" not in third.stdout
+    assert f"systemd unit written: {unit}" in third.stdout
+    assert unit.read_text() == good
+    assert marker.exists()
+    assert (PREFIX / "sbin/keepalived").stat().st_mtime_ns == binary_at
+    # and an unchanged unit is left alone, without a marker
+    marker.unlink()
+    fourth = run_script(params)
+    assert "systemd unit written" not in fourth.stdout and not marker.exists()
+
+
 def test_the_built_keepalived_reports_its_version(installed, params):
     out = subprocess.run(
         [str(PREFIX / "sbin/keepalived"), "--version"], capture_output=True, text=True, check=False
