@@ -2,7 +2,7 @@
 install, rendered offline under ``DIR/<node name>/<absolute path on the node>``.
 
 Secrets come from NGINX_HA_SSH_PRIVATE_KEY and NGINX_HA_VRRP_AUTH_PASS, else from
-placeholders that pass validation (see components/stackfile.py).
+placeholders that pass validation (see components/stackfiles.py).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import os
 import sys
 from pathlib import Path
 
-from components import render, stackfile
+from components import render, stackfiles
 from components.settings import SettingsError, parse_settings
 from components.topology import build_topology, vm_layout
 
 
 def write_stack_files(stack: str, out: Path, env: dict[str, str] | None = None) -> list[Path]:
     """Render every node's files of ``stack`` under ``out``; return the paths written."""
-    raw = stackfile.raw_config_from_file(stack, env)
+    raw = stackfiles.raw_config_from_file(stack, env)
     settings = parse_settings(raw, stack=stack)
     topo = build_topology(settings)
     layout = vm_layout(settings)

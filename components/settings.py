@@ -488,7 +488,7 @@ _HINTS = {
 # ----------------------------------------------------------------------- the parser
 
 
-def _decode(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
     """Structured keys arrive as JSON text; top-level scalars stay text (pydantic
     converts "true" and numbers where a field wants them; a secret stays a string)."""
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
@@ -542,7 +542,7 @@ def parse_settings(
                 continue
             if key == "vip" and value == "":
                 continue  # Pulumi.yaml's default: unset (nginx-ha:vips may list the VIPs)
-            ours[key] = _decode(value)
+            ours[key] = decode_value(value)
         elif full_key == "libvirt:uri":
             ours["libvirt:uri"] = value
         # other namespaces (providers' own keys) are not ours to judge

@@ -1,4 +1,11 @@
-"""Stacks that would collide on a libvirt host, found from the committed stack files.
+"""Committed stack files: read as the engine would hand them over, and compared.
+
+Reading: ``read_config`` gives a ``Pulumi.<stack>.yaml``'s config, ``as_engine_config``
+turns it into what the engine passes the program, and ``raw_config_from_file`` fills
+the secrets for runs without the engine (the offline ``render`` command): from
+environment variables, else from placeholders that pass validation.
+
+Comparing: stacks that would collide on a libvirt host.
 
 Physical libvirt names carry project and stack (components/topology.py), so two stacks
 never share a domain, volume, cloud-init disk or NAT network by name. What names cannot
@@ -24,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +41,87 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import ValidationError
 
-from components.settings import NS, Network, Problem, Settings, VipSpec, Vrrp, vip_specs
+from components.settings import (
+    NS,
+    Network,
+    Problem,
+    Settings,
+    VipSpec,
+    Vrrp,
+    decode_value,
+    vip_specs,
+)
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+
+
+# ------------------------------------------------------------------------- reading
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
+ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
+
+PLACEHOLDER_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYWNlaG9sZGVyLW9mZmxpbmUtcmVuZGVyLTAwMDA "
+    "placeholder@nginx-ha-render"
+)
+PLACEHOLDER_PRIVATE_KEY = "placeholder: set NGINX_HA_SSH_PRIVATE_KEY"
+# Valid stand-ins for the VRRP secret: 8 characters for a VRRPv2 PASS, 32 bytes for
+# an auth_hmac key. Rendered files show where the real one goes, never a real one.
+PLACEHOLDER_PASS = "CHANGEME"  # noqa: S105 - a documented placeholder
+PLACEHOLDER_HMAC_KEY = "placeholder-set-NGINX_HA_VRRP_00"
+
+
+def stack_path(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """A committed stack file's ``config`` as plain values; encrypted values (only the
+    engine can read them) are left out. FileNotFoundError for an unknown stack."""
+    path = stack_path(stack, root)
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} in {root}")
+    data = yaml.safe_load(path.read_text()) or {}
+    return {
+        key: value
+        for key, value in (data.get("config") or {}).items()
+        if not (isinstance(value, dict) and "secure" in value)
+    }
+
+
+def as_engine_config(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """Config values as the engine hands them to the program: structured values (and
+    numbers, booleans) as JSON text, the rest as text."""
+    return {
+        k: (json.dumps(v) if isinstance(v, (dict, list, bool, int, float)) else str(v))
+        for k, v in cfg.items()
+    }
+
+
+def raw_config_from_file(
+    stack: str, env: Mapping[str, str] | None = None, root: Path = ROOT
+) -> dict[str, Any]:
+    """The stack file's config, structured values as JSON text (as the engine hands
+    them over), secrets from ``env`` (default: the process environment) or
+    placeholders. Raises FileNotFoundError for an unknown stack."""
+    env = os.environ if env is None else env
+    cfg = read_config(stack, root)
+    ssh = dict(cfg.get("nginx-ha:ssh") or {})
+    ssh.setdefault("publicKey", PLACEHOLDER_PUBLIC_KEY)
+    cfg["nginx-ha:ssh"] = ssh
+    cfg["nginx-ha:sshPrivateKey"] = env.get(ENV_SSH_PRIVATE_KEY) or PLACEHOLDER_PRIVATE_KEY
+    vrrp = cfg.get("nginx-ha:vrrp") or {}
+    if env.get(ENV_VRRP_AUTH_PASS):
+        cfg["nginx-ha:vrrpAuthPass"] = env[ENV_VRRP_AUTH_PASS]
+    elif not vrrp.get("allowUnauthenticated"):
+        v2 = int(vrrp.get("version", 3)) == 2
+        cfg["nginx-ha:vrrpAuthPass"] = PLACEHOLDER_PASS if v2 else PLACEHOLDER_HMAC_KEY
+    return as_engine_config(cfg)
+
+
+# ----------------------------------------------------------------------- comparing
 
 
 def host_key(uri: str) -> str:
@@ -97,21 +183,11 @@ def _vrid_keys(
     return out
 
 
-def _value(v: Any) -> Any:
-    """A stack file value: plain YAML; JSON text where someone set it as a string."""
-    if isinstance(v, str) and v.strip()[:1] in "[{":
-        try:
-            return json.loads(v)
-        except json.JSONDecodeError:
-            return v
-    return v
-
-
 def footprint_of_config(
     stack: str, config: Mapping[str, Any], project_defaults: Mapping[str, Any]
 ) -> Footprint:
     """The footprint of another stack from its stack file's ``config``, read leniently."""
-    cfg = {**project_defaults, **{k: _value(v) for k, v in (config or {}).items()}}
+    cfg = {**project_defaults, **{k: decode_value(v) for k, v in (config or {}).items()}}
     fp = Footprint(stack=stack)
     uri = cfg.get("libvirt:uri") or Settings.model_fields["libvirt_uri"].default
     hosts = cfg.get(f"{NS}:hosts") or {}

@@ -10,14 +10,12 @@ namespaces.
 from __future__ import annotations
 
 import copy
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from components import stackfiles
 from components.settings import NS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,13 +80,6 @@ PROFILES = {
 }
 
 
-def stack_file(stack: str) -> dict[str, Any]:
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} in {ROOT}")
-    return (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-
-
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in extra.items():
@@ -143,7 +134,7 @@ def lab_settings(
     vrrp.allowUnauthenticated (an explicit override, printed)."""
     prof = PROFILES[profile]
     cfg: dict[str, Any] = {}
-    for key, value in stack_file(stack).items():
+    for key, value in stackfiles.read_config(stack, ROOT).items():
         if isinstance(value, dict) and "secure" in value:
             continue  # encrypted in the stack file; the lab makes its own below
         cfg[key] = value
@@ -157,7 +148,7 @@ def lab_settings(
 
     if prof.vips > 1:
         cfg.pop(f"{NS}:vip", None)
-        cfg[f"{NS}:vips"] = lab_vips(stack_file(stack), prof.vips)
+        cfg[f"{NS}:vips"] = lab_vips(stackfiles.read_config(stack, ROOT), prof.vips)
 
     vrrp = cfg.get(f"{NS}:vrrp") or {}
     version = int(vrrp.get("version", 3))
@@ -182,9 +173,5 @@ def lab_settings(
         cfg[f"{NS}:vrrpAuthPass"] = secret
     else:
         cfg.pop(f"{NS}:vrrpAuthPass", None)
-    raw = {
-        k: (json.dumps(v) if isinstance(v, (dict, list, bool, int, float)) else str(v))
-        for k, v in cfg.items()
-    }
-    settings = parse_settings(raw, stack=stack)
+    settings = parse_settings(stackfiles.as_engine_config(cfg), stack=stack)
     return LabSettings(settings, prof, tuple(notes), secret)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from components import stackfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,18 +23,10 @@ SECRETS = {
 }
 
 
-def stack_file(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-
-
 def raw_config(stack: str = "dev", **overrides: Any) -> dict[str, Any]:
     """A stack's config as the engine hands it over: structured values as JSON text,
     with the secrets the bootstrap script would generate."""
-    cfg: dict[str, Any] = {}
-    for key, value in stack_file(stack).items():
-        if isinstance(value, dict) and "secure" in value:
-            continue  # encrypted in the file; tests supply their own
-        cfg[key] = value
+    cfg = stackfiles.read_config(stack, ROOT)  # encrypted values left out: tests supply their own
     cfg.setdefault("nginx-ha:ssh", {"user": "debian", "publicKey": TEST_PUBLIC_KEY})
     for key, value in SECRETS.items():
         cfg.setdefault(key, value)
@@ -45,10 +36,7 @@ def raw_config(stack: str = "dev", **overrides: Any) -> dict[str, Any]:
             cfg.pop(full, None)
         else:
             cfg[full] = value
-    return {
-        k: (json.dumps(v) if isinstance(v, (dict, list, bool, int, float)) else str(v))
-        for k, v in cfg.items()
-    }
+    return stackfiles.as_engine_config(cfg)
 
 
 SECRET_KEYS = set(SECRETS)

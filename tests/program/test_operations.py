@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
+from components import stackfiles
 from components.settings import SettingsError, is_lab_stack, parse_settings, settings_warnings
 from components.stackfiles import (
     committed_footprints,
@@ -33,7 +34,7 @@ PROVIDER = "pulumi:providers:libvirt"
 COMMAND = "command:remote:Command"
 PHYSICAL = (DOMAIN, VOLUME, CIDATA, NETWORK)
 
-STAGING = stacks.stack_file("staging")
+STAGING = stackfiles.read_config("staging", stacks.ROOT)
 STAGING_HOSTS = STAGING["nginx-ha:hosts"]
 
 
@@ -344,7 +345,7 @@ def test_one_shared_host_is_enough_to_collide(tmp_path):
 
 
 def test_nat_networks_on_one_host_must_not_overlap(tmp_path):
-    write_stack(tmp_path, "dev", stacks.stack_file("dev"))
+    write_stack(tmp_path, "dev", stackfiles.read_config("dev", stacks.ROOT))
     same_subnet = settings_of("dev", name="dev-alice")
     problems = stack_conflicts(same_subnet, tmp_path)
     assert [p.key for p in problems] == ["nginx-ha:network.cidr"]
@@ -366,7 +367,7 @@ def test_nat_networks_on_one_host_must_not_overlap(tmp_path):
 
 
 def test_explicit_nat_bridge_name_is_one_interface_per_host(tmp_path):
-    dev = stacks.stack_file("dev")
+    dev = stackfiles.read_config("dev", stacks.ROOT)
     write_stack(
         tmp_path,
         "dev",

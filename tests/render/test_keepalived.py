@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from components import render, render_cli, stackfile
+from components import render, render_cli, stackfiles
 from components.settings import parse_settings
 from components.topology import Layout, build_topology, vm_layout
 from tests import stacks
@@ -125,14 +125,14 @@ def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
             expected = (GOLDEN / "dev" / node / "keepalived" / name).read_text()
             assert (base / name).read_text() == expected
         key = base / "vrrp-auth.key"
-        assert key.read_text() == stackfile.PLACEHOLDER_HMAC_KEY + "\n"
+        assert key.read_text() == stackfiles.PLACEHOLDER_HMAC_KEY + "\n"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert stat.S_IMODE((base / "check_nginx.sh").stat().st_mode) == 0o755
 
 
 def test_the_render_command_takes_the_secret_from_the_environment(tmp_path):
     key = "k" * 40
-    render_cli.write_stack_files("dev", tmp_path, env={stackfile.ENV_VRRP_AUTH_PASS: key})
+    render_cli.write_stack_files("dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key})
     assert (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text() == key + "\n"
     conf = (tmp_path / "nginx-backup/etc/keepalived/keepalived.conf").read_text()
     assert key not in conf
