@@ -34,9 +34,10 @@ def page_marker(node: Node) -> str:
 
 
 def tomcat_sources(topo: Topology) -> list[str]:
-    """Who may reach a Tomcat port: every load balancer (by its own address, and the
-    VIP in case the kernel picks it as the source), and the node itself."""
-    return [str(lb.ip) for lb in topo.load_balancers] + [str(topo.settings.vip), "127.0.0.1"]
+    """Who may reach a Tomcat port: every load balancer (by its own address, and every
+    VIP in case the kernel picks one as the source), and the node itself."""
+    vips = [str(i.vip) for i in topo.instances]
+    return [str(lb.ip) for lb in topo.load_balancers] + vips + ["127.0.0.1"]
 
 
 class TomcatNode(pulumi.ComponentResource):

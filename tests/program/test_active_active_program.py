@@ -59,6 +59,21 @@ def test_active_active_exports_every_vip_with_its_master():
     assert result.exports["vip"] == "192.168.159.110"
 
 
+def test_every_vip_may_reach_the_tomcat_port():
+    # nginx connects from the load balancer's own address, but the kernel may pick a
+    # VIP the node holds as the source: every VIP, not only the first, is let through.
+    result = run(**TWO_VIPS)
+    for be in ("tomcat-primary", "tomcat-backup"):
+        sources = params_of(result.named(f"{be}-tomcat-firewall").inputs["create"])["FW_SOURCES"]
+        assert sources.split() == [
+            "192.168.159.129",
+            "192.168.159.130",
+            "192.168.159.110",
+            "192.168.159.111",
+            "127.0.0.1",
+        ]
+
+
 def test_the_one_vip_stack_exports_its_vip_in_vips_too():
     result = run()
     assert result.exports["vips"] == [
