@@ -20,6 +20,7 @@ from pulumi_command import remote
 from components import render
 from components.remote import (
     STAGING_DIR,
+    NodeStepArgs,
     ValidatedFile,
     script_command,
     secret_file,
@@ -43,12 +44,7 @@ LVS_UNIT_PATH = "/etc/systemd/system/nginx-ha-lvs.service"
 
 
 @dataclass
-class KeepalivedNodeArgs:
-    topo: Topology
-    node: Node
-    layout: Layout
-    conn: remote.ConnectionArgs
-    ready: pulumi.Resource  # the node's wait-ready step
+class KeepalivedNodeArgs(NodeStepArgs):
     # The stack's VRRP secret as a secret Output (None: adverts unauthenticated).
     auth_secret: pulumi.Output[str] | None = None
 

@@ -8,24 +8,14 @@ setting re-renders nginx.conf and re-runs only the ``-nginx-conf`` steps (upload
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
 
 from components import render
-from components.remote import ValidatedFile, script_command
+from components.remote import NodeStepArgs, ValidatedFile, script_command
 from components.scripts import script
-from components.topology import Layout, Node, Topology
-
-
-@dataclass
-class NginxNodeArgs:
-    topo: Topology
-    node: Node
-    layout: Layout
-    conn: remote.ConnectionArgs
-    ready: pulumi.Resource  # the node's wait-ready step
+from components.topology import Layout, Topology
 
 
 def nginx_validate(layout: Layout) -> str:
@@ -53,7 +43,7 @@ def health_url(topo: Topology) -> str:
 class NginxNode(pulumi.ComponentResource):
     TYPE = "nginx-ha:index:NginxNode"
 
-    def __init__(self, name: str, args: NginxNodeArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NodeStepArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         topo, layout = args.topo, args.layout
         port = topo.settings.nginx.port

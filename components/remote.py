@@ -11,15 +11,29 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
 
 from components.render import sha256
+from components.topology import Layout, Node, Topology
 
 STAGING_DIR = "/var/tmp/nginx-ha"  # survives reboots of the VM, unlike /tmp
 NO_LOG = remote.Logging.NONE
 SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
+@dataclass
+class NodeStepArgs:
+    """What every node component gets: the deployment, its node, where files live on
+    it, the SSH connection, and the node's wait-ready step (everything runs after it)."""
+
+    topo: Topology
+    node: Node
+    layout: Layout
+    conn: remote.ConnectionArgs
+    ready: pulumi.Resource
 
 
 def connection(host: str, user: str, private_key: pulumi.Input[str]) -> remote.ConnectionArgs:

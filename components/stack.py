@@ -7,10 +7,10 @@ from pulumi_command import remote
 
 from components import render
 from components.keepalived import KeepalivedNode, KeepalivedNodeArgs
-from components.nginx import NginxNode, NginxNodeArgs
-from components.remote import connection, wait_ready
+from components.nginx import NginxNode
+from components.remote import NodeStepArgs, connection, wait_ready
 from components.smoke import smoke_test
-from components.tomcat import TomcatNode, TomcatNodeArgs
+from components.tomcat import TomcatNode
 from components.topology import Node, Topology, vm_layout
 from components.vm import ClonedVm, ClonedVmArgs, HostResources
 
@@ -68,51 +68,23 @@ class NginxHaStack(pulumi.ComponentResource):
             self.connections[node.name] = conn
         layout = vm_layout(s)
 
-        # Every node component; the smoke test runs after all of them (append yours).
+        # Every node component; the smoke test runs after all of them.
         self.node_steps: list[pulumi.Resource] = []
-
-        # Load balancers: keepalived and nginx (each wired in by its own component).
-        for node in topo.load_balancers:
-            # --- nginx (issue 5) ---
-            self.nginx[node.name] = NginxNode(
-                node.name,
-                NginxNodeArgs(
-                    topo, node, layout, self.connections[node.name], self.ready[node.name]
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+        child = pulumi.ResourceOptions(parent=self)
+        for node in topo.nodes:
+            args = NodeStepArgs(
+                topo, node, layout, self.connections[node.name], self.ready[node.name]
             )
-            self.node_steps.append(self.nginx[node.name])
-            # --- end nginx ---
-            # --- keepalived (issue 4) ---
-            self.keepalived[node.name] = KeepalivedNode(
-                node.name,
-                KeepalivedNodeArgs(
-                    topo,
-                    node,
-                    layout,
-                    self.connections[node.name],
-                    self.ready[node.name],
-                    auth_secret=vrrp_secret,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.node_steps.append(self.keepalived[node.name])
-            # --- end keepalived ---
+            if node.is_load_balancer:
+                self.nginx[node.name] = NginxNode(node.name, args, opts=child)
+                self.keepalived[node.name] = KeepalivedNode(
+                    node.name, KeepalivedNodeArgs(**vars(args), auth_secret=vrrp_secret), opts=child
+                )
+                self.node_steps += [self.nginx[node.name], self.keepalived[node.name]]
+            else:
+                self.tomcat[node.name] = TomcatNode(node.name, args, opts=child)
+                self.node_steps.append(self.tomcat[node.name])
 
-        # Backends: Tomcat.
-        for node in topo.backends:
-            # --- Tomcat (issue 5) ---
-            self.tomcat[node.name] = TomcatNode(
-                node.name,
-                TomcatNodeArgs(
-                    topo, node, layout, self.connections[node.name], self.ready[node.name]
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.node_steps.append(self.tomcat[node.name])
-            # --- end Tomcat ---
-
-        # --- smoke test and config hashes (issue 5) ---
         # sha256 of every rendered file per node, so a preview shows which files a
         # change touches (files carrying a secret are left out: node_files without
         # secrets does not render them).
@@ -132,7 +104,6 @@ class NginxHaStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.smoke = self.smoke_test.stdout
-        # --- end smoke test ---
 
         self.vip = str(s.vip)
         # Every VIP and the load balancer meant to hold it (active-active, issue 8).

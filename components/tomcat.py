@@ -8,24 +8,14 @@ VIP shows which backend answered.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
 
 from components import render
-from components.remote import ValidatedFile, script_command
+from components.remote import NodeStepArgs, ValidatedFile, script_command
 from components.scripts import script
-from components.topology import Layout, Node, Topology
-
-
-@dataclass
-class TomcatNodeArgs:
-    topo: Topology
-    node: Node
-    layout: Layout
-    conn: remote.ConnectionArgs
-    ready: pulumi.Resource  # the node's wait-ready step
+from components.topology import Node, Topology
 
 
 def page_marker(node: Node) -> str:
@@ -43,7 +33,7 @@ def tomcat_sources(topo: Topology) -> list[str]:
 class TomcatNode(pulumi.ComponentResource):
     TYPE = "nginx-ha:index:TomcatNode"
 
-    def __init__(self, name: str, args: TomcatNodeArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NodeStepArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         topo, node, layout = args.topo, args.node, args.layout
         port = node.port or 8080
