@@ -497,6 +497,8 @@ sleep 0.3
 dump up
 kill "$(cat /tmp/k.pid)"
 wait
+echo "=== log"
+cat /tmp/log
 """
 
 
@@ -522,3 +524,5 @@ def test_keepalived_2_2_faults_at_once_when_the_health_file_says_1(tmp_path):
     assert "FAULT" not in states["before"], out
     assert "State = FAULT" in states["down"], out
     assert "FAULT" not in states["up"], out
+    # 2.2.7 logs `"vrrp_track_file" is deprecated, please use "track_file"`
+    assert "deprecated" not in states["log"], out
