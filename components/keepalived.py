@@ -356,6 +356,9 @@ class KeepalivedNode(pulumi.ComponentResource):
             triggers=[self.watch_script.digest, render.sha256(watch_command)],
             opts=after(self.watch_script),
         )
+        # A reload of a running keepalived (the conf step) drops a track file whose
+        # folder is missing: the watcher's service makes it first.
+        conf_deps.append(self.watch_service)
         self.notify_script: ValidatedFile | None = None
         if topo.settings.notify.script:
             self.notify_script = ValidatedFile(

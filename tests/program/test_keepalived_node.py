@@ -242,6 +242,8 @@ def test_the_watcher_is_installed_and_started_before_keepalived(registrations, l
         assert reg[f"{lb}-{step}"][1] == f"{KEEPALIVED}::{lb}", f"{lb}-{step} is a child"
     assert {f"{lb}-wait-ready", f"{lb}-watch-script-install"} <= reg[f"{lb}-watch-service"][2]
     assert f"{lb}-watch-service" in reg[f"{lb}-keepalived-service"][2]
+    # keepalived (re)reads its config only once the health file's folder exists.
+    assert f"{lb}-watch-service" in reg[f"{lb}-keepalived-conf-install"][2]
     script = result.named(f"{lb}-watch-script-upload").inputs["source"].text
     assert "health_file=/run/nginx-ha/nginx-health" in script
     assert "sleep 0.2" in script
