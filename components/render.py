@@ -288,6 +288,8 @@ def keepalived_conf(
             "weight": vrrp.check.weight,
         },
         check_script=layout.check_script,
+        track_file=TRACK_FILE,
+        health_file=layout.health_file,
         instances=vrrp_instances(topo, node),
         interface=layout.interface,
         vrrp_version=vrrp.version,
@@ -382,21 +384,50 @@ def vrrp_state_file(layout: Layout) -> str:
     return posixpath.join(layout.keepalived_state_dir, "vrrp.state")
 
 
+def nginx_health_url(topo: Topology) -> str:
+    """The URL the check script and the watcher ask: this node's own nginx."""
+    s = topo.settings
+    port = "" if s.nginx.port == 80 else f":{s.nginx.port}"
+    return f"http://127.0.0.1{port}{s.nginx.health_path}"
+
+
 def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
     """The health check keepalived runs: asks this node's nginx over HTTP."""
     s = topo.settings
-    port = "" if s.nginx.port == 80 else f":{s.nginx.port}"
     timeout = check_seconds(layout, s.vrrp.check.timeout)
     probe = timeout * CHECK_PROBE_TIMEOUT
     return render_template(
         "keepalived/check_nginx.sh.j2",
         node_name=node.name,
-        url=shlex.quote(f"http://127.0.0.1{port}{s.nginx.health_path}"),
+        url=shlex.quote(nginx_health_url(topo)),
         restart=shlex.quote(layout.nginx_restart),
         marker=shlex.quote(check_restart_marker(layout)),
         timeout=timeout,
         probe_timeout=probe.normalize(),
         restart_timeout=NGINX_RESTART_TIMEOUT,
+    )
+
+
+WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
+TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
+
+
+def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The fast health path: a loop that asks this node's nginx every
+    ``vrrp.check.watchInterval`` seconds and writes 0/1 to ``layout.health_file``
+    (keepalived's track_file) when the verdict changes (fall/rise applied)."""
+    check = topo.settings.vrrp.check
+    probe = check.watch_interval * WATCH_PROBE_TIMEOUT
+    return render_template(
+        "keepalived/nginx_watch.sh.j2",
+        node_name=node.name,
+        url=shlex.quote(nginx_health_url(topo)),
+        health_file=shlex.quote(layout.health_file),
+        health_file_text=layout.health_file,
+        interval=check.watch_interval.normalize(),
+        probe_timeout=probe.normalize(),
+        fall=check.fall,
+        rise=check.rise,
     )
 
 
@@ -418,6 +449,7 @@ def keepalived_files(
     files = {
         layout.keepalived_conf: keepalived_conf(topo, node, layout),
         layout.check_script: check_nginx_script(topo, node, layout),
+        layout.watch_script: nginx_watch_script(topo, node, layout),
     }
     if topo.settings.notify.script:
         files[layout.notify_script] = notify_script(topo, node, layout)
@@ -431,6 +463,7 @@ def keepalived_file_modes(layout: Layout) -> dict[str, str]:
     """Modes of keepalived's files that are not 0644 (all are root-owned)."""
     return {
         layout.check_script: "0755",
+        layout.watch_script: "0755",
         layout.notify_script: "0755",
         layout.auth_pass_file: "0600",
         layout.auth_key_file: "0600",

@@ -218,6 +218,10 @@ class HealthCheck(_Model):
     # 0: a failing check puts the instance in FAULT, which releases the VIP at once.
     # Negative: the priority drops by that much instead (see the priority gap rule).
     weight: int = Field(0, ge=-253, le=253)
+    # The fast path (docs/keepalived.md): a watcher asks nginx every watchInterval
+    # seconds and writes the verdict to a file keepalived tracks (track_file, inotify);
+    # fall/rise apply to it too. The vrrp_script above stays as the safety net.
+    watch_interval: Decimal = Field(Decimal("0.2"), gt=0, le=60)
 
 
 class Vrrp(_Model):
@@ -810,6 +814,12 @@ def _vrrp_rules(s: dict[str, Any]) -> Iterable[Problem]:
             _k("vrrp.check.timeout"),
             "must not exceed vrrp.check.interval (keepalived would start the next "
             "check while one still runs)",
+        )
+    if vrrp.check.watch_interval > vrrp.check.interval:
+        yield Problem(
+            _k("vrrp.check.watchInterval"),
+            "must not exceed vrrp.check.interval (the watcher is the fast path; the "
+            "check script is the slow safety net)",
         )
 
 

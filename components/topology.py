@@ -126,6 +126,11 @@ class Layout:
     # Active-active/LVS (issue 8): whether the node's keepalived has IPVS (LVS) support
     # (Debian's package has; the program builds it only when nginx-ha:lvs.enabled).
     keepalived_ipvs: bool = True
+    # The fast health path (docs/keepalived.md): the watcher script, and the file it
+    # writes (0 healthy, 1 down) that keepalived tracks (track_file); its folder must
+    # exist before keepalived starts.
+    watch_script: str = "/etc/keepalived/nginx_watch.sh"
+    health_file: str = "/run/nginx-ha/nginx-health"
 
 
 def vm_layout(settings: Settings) -> Layout:

@@ -44,7 +44,7 @@ PROFILES = {
     "ours": Profile(
         "ours",
         "the stack's settings (defaults: VRRPv3, advert 0.25 s, check 1 s fall 2 rise 2, "
-        "weight 0 = FAULT)",
+        "watcher 0.2 s via track_file, weight 0 = FAULT)",
     ),
     "fast": Profile(
         "fast",

@@ -114,6 +114,8 @@ def lab_layout(
         keepalived_bin=keepalived_bin,
         keepalived_conf=str(ka / "keepalived.conf"),
         check_script=str(ka / "check_nginx.sh"),
+        watch_script=str(ka / "nginx_watch.sh"),
+        health_file=str(ka / "state" / "nginx-health"),
         notify_script=str(ka / "notify.sh"),
         auth_key_file=str(ka / "vrrp-auth.key"),
         script_user="root",
@@ -338,6 +340,9 @@ class Lab:
                 self.start_tomcat(b)
             for lb in self.lbs:
                 self.start_nginx(lb)
+            if not self.cfg.profile.tutorial:
+                for lb in self.lbs:
+                    self.start_watcher(lb)
             self.validate_keepalived()
             # The MASTER first: with the tutorial's equal priorities the first wins.
             for lb in sorted(self.lbs, key=lambda n: n is not self.master):
@@ -452,7 +457,9 @@ class Lab:
                 p.write_text(text)
                 os.chmod(p, self.file_mode(ln, path))
             if ln.node.is_load_balancer:
-                for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir):
+                # The health file's folder: keepalived watches it from its start.
+                health_dir = str(Path(ln.layout.health_file).parent)
+                for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir, health_dir):
                     Path(d).mkdir(parents=True, exist_ok=True)
             else:
                 self._tomcat_base(ln)
@@ -563,6 +570,15 @@ class Lab:
                     f"keepalived -t rejects {lb.layout.keepalived_conf} (exit "
                     f"{res.returncode}): {(res.stderr + res.stdout).strip()[-2000:]}"
                 )
+
+    def start_watcher(self, lb: LabNode) -> int:
+        """The fast health path (nginx_watch.sh) in the node's namespace, as the
+        nginx-ha-watch service runs it on a VM; `down` kills it with the namespace's
+        other processes."""
+        log = lb.dir / "keepalived" / "nginx_watch.log"
+        pid = netns.spawn(lb.ns, ["bash", lb.layout.watch_script], log)
+        self._record(lb.ns, pid, "nginx-watch")
+        return pid
 
     def start_keepalived(self, lb: LabNode) -> int:
         # Foreground, console log, VRRP only, and this node's own pid files (without

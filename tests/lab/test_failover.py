@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from components import render
 from lab import netns, scenarios
 from lab.lab import CATALINA_HOME, Lab, keepalived_binary
 from lab.netns import LabError
@@ -145,14 +146,32 @@ def test_nginx_killed_is_restarted_by_the_check(lab):
     assert last_answer(obs)[1] == lab.primary.node.name
 
 
+def watch_detection(lab: Lab) -> float:
+    """The watcher's detection (the fast path): `fall` rounds of at most one pause and
+    one bounded probe."""
+    c = lab.topo.settings.vrrp.check
+    probe = c.watch_interval * render.WATCH_PROBE_TIMEOUT
+    return float((c.watch_interval + probe) * c.fall)
+
+
 @pytest.mark.parametrize("name", ["nginx-dead", "nginx-hung"])
 def test_nginx_down_on_the_master_moves_the_vip(lab, name):
+    log = Path(lab.master.layout.keepalived_conf).parent / "keepalived.log"
+    seen = log.stat().st_size
     obs = run(lab, name)
-    detection, takeover = timings(lab)
+    _, takeover = timings(lab)
     assert obs.holders_after == [lab.backup_lb.node.name]
     assert last_answer(obs) == (lab.backup_lb.node.name, lab.primary.node.name)
     assert obs.recovered_at is not None
-    assert obs.failing_for <= detection + takeover + SLACK, obs.describe()
+    assert obs.failing_for <= watch_detection(lab) + takeover + SLACK, obs.describe()
+    # The fast path put the MASTER in FAULT, before the check script failed even once.
+    with open(log, "rb") as f:
+        f.seek(seen)
+        lines = f.read().decode(errors="replace").splitlines()
+    fault = next(i for i, line in enumerate(lines) if "Entering FAULT STATE" in line)
+    before = lines[: fault + 1]
+    assert any("tracked file nginx_health now FAULT state" in line for line in before), lines
+    assert not any("VRRP_Script(chk_nginx) failed" in line for line in before), lines
 
 
 def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:

@@ -28,6 +28,8 @@ STEPS = (
     "keepalived-auth",
     "keepalived-conf",
     "check-script",
+    "watch-script",
+    "watch-service",
     "keepalived-service",
 )
 V2 = {"vrrp": {"version": 2, "advertInterval": 1, "virtualRouterId": 121}}
@@ -178,7 +180,7 @@ def keepalived_triggers(result) -> dict[str, Any]:
 
 
 def ka_steps(result) -> dict[str, Any]:
-    names = ("keepalived", "vrrp", "check-script", "notify-script")
+    names = ("keepalived", "vrrp", "check-script", "notify-script", "watch-")
     out = {}
     for name, t in triggers(result).items():
         for lb in LBS:
@@ -205,12 +207,59 @@ def test_an_nginx_setting_change_leaves_every_keepalived_step_alone(registration
     assert before and changed(before, after) == set()
 
 
-def test_a_check_setting_change_reruns_only_the_config_step(registrations):
+def test_a_check_setting_change_reruns_only_the_config_and_watcher_steps(registrations):
+    """fall/rise are in keepalived.conf (the check script) and in the watcher."""
     before = triggers(run())
     after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"fall": 3}}))
     assert changed(before, after) == {
-        f"{lb}-keepalived-conf-{part}" for lb in LBS for part in ("upload", "install")
+        f"{lb}-{step}"
+        for lb in LBS
+        for step in (
+            "keepalived-conf-upload",
+            "keepalived-conf-install",
+            "watch-script-upload",
+            "watch-script-install",
+            "watch-service",
+        )
     }
+
+
+def test_a_watch_interval_change_reruns_only_the_watcher_steps(registrations):
+    before = triggers(run())
+    after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"watchInterval": 0.5}}))
+    assert changed(before, after) == {
+        f"{lb}-{step}"
+        for lb in LBS
+        for step in ("watch-script-upload", "watch-script-install", "watch-service")
+    }
+
+
+@pytest.mark.parametrize("lb", LBS)
+def test_the_watcher_is_installed_and_started_before_keepalived(registrations, lb):
+    result = run()
+    reg = registrations
+    for step in ("watch-script", "watch-service"):
+        assert reg[f"{lb}-{step}"][1] == f"{KEEPALIVED}::{lb}", f"{lb}-{step} is a child"
+    assert {f"{lb}-wait-ready", f"{lb}-watch-script-install"} <= reg[f"{lb}-watch-service"][2]
+    assert f"{lb}-watch-service" in reg[f"{lb}-keepalived-service"][2]
+    # keepalived (re)reads its config only once the health file's folder exists.
+    assert f"{lb}-watch-service" in reg[f"{lb}-keepalived-conf-install"][2]
+    script = result.named(f"{lb}-watch-script-upload").inputs["source"].text
+    assert "health_file=/run/nginx-ha/nginx-health" in script
+    assert "sleep 0.2" in script
+    service = result.named(f"{lb}-watch-service").inputs["create"]
+    assert service.startswith("sudo bash -c ")
+    for expected in (
+        "WATCH_SCRIPT=/etc/keepalived/nginx_watch.sh",
+        "HEALTH_FILE=/run/nginx-ha/nginx-health",
+        "Restart=always",
+        "RestartSec=1",
+        "Before=keepalived.service",
+        "ExecStart=/bin/bash /etc/keepalived/nginx_watch.sh",
+    ):
+        assert expected in service, expected
+    conf = result.named(f"{lb}-keepalived-conf-upload").inputs["source"].text
+    assert 'file "/run/nginx-ha/nginx-health"' in conf
 
 
 @pytest.mark.parametrize(
@@ -272,3 +321,71 @@ def test_preview_plans_the_same_steps(registrations):
         assert f"{lb}-keepalived-conf-install" in names
     # The secret is wired in preview too (not left unknown or plain).
     assert rpc.is_rpc_secret(result.named("nginx-master-keepalived-auth").inputs["stdin"])
+
+
+def test_without_systemd_the_watch_step_starts_the_watcher_and_replaces_it(tmp_path):
+    """The service step's own script, run here (no systemd as PID 1), with the paths
+    under tmp_path: it starts the watcher in the background (the health file gets its
+    verdict: nothing listens on the port, so 1), and a re-run replaces that process."""
+    import contextlib
+    import dataclasses
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from components import keepalived, render
+    from components.remote import script_command
+    from components.settings import parse_settings
+    from components.topology import build_topology, vm_layout
+
+    if os.path.isdir("/run/systemd/system") or shutil.which("curl") is None:
+        pytest.skip("needs a host without systemd as PID 1, and curl")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there afterwards
+    settings = parse_settings(stacks.raw_config("dev", nginx={"port": port}))
+    topo = build_topology(settings)
+    layout = dataclasses.replace(
+        vm_layout(settings),
+        watch_script=str(tmp_path / "nginx_watch.sh"),
+        health_file=str(tmp_path / "run" / "nginx-health"),
+    )
+    Path(layout.watch_script).write_text(render.nginx_watch_script(topo, topo.master, layout))
+    command = script_command(keepalived.WATCH_SERVICE_SCRIPT, keepalived.watch_params(layout))
+    assert command.startswith("sudo bash -c ")
+    argv = ["bash", "-c", command.removeprefix("sudo ")]  # root already, or not needed
+    pid_file = tmp_path / "run" / "nginx-watch.pid"
+    health = Path(layout.health_file)
+    pids: list[int] = []
+    try:
+        for _ in range(2):
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            assert out.returncode == 0, out.stderr
+            pids.append(int(pid_file.read_text()))
+            assert Path(f"/proc/{pids[-1]}").exists()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (health.exists() and health.read_text()):
+            time.sleep(0.05)
+        assert health.read_text() == "1\n"
+        assert pids[0] != pids[1]
+        # The first watcher was stopped by the second run (TERM; bash acts on it once
+        # its current sleep ends).
+        first = Path(f"/proc/{pids[0]}/stat")
+
+        def gone() -> bool:
+            with contextlib.suppress(FileNotFoundError):
+                return first.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            return True
+
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not gone():
+            time.sleep(0.05)
+        assert gone()
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)

@@ -5,11 +5,13 @@ and what keepalived really reads from the PASS file."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.server
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -275,6 +277,10 @@ def rendered_scripts():
                 f"{variant}/{node.name}/check_nginx.sh",
                 render.check_nginx_script(topo, node, layout),
             )
+            yield (
+                f"{variant}/{node.name}/nginx_watch.sh",
+                render.nginx_watch_script(topo, node, layout),
+            )
             if topo.settings.notify.script:
                 yield f"{variant}/{node.name}/notify.sh", render.notify_script(topo, node, layout)
 
@@ -289,6 +295,7 @@ def test_every_script_passes_shellcheck(tmp_path):
         path.write_text(text)
         paths.append(path)
     assert any(p.name.endswith("notify.sh") for p in paths)
+    assert any(p.name.endswith("nginx_watch.sh") for p in paths)
     result = subprocess.run([sc, "--shell=bash", *map(str, paths)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -297,9 +304,14 @@ def test_every_script_passes_shellcheck(tmp_path):
 
 
 class Health(http.server.BaseHTTPRequestHandler):
-    mode = "ok"  # ok | hang | error
+    mode = "ok"  # ok | hang | error | error-once
 
     def do_GET(self):  # noqa: N802 - http.server's name
+        if Health.mode == "error-once":
+            self.send_response(500)
+            self.end_headers()
+            Health.mode = "ok"
+            return
         if Health.mode == "hang":
             time.sleep(3)
         status = 200 if Health.mode == "ok" else 500
@@ -391,3 +403,126 @@ def test_one_restart_per_outage_and_the_marker_clears_on_recovery(tmp_path, heal
     script2, _, _ = check_script_for(tmp_path, health_server.server_address[1])
     assert run_check(script2)[0] == 0
     assert not marker.exists()
+
+
+# ------------------------------------------------- the watcher (fast path), behaviour
+
+
+@contextlib.contextmanager
+def watcher_for(tmp_path: Path, port: int):
+    """The rendered nginx_watch.sh for a nginx on ``port``, running; yields its health
+    file. Stopped (and waited for) afterwards."""
+    health = tmp_path / "run" / "nginx-health"
+    layout = Layout(health_file=str(health), keepalived_state_dir=str(tmp_path / "state"))
+    topo, layout = setup({"nginx": {"port": port}}, (2, 4, 3), layout)
+    script = tmp_path / "nginx_watch.sh"
+    script.write_text(render.nginx_watch_script(topo, topo.master, layout))
+    script.chmod(0o755)
+    proc = subprocess.Popen([str(script)], start_new_session=True)
+    try:
+        yield health
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def wait_value(path: Path, value: str, timeout: float = 5) -> float:
+    """Seconds until ``path`` holds ``value`` (fails after ``timeout``)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if path.exists() and path.read_text() == value + "\n":
+            return time.monotonic() - start
+        time.sleep(0.02)
+    got = path.read_text() if path.exists() else "(absent)"
+    raise AssertionError(f"{path} holds {got!r}, not {value!r}, after {timeout} s")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
+def test_the_watcher_writes_0_while_nginx_answers_and_1_when_it_hangs(tmp_path, health_server):
+    Health.mode = "ok"
+    with watcher_for(tmp_path, health_server.server_address[1]) as health:
+        wait_value(health, "0")
+        first = health.stat().st_mtime_ns
+        time.sleep(1)
+        assert health.stat().st_mtime_ns == first  # written only when the verdict changes
+        Health.mode = "hang"
+        # fall 2 rounds of at most 0.15 s probe + 0.2 s pause: well under a second
+        wait_value(health, "1", timeout=3)
+        Health.mode = "ok"
+        wait_value(health, "0", timeout=3)
+        assert not list(health.parent.glob("*.tmp.*"))  # the atomic write's temp is gone
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
+def test_the_watcher_writes_1_when_nothing_listens(tmp_path):
+    with watcher_for(tmp_path, free_port()) as health:
+        wait_value(health, "1")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
+def test_one_failed_probe_is_not_an_outage(tmp_path, health_server):
+    """fall 2: a single failure (an error answer for under one round) keeps 0."""
+    Health.mode = "ok"
+    with watcher_for(tmp_path, health_server.server_address[1]) as health:
+        wait_value(health, "0")
+        Health.mode = "error-once"  # the next probe fails, the later ones pass
+        deadline = time.monotonic() + 3
+        while Health.mode != "ok" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert Health.mode == "ok"
+        time.sleep(1)
+        assert health.read_text() == "0\n"
+
+
+_TRACK_FILE_RUN = """mount --bind "$RUN" /tmp
+ip link set p0 up  # the veth's peer: the interface is RUNNING, the instance can run
+{binary} --dont-fork --log-console --vrrp --use-file={conf} --pid=/tmp/k.pid \\
+  --vrrp_pid=/tmp/v.pid >/tmp/log 2>&1 &
+for _ in $(seq 50); do [ -s /tmp/v.pid ] && break; sleep 0.1; done
+dump() {{
+  rm -f /tmp/keepalived.data
+  kill -USR1 "$(cat /tmp/v.pid)"
+  for _ in $(seq 50); do [ -s /tmp/keepalived.data ] && break; sleep 0.1; done
+  sleep 0.2
+  echo "=== $1"
+  grep -E '^ *(State|Status) = ' /tmp/keepalived.data || cat /tmp/log
+}}
+sleep 0.5
+dump before
+printf '1\\n' >{health}.tmp && mv -f {health}.tmp {health}
+sleep 0.3
+dump down
+printf '0\\n' >{health}.tmp && mv -f {health}.tmp {health}
+sleep 0.3
+dump up
+kill "$(cat /tmp/k.pid)"
+wait
+echo "=== log"
+cat /tmp/log
+"""
+
+
+def test_keepalived_2_2_faults_at_once_when_the_health_file_says_1(tmp_path):
+    """Debian's keepalived 2.2.7 reads the track file on an atomic rename: 1 puts the
+    instance in FAULT, 0 takes it out (the check script is stubbed to pass here)."""
+    why = kv.namespaces_unavailable()
+    if why or not os.access(kv.DEBIAN_KEEPALIVED, os.X_OK):
+        pytest.skip(why or "Debian's keepalived not installed")
+    layout = Layout(
+        nginx_restart="true",
+        keepalived_state_dir=str(tmp_path / "state"),
+        health_file="/tmp/nginx-health",  # /tmp is the run's private folder
+    )
+    topo, layout = setup(PASS_V2, DEBIAN_227, layout)
+    files = keepalived_files(topo, layout, topo.master)
+    files[layout.check_script] = ("#!/bin/bash\nexit 0\n", "0755")
+    command = _TRACK_FILE_RUN.format(
+        binary=kv.DEBIAN_KEEPALIVED, conf=layout.keepalived_conf, health=layout.health_file
+    )
+    out = kv.in_namespace(files, [layout.interface], command).stdout
+    states = {part.split("\n", 1)[0]: part.split("\n", 1)[1] for part in out.split("=== ")[1:]}
+    assert "FAULT" not in states["before"], out
+    assert "State = FAULT" in states["down"], out
+    assert "FAULT" not in states["up"], out
+    # 2.2.7 logs `"vrrp_track_file" is deprecated, please use "track_file"`
+    assert "deprecated" not in states["log"], out

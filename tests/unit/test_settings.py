@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -60,6 +61,7 @@ def test_defaults_apply_when_sections_are_absent():
     assert str(s.network.cidr) == "192.168.159.0/24"
     assert s.vrrp.virtual_router_id == 51
     assert s.vm.memory_mib == 1024
+    assert s.vrrp.check.watch_interval == Decimal("0.2")
 
 
 def test_per_node_vm_override_merges_with_the_default():
@@ -283,6 +285,18 @@ BAD = [
         },
         "nginx-ha:vrrp.check.timeout",
         "needs keepalived 2.3.2 or newer; nginx-ha:keepalived.version is 2.2.7",
+    ),
+    (
+        "watcher slower than the check script",
+        {"vrrp": {"check": {"watchInterval": 2}}},
+        "nginx-ha:vrrp.check.watchInterval",
+        "must not exceed vrrp.check.interval",
+    ),
+    (
+        "watcher interval zero",
+        {"vrrp": {"check": {"watchInterval": 0}}},
+        "nginx-ha:vrrp.check.watchInterval",
+        "greater than 0",
     ),
     (
         "PASS with a space",
