@@ -319,30 +319,27 @@ class KeepalivedNode(pulumi.ComponentResource):
             service_triggers.append(text.apply(render.sha256))  # secret, like its source
 
         # -- scripts keepalived runs (root-owned, 0755, syntax-checked before the swap)
-        self.check_script = ValidatedFile(
-            f"{name}-check-script",
-            conn=args.conn,
-            text=render.check_nginx_script(topo, node, layout),
-            target=layout.check_script,
-            validate='bash -n "$STAGED"',
-            reload="true",
-            mode=render.file_mode(layout, layout.check_script),
-            depends_on=[args.ready],
-            opts=pulumi.ResourceOptions(parent=self),
+        def script_file(role: str, text: str, target: str) -> ValidatedFile:
+            return ValidatedFile(
+                f"{name}-{role}",
+                conn=args.conn,
+                text=text,
+                target=target,
+                validate='bash -n "$STAGED"',
+                reload="true",
+                mode=render.file_mode(layout, target),
+                depends_on=[args.ready],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.check_script = script_file(
+            "check-script", render.check_nginx_script(topo, node, layout), layout.check_script
         )
         conf_deps.append(self.check_script)
         # -- the fast path: the watcher script, then its service (before keepalived,
         # which watches the health file's folder from its start)
-        self.watch_script = ValidatedFile(
-            f"{name}-watch-script",
-            conn=args.conn,
-            text=render.nginx_watch_script(topo, node, layout),
-            target=layout.watch_script,
-            validate='bash -n "$STAGED"',
-            reload="true",
-            mode=render.file_mode(layout, layout.watch_script),
-            depends_on=[args.ready],
-            opts=pulumi.ResourceOptions(parent=self),
+        self.watch_script = script_file(
+            "watch-script", render.nginx_watch_script(topo, node, layout), layout.watch_script
         )
         watch_command = script_command(WATCH_SERVICE_SCRIPT, watch_params(layout))
         self.watch_service = remote.Command(
@@ -357,16 +354,8 @@ class KeepalivedNode(pulumi.ComponentResource):
         conf_deps.append(self.watch_service)
         self.notify_script: ValidatedFile | None = None
         if topo.settings.notify.script:
-            self.notify_script = ValidatedFile(
-                f"{name}-notify-script",
-                conn=args.conn,
-                text=render.notify_script(topo, node, layout),
-                target=layout.notify_script,
-                validate='bash -n "$STAGED"',
-                reload="true",
-                mode=render.file_mode(layout, layout.notify_script),
-                depends_on=[args.ready],
-                opts=pulumi.ResourceOptions(parent=self),
+            self.notify_script = script_file(
+                "notify-script", render.notify_script(topo, node, layout), layout.notify_script
             )
             conf_deps.append(self.notify_script)
 
