@@ -9,6 +9,7 @@ from hashing whatever was downloaded.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,3 +73,19 @@ def orig_tarball() -> tuple[Path, str, str]:
     if not path.exists():
         raise Unavailable(f"{path} was not downloaded")
     return path, sha, version
+
+
+INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "templates/scripts/install_keepalived.sh"
+
+
+def run_install_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """install_keepalived.sh as the program runs it: parameters set at the top of the
+    command, then the script."""
+    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in params.items())
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + header + INSTALL_SCRIPT.read_text()],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )

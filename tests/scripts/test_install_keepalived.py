@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,25 +26,12 @@ from tests.render import keepalived_validate as kv
 from tests.scripts import debian_keepalived
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "templates/scripts/install_keepalived.sh"
 PREFIX = Path("/usr/local/keepalived")
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("apt-get") is None,
     reason="installs build dependencies and keepalived: needs root and apt-get",
 )
-
-
-def run_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """As the program runs it: parameters set at the top of the command, then the script."""
-    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in params.items())
-    return subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + header + SCRIPT.read_text()],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +57,13 @@ def params(tarball, tmp_path_factory):
 def installed(params):
     """A fresh build (the stamp is removed first), then a second run."""
     (PREFIX / ".nginx-ha-build").unlink(missing_ok=True)
-    first = run_script(params)
+    first = debian_keepalived.run_install_script(params)
     assert first.returncode == 0, first.stdout + first.stderr
     binary = PREFIX / "sbin/keepalived"
     built_at = binary.stat().st_mtime_ns
     log = Path(f"/var/log/nginx-ha/keepalived-build-{params['KEEPALIVED_VERSION']}.log")
     log_at = log.stat().st_mtime_ns
-    second = run_script(params)
+    second = debian_keepalived.run_install_script(params)
     return first, second, built_at, binary.stat().st_mtime_ns, log_at, log.stat().st_mtime_ns
 
 
@@ -112,7 +98,7 @@ def test_a_changed_unit_reaches_a_host_whose_build_is_current(installed, params)
     marker.unlink(missing_ok=True)
     unit.write_text(good.replace("--dont-fork", "--vrrp --dont-fork"))
     binary_at = (PREFIX / "sbin/keepalived").stat().st_mtime_ns
-    third = run_script(params)
+    third = debian_keepalived.run_install_script(params)
     assert third.returncode == 0, third.stdout + third.stderr
     assert "nothing to do" in third.stdout and "phase" not in third.stdout
     assert f"systemd unit written: {unit}" in third.stdout
@@ -121,7 +107,7 @@ def test_a_changed_unit_reaches_a_host_whose_build_is_current(installed, params)
     assert (PREFIX / "sbin/keepalived").stat().st_mtime_ns == binary_at
     # and an unchanged unit is left alone, without a marker
     marker.unlink()
-    fourth = run_script(params)
+    fourth = debian_keepalived.run_install_script(params)
     assert "systemd unit written" not in fourth.stdout and not marker.exists()
 
 
@@ -159,7 +145,7 @@ def test_the_built_keepalived_accepts_the_rendered_config(installed, params):
 def test_a_wrong_checksum_builds_nothing(installed, params, tmp_path):
     stamp = (PREFIX / ".nginx-ha-build").read_text()
     bad = dict(params, SHA256="0" * 64, PREFIX=str(tmp_path / "prefix"))
-    result = run_script(bad)
+    result = debian_keepalived.run_install_script(bad)
     assert result.returncode != 0
     assert "checksum mismatch" in result.stderr and "nothing was built" in result.stderr
     assert not (tmp_path / "prefix").exists()
@@ -175,7 +161,7 @@ def test_a_failing_step_shows_the_tail_of_the_build_log(installed, params, tmp_p
         LOG_DIR=str(tmp_path / "log"),
         JOBS="0",  # make refuses -j0: the make step fails after a real configure
     )
-    result = run_script(bad)
+    result = debian_keepalived.run_install_script(bad)
     assert result.returncode != 0
     assert "make failed; last lines of" in result.stderr
     assert not (tmp_path / "prefix/sbin/keepalived").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,7 +23,6 @@ from tests.render import keepalived_validate as kv
 from tests.scripts import debian_keepalived
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "templates/scripts/install_keepalived.sh"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("apt-get") is None,
@@ -43,17 +41,6 @@ LVS_STACK = {
     },
     "vrrpAuthPass": stacks.TEST_PASS,
 }
-
-
-def run_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in params.items())
-    return subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + header + SCRIPT.read_text()],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +70,8 @@ def built(tmp_path_factory):
         "WORK_DIR": str(root / "work"),
         "LOG_DIR": str(root / "log"),
     }
-    first = run_script(params)
-    second = run_script(params)
+    first = debian_keepalived.run_install_script(params)
+    second = debian_keepalived.run_install_script(params)
     return settings, params, first, second
 
 
