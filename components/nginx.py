@@ -15,7 +15,7 @@ from pulumi_command import remote
 from components import render
 from components.remote import NodeStepArgs, ValidatedFile, script_command
 from components.scripts import script
-from components.topology import Layout, Topology
+from components.topology import Layout
 
 
 def nginx_validate(layout: Layout) -> str:
@@ -33,11 +33,6 @@ def nginx_reload(layout: Layout) -> str:
         f'elif [ -s {pid} ] && kill -0 "$(cat {pid})" 2>/dev/null; then {nginx} -s reload; '
         f"else {nginx}; fi"
     )
-
-
-def health_url(topo: Topology) -> str:
-    ng = topo.settings.nginx
-    return f"http://127.0.0.1:{ng.port}{ng.health_path}"
 
 
 class NginxNode(pulumi.ComponentResource):
@@ -89,7 +84,7 @@ class NginxNode(pulumi.ComponentResource):
                 {
                     "ACTION": "service",
                     "NGINX_PID": layout.nginx_pid,
-                    "HEALTH_URL": health_url(topo),
+                    "HEALTH_URL": render.nginx_health_url(topo),
                 },
             ),
             triggers=[render.sha256(install)],

@@ -9,7 +9,7 @@ from components import render
 from components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from components.nginx import NginxNode
 from components.remote import NodeStepArgs, connection, wait_ready
-from components.smoke import smoke_test
+from components.smoke import smoke_test, vip_url
 from components.tomcat import TomcatNode
 from components.topology import Node, Topology, vm_layout
 from components.vm import ClonedVm, ClonedVmArgs, HostResources
@@ -108,7 +108,7 @@ class NginxHaStack(pulumi.ComponentResource):
         self.vip = str(s.vip)
         # Every VIP and the load balancer meant to hold it (active-active, issue 8).
         self.vips = vip_outputs(topo)
-        self.url = f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
+        self.url = vip_url(topo)
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
         self.register_outputs(
             {

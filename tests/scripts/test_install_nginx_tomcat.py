@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from components import render
-from components.nginx import health_url, nginx_reload, nginx_validate
+from components.nginx import nginx_reload, nginx_validate
 from components.remote import INSTALL_FILE
 from components.scripts import script
 from components.settings import parse_settings
@@ -235,9 +235,11 @@ def test_install_nginx_then_push_rendered_conf(scratch):
         assert good.returncode == 0, good.stderr
         assert (etc / "nginx.conf").read_text() == conf
 
-        service = node.sh(install, {"ACTION": "service", "HEALTH_URL": health_url(topo)})
+        service = node.sh(
+            install, {"ACTION": "service", "HEALTH_URL": render.nginx_health_url(topo)}
+        )
         assert service.returncode == 0, service.stderr
-        health = node.curl(health_url(topo)).stdout
+        health = node.curl(render.nginx_health_url(topo)).stdout
         assert "X-Served-By: nginx-master" in health and "ok nginx-master" in health
         # No Tomcat here: the site answers 502 from nginx itself, named in the header.
         site = node.curl("http://127.0.0.1/").stdout

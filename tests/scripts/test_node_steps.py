@@ -174,9 +174,7 @@ def test_load_balancer_steps(program, scratch):
         )
         assert "firewall http: tcp/80 allowed from anywhere" in out["nginx-master-http-firewall"]
         assert out["nginx-master-nginx-conf-install"].startswith("installed /etc/nginx/nginx.conf")
-        assert (
-            "nginx answers http://127.0.0.1:80/nginx-ha/health" in out["nginx-master-nginx-service"]
-        )
+        assert "nginx answers http://127.0.0.1/nginx-ha/health" in out["nginx-master-nginx-service"]
         assert "X-Served-By nginx-master" in node.path("/etc/nginx/nginx.conf").read_text()
         health = node.curl("http://127.0.0.1/nginx-ha/health").stdout
         assert health.startswith("HTTP/1.1 200") and "ok nginx-master" in health
