@@ -2,9 +2,9 @@
 
 import pulumi
 
-from components.settings import load_from_pulumi, settings_warnings
-from components.stack import NginxHaStack
-from components.topology import build_topology
+from nginx_ha.components.stack import NginxHaStack
+from nginx_ha.config.settings import load_from_pulumi, settings_warnings
+from nginx_ha.topology import build_topology
 
 settings = load_from_pulumi()  # raises one error listing every bad key, before any resource
 for warning in settings_warnings(settings):

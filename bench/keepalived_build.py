@@ -22,14 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from components.keepalived import build_params
-from components.settings import Keepalived, parse_settings
-from components.topology import vm_layout
+from nginx_ha.components.keepalived import build_params
+from nginx_ha.config.settings import Keepalived, parse_settings
+from nginx_ha.topology import vm_layout
 from tests import stacks
 from tests.scripts import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "templates/scripts/install_keepalived.sh"
+SCRIPT = ROOT / "nginx_ha/templates/scripts/install_keepalived.sh"
 PHASES = ("deps", "source", "configure", "make", "install")
 
 

@@ -15,8 +15,8 @@ import logging
 import statistics
 import time
 
-from components.settings import parse_settings
-from components.topology import build_topology
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.program.mocks import run_program
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import stackfiles
-from components.settings import NS, Settings, parse_settings
+from nginx_ha.config import stackfiles
+from nginx_ha.config.settings import NS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def lab_vips(config: dict[str, Any], count: int) -> list[str]:
     gateway uses (the active-active profile's VIPs)."""
     import ipaddress
 
-    from components.settings import Network
+    from nginx_ha.config.settings import Network
 
     first = ipaddress.IPv4Address(str(config[f"{NS}:vip"]))
     net = Network.model_validate(config.get(f"{NS}:network") or {})

@@ -26,11 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import render
-from components.topology import Layout, Node, Topology, build_topology
 from lab import netns, tutorial
 from lab.config import ROOT, LabSettings, lab_settings
 from lab.netns import LabError
+from nginx_ha import render
+from nginx_ha.topology import Layout, Node, Topology, build_topology
 
 RUN_ROOT = ROOT / ".run" / "lab"
 PROJECT_KEEPALIVED = Path("/usr/local/keepalived/sbin/keepalived")
@@ -383,8 +383,8 @@ class Lab:
     def lvs_realservers(self) -> None:
         """What the program's -lvs-realserver step does on a VM, in each load
         balancer's namespace with its files in the node's run folder."""
-        from components.keepalived import LVS_SCRIPT, lvs_params
-        from components.scripts import script
+        from nginx_ha.components.keepalived import LVS_SCRIPT, lvs_params
+        from nginx_ha.render.scripts import script
 
         for lb in self.lbs:
             d = lb.dir / "lvs"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from components.topology import Layout, Node, Topology
+from nginx_ha.topology import Layout, Node, Topology
 
 FIXTURES = Path(__file__).resolve().parent / "tutorial"
 

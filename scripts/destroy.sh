@@ -6,7 +6,7 @@
 #   STACK=dev PURGE=1 ./scripts/destroy.sh                 # lab stacks: also forget them
 #
 # PURGE=1 (lab stacks only: dev, lab, sandbox, test and their -suffixed variants, as in
-# components/settings.py is_lab_stack) then removes the stack's local state: the stack
+# nginx_ha/config is_lab_stack) then removes the stack's local state: the stack
 # and its history and backups in the state backend (`pulumi stack rm --remove-backups`),
 # the SSH key pair that bootstrap generated (.run/keys/<stack>_ed25519*), and an
 # untracked stack file; a stack file committed to git is kept (--preserve-config).
@@ -28,8 +28,8 @@ die() { printf 'destroy: %s\n' "$*" >&2; exit 1; }
 
 if [ "$PURGE" = 1 ]; then
   [ -x venv/bin/python ] || die "venv/ is missing: run ./scripts/bootstrap.sh first"
-  venv/bin/python -c 'import sys; from components.settings import is_lab_stack; sys.exit(0 if is_lab_stack(sys.argv[1]) else 1)' "$STACK" \
-    || die "PURGE=1 removes the state of lab stacks only; '$STACK' is not one (components/settings.py is_lab_stack). Remove a long-lived stack by hand: pulumi stack rm --stack $STACK"
+  venv/bin/python -c 'import sys; from nginx_ha.config.settings import is_lab_stack; sys.exit(0 if is_lab_stack(sys.argv[1]) else 1)' "$STACK" \
+    || die "PURGE=1 removes the state of lab stacks only; '$STACK' is not one (nginx_ha/config is_lab_stack). Remove a long-lived stack by hand: pulumi stack rm --stack $STACK"
 fi
 
 if [ -x .toolchain/bin/pulumi ]; then PATH="$ROOT/.toolchain/bin:$PATH"; fi

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from components import stackfiles
+from nginx_ha.config import stackfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from components import render
 from lab import netns, scenarios
 from lab.lab import CATALINA_HOME, Lab, keepalived_binary
 from lab.netns import LabError
+from nginx_ha import render
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 

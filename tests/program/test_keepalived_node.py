@@ -14,7 +14,7 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from components.settings import DEFAULT_KEEPALIVED_COMMIT
+from nginx_ha.config.settings import DEFAULT_KEEPALIVED_COMMIT
 from tests import stacks
 from tests.program.mocks import run_program
 
@@ -337,10 +337,11 @@ def test_without_systemd_the_watch_step_starts_the_watcher_and_replaces_it(tmp_p
     import time
     from pathlib import Path
 
-    from components import keepalived, render
-    from components.remote import script_command
-    from components.settings import parse_settings
-    from components.topology import build_topology, vm_layout
+    from nginx_ha import render
+    from nginx_ha.components import keepalived
+    from nginx_ha.components.remote import script_command
+    from nginx_ha.config.settings import parse_settings
+    from nginx_ha.topology import build_topology, vm_layout
 
     if os.path.isdir("/run/systemd/system") or shutil.which("curl") is None:
         pytest.skip("needs a host without systemd as PID 1, and curl")

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pytest
 
-from components import render
-from components.settings import parse_settings
-from components.topology import build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 from tests.program.mocks import run_program
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
-from components import stackfiles
-from components.settings import SettingsError, is_lab_stack, parse_settings, settings_warnings
-from components.stackfiles import (
+from nginx_ha.config import stackfiles
+from nginx_ha.config.settings import SettingsError, is_lab_stack, parse_settings, settings_warnings
+from nginx_ha.config.stackfiles import (
     committed_footprints,
     conflicts_between,
     footprint_of_settings,
@@ -434,7 +434,7 @@ def test_pairwise_check_is_symmetric_for_router_ids(tmp_path):
 
 
 def test_load_from_pulumi_reads_the_given_project_dir(tmp_path):
-    from components.settings import load_from_pulumi
+    from nginx_ha.config.settings import load_from_pulumi
     from tests.program.mocks import Recorder, use_config
 
     pulumi.runtime.set_mocks(Recorder(), project="nginx-ha", stack="staging-copy")

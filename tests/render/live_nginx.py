@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from components import render
-from components.settings import Settings, parse_settings
-from components.topology import build_topology
+from nginx_ha import render
+from nginx_ha.config.settings import Settings, parse_settings
+from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.render import nginx_validate
 

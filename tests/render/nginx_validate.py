@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from components.topology import Layout
+from nginx_ha.topology import Layout
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ETC_NGINX = Path("/etc/nginx")

@@ -17,9 +17,9 @@ import subprocess
 
 import pytest
 
-from components import render
-from components.settings import parse_settings
-from components.topology import Layout, build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.golden import assert_golden
 from tests.render import keepalived_validate as kv

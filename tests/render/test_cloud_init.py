@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from components import render
-from components.settings import parse_settings
-from components.topology import build_topology
+from nginx_ha import render
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.golden import assert_golden
 

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from components import render, render_cli, stackfiles
-from components.settings import parse_settings
-from components.topology import Layout, build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.config import stackfiles
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.render import cli as render_cli
+from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
@@ -289,7 +291,7 @@ def test_every_script_passes_shellcheck(tmp_path):
     sc = shellcheck_binary()
     if sc is None:
         pytest.skip("shellcheck not installed (venv/bin/shellcheck or the Debian package)")
-    paths = sorted((ROOT / "templates/scripts").glob("*.sh"))
+    paths = sorted((ROOT / "nginx_ha/templates/scripts").glob("*.sh"))
     for i, (name, text) in enumerate(rendered_scripts()):
         path = tmp_path / f"{i}-{name.replace('/', '-')}"
         path.write_text(text)

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from components import render
-from components.settings import SettingsError, parse_settings
-from components.topology import Layout, build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.config.settings import SettingsError, parse_settings
+from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.golden import assert_golden
 from tests.render import nginx_validate

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from components.settings import parse_settings
-from components.stackfiles import host_key
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.config.stackfiles import host_key
 from sandbox import config, daemons
 from tests import stacks
 
@@ -175,7 +175,7 @@ def test_recipe_hash_changes_with_packages_and_sources(monkeypatch):
 
 
 def _script_packages(script: str, pattern: str, section: tuple[str, str] | None = None) -> set[str]:
-    text = (ROOT / "templates/scripts" / script).read_text()
+    text = (ROOT / "nginx_ha/templates/scripts" / script).read_text()
     if section:
         text = text[text.index(section[0]) : text.index(section[1])]
     found: set[str] = set()

@@ -75,7 +75,9 @@ def orig_tarball() -> tuple[Path, str, str]:
     return path, sha, version
 
 
-INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "templates/scripts/install_keepalived.sh"
+INSTALL_SCRIPT = (
+    Path(__file__).resolve().parents[2] / "nginx_ha/templates/scripts/install_keepalived.sh"
+)
 
 
 def run_install_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:

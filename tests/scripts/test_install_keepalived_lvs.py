@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from components import render
-from components.keepalived import build_params
-from components.settings import Keepalived, parse_settings
-from components.topology import build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.components.keepalived import build_params
+from nginx_ha.config.settings import Keepalived, parse_settings
+from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 from tests.render import keepalived_validate as kv
 from tests.scripts import debian_keepalived

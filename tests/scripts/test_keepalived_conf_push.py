@@ -11,10 +11,11 @@ import shlex
 
 import pytest
 
-from components import keepalived, render
-from components.remote import INSTALL_FILE
-from components.settings import parse_settings
-from components.topology import build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.components import keepalived
+from nginx_ha.components.remote import INSTALL_FILE
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 from tests.render import keepalived_validate as kv
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from components.keepalived import lvs_params
-from components.scripts import script
-from components.settings import parse_settings
-from components.topology import build_topology
+from nginx_ha.components.keepalived import lvs_params
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.render.scripts import script
+from nginx_ha.topology import build_topology
 from tests import stacks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ import ipaddress
 
 import pytest
 
-from components.settings import LVS_SCHEDULERS, SettingsError, parse_settings
-from components.stackfiles import conflicts_between, footprint_of_config, footprint_of_settings
-from components.topology import build_topology
+from nginx_ha.config.settings import LVS_SCHEDULERS, SettingsError, parse_settings
+from nginx_ha.config.stackfiles import conflicts_between, footprint_of_config, footprint_of_settings
+from nginx_ha.topology import build_topology
 from tests import stacks
 
 AA = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}

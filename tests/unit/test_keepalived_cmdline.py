@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from components import keepalived
-from components.topology import Layout
+from nginx_ha.components import keepalived
+from nginx_ha.topology import Layout
 
-SCRIPT = Path(__file__).resolve().parents[2] / "templates" / "scripts" / "install_keepalived.sh"
+SCRIPT = (
+    Path(__file__).resolve().parents[2]
+    / "nginx_ha"
+    / "templates"
+    / "scripts"
+    / "install_keepalived.sh"
+)
 
 
 def test_the_unit_passes_no_vrrp_option_and_the_config_file():

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = sorted((Path(__file__).resolve().parents[2] / "templates" / "scripts").glob("*.sh"))
+SCRIPTS = sorted(
+    (Path(__file__).resolve().parents[2] / "nginx_ha" / "templates" / "scripts").glob("*.sh")
+)
 APT_CALL = re.compile(
     r"(?<![\"'])\bapt-get\b(?P<opts>(?:\s+-o\s+\S+)*)\s+(?P<verb>install|update)\b"
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from components.settings import parse_settings
-from components.topology import assign_macs, build_topology, derive_mac
+from nginx_ha.config.settings import parse_settings
+from nginx_ha.topology import assign_macs, build_topology, derive_mac
 from tests import stacks
 
 

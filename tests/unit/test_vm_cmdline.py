@@ -4,7 +4,7 @@ first replaces the domains (seen in the first real `pulumi up`, docs/e2e.md)."""
 
 from __future__ import annotations
 
-from components.vm import kernel_cmdlines
+from nginx_ha.components.vm import kernel_cmdlines
 
 
 def provider_join(maps: list[dict[str, str]]) -> str:

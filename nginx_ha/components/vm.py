@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_libvirt as libvirt
 
-from components.settings import DEFAULT_IMAGE_URL
-from components.topology import Node, Topology
+from nginx_ha.config.settings import DEFAULT_IMAGE_URL
+from nginx_ha.topology import Node, Topology
 
 GIB = 1024**3
 

@@ -12,10 +12,10 @@ import shlex
 import pulumi
 from pulumi_command import remote
 
-from components import render
-from components.remote import NodeStepArgs, ValidatedFile, script_command
-from components.scripts import script
-from components.topology import Node, Topology
+from nginx_ha import render
+from nginx_ha.components.remote import NodeStepArgs, ValidatedFile, script_command
+from nginx_ha.render.scripts import script
+from nginx_ha.topology import Node, Topology
 
 
 def page_marker(node: Node) -> str:

@@ -1,8 +1,8 @@
-"""``python -m components.render --stack dev --out DIR``: every file the program would
+"""``python -m nginx_ha.render --stack dev --out DIR``: every file the program would
 install, rendered offline under ``DIR/<node name>/<absolute path on the node>``.
 
 Secrets come from NGINX_HA_SSH_PRIVATE_KEY and NGINX_HA_VRRP_AUTH_PASS, else from
-placeholders that pass validation (see components/stackfiles.py).
+placeholders that pass validation (see nginx_ha/config/stackfiles.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from components import render, stackfiles
-from components.settings import SettingsError, parse_settings
-from components.topology import build_topology, vm_layout
+from nginx_ha import render
+from nginx_ha.config import stackfiles
+from nginx_ha.config.settings import SettingsError, parse_settings
+from nginx_ha.topology import build_topology, vm_layout
 
 
 def write_stack_files(stack: str, out: Path, env: dict[str, str] | None = None) -> list[Path]:
@@ -39,7 +40,7 @@ def write_stack_files(stack: str, out: Path, env: dict[str, str] | None = None) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.render",
+        prog="python -m nginx_ha.render",
         description="Render every file the program installs, per node, without Pulumi.",
     )
     parser.add_argument("--stack", default="dev", help="stack name (reads Pulumi.<stack>.yaml)")

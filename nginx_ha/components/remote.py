@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from components.render import sha256
-from components.topology import Layout, Node, Topology
+from nginx_ha.render import sha256
+from nginx_ha.topology import Layout, Node, Topology
 
 STAGING_DIR = "/var/tmp/nginx-ha"  # survives reboots of the VM, unlike /tmp
 NO_LOG = remote.Logging.NONE

@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from components.settings import Settings, VmSize
+from nginx_ha.config.settings import Settings, VmSize
 
 QEMU_OUI = "52:54:00"  # QEMU/KVM's locally administered range
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import jinja2
 
-from components.settings import KEEPALIVED_FRACTIONAL_CHECK_SINCE
-from components.topology import Layout, Node, Topology
+from nginx_ha.config.settings import KEEPALIVED_FRACTIONAL_CHECK_SINCE
+from nginx_ha.topology import Layout, Node, Topology
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -473,9 +473,3 @@ def keepalived_file_modes(layout: Layout) -> dict[str, str]:
 def file_mode(layout: Layout, path: str) -> str:
     """The mode a rendered file gets on the node (root-owned; 0644 unless listed)."""
     return keepalived_file_modes(layout).get(path, "0644")
-
-
-if __name__ == "__main__":  # python -m components.render --stack dev --out DIR
-    from components.render_cli import main
-
-    raise SystemExit(main())

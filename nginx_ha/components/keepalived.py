@@ -17,17 +17,17 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from components import render
-from components.remote import (
+from nginx_ha import render
+from nginx_ha.components.remote import (
     STAGING_DIR,
     NodeStepArgs,
     ValidatedFile,
     script_command,
     secret_file,
 )
-from components.scripts import script
-from components.settings import Keepalived
-from components.topology import Layout, Node, Topology
+from nginx_ha.config.settings import Keepalived
+from nginx_ha.render.scripts import script
+from nginx_ha.topology import Layout, Node, Topology
 
 INSTALL_SCRIPT = "install_keepalived.sh"
 FIREWALL_SCRIPT = "firewall.sh"

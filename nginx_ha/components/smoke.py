@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_command import remote
 
-from components import render
-from components.remote import script_command
-from components.scripts import script
-from components.topology import Node, Topology
+from nginx_ha import render
+from nginx_ha.components.remote import script_command
+from nginx_ha.render.scripts import script
+from nginx_ha.topology import Node, Topology
 
 TRIES = 30
 INTERVAL = 1

@@ -1168,7 +1168,7 @@ def load_from_pulumi(project_dir: str | None = None) -> Settings:
     import pulumi
     from pulumi.runtime import config as rt_config
 
-    from components.stackfiles import stack_conflicts
+    from nginx_ha.config.stackfiles import stack_conflicts
 
     raw = {**rt_config.get_config_env(), **rt_config.CONFIG.get()}
     secret_keys = {k for k in raw if rt_config.is_config_secret(k)}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pulumi
 from pulumi_command import remote
 
-from components import render
-from components.keepalived import KeepalivedNode, KeepalivedNodeArgs
-from components.nginx import NginxNode
-from components.remote import NodeStepArgs, connection, wait_ready
-from components.smoke import smoke_test, vip_url
-from components.tomcat import TomcatNode
-from components.topology import Node, Topology, vm_layout
-from components.vm import ClonedVm, ClonedVmArgs, HostResources
+from nginx_ha import render
+from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
+from nginx_ha.components.nginx import NginxNode
+from nginx_ha.components.remote import NodeStepArgs, connection, wait_ready
+from nginx_ha.components.smoke import smoke_test, vip_url
+from nginx_ha.components.tomcat import TomcatNode
+from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
+from nginx_ha.topology import Node, Topology, vm_layout
 
 
 class NginxHaStack(pulumi.ComponentResource):

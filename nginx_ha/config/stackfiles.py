@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import ValidationError
 
-from components.settings import (
+from nginx_ha.config.settings import (
     NS,
     Network,
     Problem,
@@ -57,7 +57,7 @@ LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
 # ------------------------------------------------------------------------- reading
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name

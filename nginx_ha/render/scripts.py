@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from components.render import TEMPLATES
+from nginx_ha.render import TEMPLATES
 
 SCRIPTS = TEMPLATES / "scripts"
 

@@ -12,10 +12,10 @@ import shlex
 import pulumi
 from pulumi_command import remote
 
-from components import render
-from components.remote import NodeStepArgs, ValidatedFile, script_command
-from components.scripts import script
-from components.topology import Layout
+from nginx_ha import render
+from nginx_ha.components.remote import NodeStepArgs, ValidatedFile, script_command
+from nginx_ha.render.scripts import script
+from nginx_ha.topology import Layout
 
 
 def nginx_validate(layout: Layout) -> str:

@@ -1,0 +1,1 @@
+"""Stack settings: models, parsing of the engine's values, rules per area (pure)."""

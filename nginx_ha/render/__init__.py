@@ -1,0 +1,3 @@
+"""Rendering: one pure function per produced file (pure)."""
+
+from nginx_ha.render.files import *  # noqa: F403
