@@ -2,11 +2,12 @@
 
 import pulumi
 
+from nginx_ha.components.engine import load_settings
 from nginx_ha.components.stack import NginxHaStack
-from nginx_ha.config.settings import load_from_pulumi, settings_warnings
+from nginx_ha.config import settings_warnings
 from nginx_ha.topology import build_topology
 
-settings = load_from_pulumi()  # raises one error listing every bad key, before any resource
+settings = load_settings()  # raises one error listing every bad key, before any resource
 for warning in settings_warnings(settings):
     pulumi.log.warn(warning)
 stack = NginxHaStack("nginx-ha", build_topology(settings))

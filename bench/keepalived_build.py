@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from nginx_ha.components.keepalived import build_params
-from nginx_ha.config.settings import Keepalived, parse_settings
+from nginx_ha.config import parse_settings
+from nginx_ha.config.models import Keepalived
 from nginx_ha.topology import vm_layout
 from tests import stacks
 from tests.scripts import debian_keepalived

@@ -15,7 +15,7 @@ import logging
 import statistics
 import time
 
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.program.mocks import run_program

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nginx_ha.config import stackfiles
-from nginx_ha.config.settings import NS, Settings, parse_settings
+from nginx_ha.config import NS, Settings, parse_settings, stackfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +94,7 @@ def lab_vips(config: dict[str, Any], count: int) -> list[str]:
     gateway uses (the active-active profile's VIPs)."""
     import ipaddress
 
-    from nginx_ha.config.settings import Network
+    from nginx_ha.config.models import Network
 
     first = ipaddress.IPv4Address(str(config[f"{NS}:vip"]))
     net = Network.model_validate(config.get(f"{NS}:network") or {})

@@ -25,7 +25,7 @@ from nginx_ha.components.remote import (
     script_command,
     secret_file,
 )
-from nginx_ha.config.settings import Keepalived
+from nginx_ha.config.models import Keepalived
 from nginx_ha.render.scripts import script
 from nginx_ha.topology import Layout, Node, Topology
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_libvirt as libvirt
 
-from nginx_ha.config.settings import DEFAULT_IMAGE_URL
+from nginx_ha.config.pins import DEFAULT_IMAGE_URL
 from nginx_ha.topology import Node, Topology
 
 GIB = 1024**3

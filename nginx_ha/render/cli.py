@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from nginx_ha import render
-from nginx_ha.config import stackfiles
-from nginx_ha.config.settings import SettingsError, parse_settings
+from nginx_ha.config import SettingsError, parse_settings, stackfiles
 from nginx_ha.topology import build_topology, vm_layout
 
 

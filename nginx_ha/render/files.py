@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from nginx_ha.config.settings import KEEPALIVED_FRACTIONAL_CHECK_SINCE
+from nginx_ha.config.capabilities import supports
 from nginx_ha.topology import Layout, Node, Topology
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -206,7 +206,7 @@ def check_seconds(layout: Layout, value: Decimal) -> Decimal:
     before 2.3.2 takes whole seconds only, so a fraction is rounded up there (the
     settings refuse fractions for such a stack; this serves layouts such as the lab's
     that run an older keepalived than the stack names)."""
-    if layout.keepalived_version >= KEEPALIVED_FRACTIONAL_CHECK_SINCE:
+    if supports(layout.keepalived_version, "fractional_check"):
         return value
     return value.to_integral_value(rounding=ROUND_CEILING)
 

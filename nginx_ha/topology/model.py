@@ -11,7 +11,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from nginx_ha.config.settings import Settings, VmSize
+from nginx_ha.config import Settings
+from nginx_ha.config.models import VmSize
 
 QEMU_OUI = "52:54:00"  # QEMU/KVM's locally administered range
 

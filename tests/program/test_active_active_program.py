@@ -139,7 +139,7 @@ def test_lvs_config_reaches_keepalived_conf_and_nginx_health():
 
 
 def test_conflicting_settings_stop_the_program_before_any_resource():
-    from nginx_ha.config.settings import SettingsError
+    from nginx_ha.config import SettingsError
 
     with pytest.raises(SettingsError) as err:
         run(vips=["192.168.159.111"], lvs={"enabled": True, "port": 8081})

@@ -14,7 +14,7 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from nginx_ha.config.settings import DEFAULT_KEEPALIVED_COMMIT
+from nginx_ha.config.pins import DEFAULT_KEEPALIVED_COMMIT
 from tests import stacks
 from tests.program.mocks import run_program
 
@@ -340,7 +340,7 @@ def test_without_systemd_the_watch_step_starts_the_watcher_and_replaces_it(tmp_p
     from nginx_ha import render
     from nginx_ha.components import keepalived
     from nginx_ha.components.remote import script_command
-    from nginx_ha.config.settings import parse_settings
+    from nginx_ha.config import parse_settings
     from nginx_ha.topology import build_topology, vm_layout
 
     if os.path.isdir("/run/systemd/system") or shutil.which("curl") is None:

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from nginx_ha import render
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 from tests.program.mocks import run_program

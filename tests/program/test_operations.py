@@ -14,9 +14,14 @@ import pytest
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
-from nginx_ha.config import stackfiles
-from nginx_ha.config.settings import SettingsError, is_lab_stack, parse_settings, settings_warnings
-from nginx_ha.config.stackfiles import (
+from nginx_ha.config import (
+    SettingsError,
+    is_lab_stack,
+    parse_settings,
+    settings_warnings,
+    stackfiles,
+)
+from nginx_ha.config.collisions import (
     committed_footprints,
     conflicts_between,
     footprint_of_settings,
@@ -434,14 +439,14 @@ def test_pairwise_check_is_symmetric_for_router_ids(tmp_path):
 
 
 def test_load_from_pulumi_reads_the_given_project_dir(tmp_path):
-    from nginx_ha.config.settings import load_from_pulumi
+    from nginx_ha.components.engine import load_settings
     from tests.program.mocks import Recorder, use_config
 
     pulumi.runtime.set_mocks(Recorder(), project="nginx-ha", stack="staging-copy")
     use_config(stacks.raw_config("staging"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert load_from_pulumi(project_dir=str(empty)).stack == "staging-copy"
+    assert load_settings(project_dir=str(empty)).stack == "staging-copy"
     write_stack(tmp_path, "staging", STAGING)
     with pytest.raises(SettingsError, match=r"stack 'staging' \(Pulumi.staging.yaml\)"):
-        load_from_pulumi(project_dir=str(tmp_path))
+        load_settings(project_dir=str(tmp_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nginx_ha.config.settings import SettingsError
+from nginx_ha.config import SettingsError
 from tests import stacks
 from tests.program.mocks import run_program
 

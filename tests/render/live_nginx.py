@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nginx_ha import render
-from nginx_ha.config.settings import Settings, parse_settings
+from nginx_ha.config import Settings, parse_settings
 from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.render import nginx_validate

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from nginx_ha import render
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.golden import assert_golden

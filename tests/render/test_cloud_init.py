@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nginx_ha import render
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from tests import stacks
 from tests.golden import assert_golden

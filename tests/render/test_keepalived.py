@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 
 from nginx_ha import render
-from nginx_ha.config import stackfiles
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks

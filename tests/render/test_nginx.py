@@ -8,7 +8,7 @@ import re
 import pytest
 
 from nginx_ha import render
-from nginx_ha.config.settings import SettingsError, parse_settings
+from nginx_ha.config import SettingsError, parse_settings
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.golden import assert_golden

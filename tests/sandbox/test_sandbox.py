@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from nginx_ha.config.settings import parse_settings
-from nginx_ha.config.stackfiles import host_key
+from nginx_ha.config import parse_settings
+from nginx_ha.config.collisions import host_key
 from sandbox import config, daemons
 from tests import stacks
 

@@ -16,7 +16,8 @@ import pytest
 
 from nginx_ha import render
 from nginx_ha.components.keepalived import build_params
-from nginx_ha.config.settings import Keepalived, parse_settings
+from nginx_ha.config import parse_settings
+from nginx_ha.config.models import Keepalived
 from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 from tests.render import keepalived_validate as kv

@@ -28,7 +28,7 @@ from nginx_ha import render
 from nginx_ha.components.nginx import nginx_reload, nginx_validate
 from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.components.tomcat import page_marker
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.render.scripts import script
 from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks

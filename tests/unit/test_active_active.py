@@ -7,8 +7,9 @@ import ipaddress
 
 import pytest
 
-from nginx_ha.config.settings import LVS_SCHEDULERS, SettingsError, parse_settings
-from nginx_ha.config.stackfiles import conflicts_between, footprint_of_config, footprint_of_settings
+from nginx_ha.config import SettingsError, parse_settings
+from nginx_ha.config.collisions import conflicts_between, footprint_of_config, footprint_of_settings
+from nginx_ha.config.models import LVS_SCHEDULERS
 from nginx_ha.topology import build_topology
 from tests import stacks
 

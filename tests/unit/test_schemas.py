@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nginx_ha.config.settings import SECRET_KEYS
+from nginx_ha.config.parse import SECRET_KEYS
 from tests.stacks import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from nginx_ha.config.settings import SettingsError, parse_settings
+from nginx_ha.config import SettingsError, parse_settings
 from tests import stacks
 
 LBS = [

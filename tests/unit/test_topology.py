@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nginx_ha.config.settings import parse_settings
+from nginx_ha.config import parse_settings
 from nginx_ha.topology import assign_macs, build_topology, derive_mac
 from tests import stacks
 
