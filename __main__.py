@@ -3,14 +3,13 @@
 import pulumi
 
 from nginx_ha.components.engine import load_settings
-from nginx_ha.components.stack import NginxHaStack
+from nginx_ha.components.stack import NginxHaStack, NginxHaStackArgs
 from nginx_ha.config import settings_warnings
-from nginx_ha.topology import build_topology
 
 settings = load_settings()  # raises one error listing every bad key, before any resource
 for warning in settings_warnings(settings):
     pulumi.log.warn(warning)
-stack = NginxHaStack("nginx-ha", build_topology(settings))
+stack = NginxHaStack("nginx-ha", NginxHaStackArgs(settings))
 
 pulumi.export("vip", stack.vip)
 pulumi.export("vips", stack.vips)

@@ -23,10 +23,8 @@ import time
 from pathlib import Path
 
 from nginx_ha.components.keepalived import build_params
-from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
-from nginx_ha.topology import vm_layout
-from tests import stacks
+from nginx_ha.topology import Layout
 from tests.scripts import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +57,7 @@ def main() -> int:
         sys.exit("needs root: the script installs build dependencies")
     path, sha, version = debian_keepalived.orig_tarball()
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    base = build_params(source, vm_layout(parse_settings(stacks.raw_config("dev"))), str(path))
+    base = build_params(source, False, Layout(), str(path))
 
     rows: dict[str, list[float]] = {name: [] for name in (*PHASES, "first run", "second run")}
     for _ in range(args.repeat):

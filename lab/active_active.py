@@ -73,7 +73,7 @@ def baseline(lab: Lab, timeout: float = 30) -> None:
         _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     for vip in want:
         wait_serving(lab, timeout, backend=lab.primary.node.name, url=lab.url_for(vip))
-    check = lab.topo.settings.vrrp.check
+    check = lab.topo.vrrp.check
     time.sleep(float(check.interval) * check.rise)
 
 
@@ -100,7 +100,7 @@ def nginx_dead(lab: Lab, victim: LabNode, seed: int | None = None) -> list[VipOb
         out.append(VipObservation(vip, master, moves, obs, victim=victim.node.name))
     ctx = scenarios.Context(lab, victim)
     try:
-        time.sleep(0.3 + rng.uniform(0, float(lab.topo.settings.vrrp.check.interval)))
+        time.sleep(0.3 + rng.uniform(0, float(lab.topo.vrrp.check.interval)))
         NGINX_DEAD.inject(ctx)
         fault_at, wall = time.monotonic(), time.time()
         for v in out:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nginx_ha.config import NS, Settings, parse_settings, stackfiles
+from nginx_ha.config import NS, Settings, capabilities, parse_settings, stackfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def lab_settings(
     vrrp = cfg.get(f"{NS}:vrrp") or {}
     version = int(vrrp.get("version", 3))
     notes: list[str] = []
-    has_hmac = keepalived_version >= (2, 4, 0)
+    has_hmac = capabilities.supports(keepalived_version, "auth_hmac")
     secret: str | None
     if version == 2:
         secret = secrets.token_hex(4)  # PASS: 8 characters

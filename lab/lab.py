@@ -99,8 +99,6 @@ class LabNode:
 def lab_layout(
     d: Path,
     keepalived_bin: str,
-    keepalived_version: tuple[int, int, int],
-    keepalived_ipvs: bool = False,
 ) -> Layout:
     """A node's Layout in the lab: every path under the node's run folder."""
     ng = d / "nginx"
@@ -108,9 +106,7 @@ def lab_layout(
     return Layout(
         auth_pass_file=str(ka / "vrrp-auth-pass.conf"),
         keepalived_state_dir=str(ka / "state"),
-        keepalived_ipvs=keepalived_ipvs,
         interface=IFACE,
-        keepalived_version=keepalived_version,
         keepalived_bin=keepalived_bin,
         keepalived_conf=str(ka / "keepalived.conf"),
         check_script=str(ka / "check_nginx.sh"),
@@ -195,7 +191,11 @@ class Lab:
         self.keepalived_bin, self.keepalived_version = keepalived_binary()
         ipvs = keepalived_has_ipvs(self.keepalived_bin)
         self._cfg = lab_settings(self.stack, self.profile_name, self.keepalived_version)
-        self._topo = build_topology(self._cfg.settings)
+        self._topo = build_topology(
+            self._cfg.settings,
+            keepalived_version=self.keepalived_version,
+            keepalived_ipvs=ipvs,
+        )
         nodes = {}
         for i, n in enumerate(self._topo.nodes):
             d = self.run_dir / n.name
@@ -204,7 +204,7 @@ class Lab:
                 f"{self.prefix}{n.name}",
                 f"p{i}",
                 d,
-                lab_layout(d, self.keepalived_bin, self.keepalived_version, ipvs),
+                lab_layout(d, self.keepalived_bin),
             )
         self._nodes = nodes
 
@@ -252,11 +252,11 @@ class Lab:
 
     @property
     def vip(self) -> str:
-        return str(self.topo.settings.vip)
+        return str(self.topo.vip)
 
     @property
     def url(self) -> str:
-        return f"http://{self.vip}:{self.topo.settings.nginx.port}/"
+        return f"http://{self.vip}:{self.topo.nginx.port}/"
 
     @property
     def vips(self) -> list[str]:
@@ -264,16 +264,16 @@ class Lab:
         return [str(i.vip) for i in self.topo.instances]
 
     def url_for(self, vip: str) -> str:
-        return f"http://{vip}:{self.topo.settings.nginx.port}/"
+        return f"http://{vip}:{self.topo.nginx.port}/"
 
     def client_ip(self) -> ipaddress.IPv4Address:
-        s = self.topo.settings
-        vips = {vip for vip, _ in s.vip_specs} if hasattr(s, "vip_specs") else {s.vip}
-        used = {n.ip for n in self.topo.nodes} | vips | {s.network.gateway_ip}
-        for host in reversed(list(s.network.cidr.hosts())):
+        net = self.topo.network
+        vips = {i.vip for i in self.topo.instances}
+        used = {n.ip for n in self.topo.nodes} | vips | {net.gateway}
+        for host in reversed(list(net.cidr.hosts())):
             if host not in used:
                 return host
-        raise LabError(f"no free address for the lab's client in {s.network.cidr}")
+        raise LabError(f"no free address for the lab's client in {net.cidr}")
 
     # ---------------------------------------------------------------- render
 
@@ -313,7 +313,7 @@ class Lab:
         require_root("up")
         t0 = time.monotonic()
         self.load()
-        if self.topo.settings.lvs.enabled and self.lvs_unavailable():
+        if self.topo.lvs is not None and self.lvs_unavailable():
             raise LabError(f"the LVS profile cannot run here: {self.lvs_unavailable()}")
         if netns.listed(self.prefix) or (self.run_dir / "lab.json").exists():
             log(f"lab {self.stack}: leftovers of an earlier run; removing them first")
@@ -333,7 +333,7 @@ class Lab:
             mark("network")
             self._write_files()
             mark("files")
-            if self.topo.settings.lvs.enabled:
+            if self.topo.lvs is not None:
                 self.lvs_realservers()
                 mark("LVS real servers")
             for b in self.backends:
@@ -376,7 +376,7 @@ class Lab:
         """Why the LVS mode cannot run here (None: it can)."""
         if not Path("/proc/net/ip_vs").exists():
             return "this kernel has no IPVS (/proc/net/ip_vs is missing)"
-        if not any(lb.layout.keepalived_ipvs for lb in self.lbs):
+        if not self.topo.keepalived.ipvs:
             return f"{self.keepalived_bin} is built without IPVS (LVS)"
         return None
 
@@ -384,7 +384,7 @@ class Lab:
         """What the program's -lvs-realserver step does on a VM, in each load
         balancer's namespace with its files in the node's run folder."""
         from nginx_ha.components.keepalived import LVS_SCRIPT, lvs_params
-        from nginx_ha.render.scripts import script
+        from nginx_ha.render import script
 
         for lb in self.lbs:
             d = lb.dir / "lvs"
@@ -542,8 +542,7 @@ class Lab:
 
     def nginx_answers(self, lb: LabNode) -> bool:
         """This node's own nginx answers its health URL (asked inside its namespace)."""
-        s = self.topo.settings
-        url = f"http://127.0.0.1:{s.nginx.port}{s.nginx.health_path}"
+        url = self.topo.nginx.health_url
         res = subprocess.run(
             netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
             capture_output=True,
@@ -587,7 +586,7 @@ class Lab:
         opts = keepalived_options(self.keepalived_bin)
         argv = [self.keepalived_bin, "-n", "-l", "-G", "-D"]
         # VRRP only, unless LVS is on (the checker process runs the virtual servers).
-        argv += ["-P"] if "-P" in opts and not self.topo.settings.lvs.enabled else []
+        argv += ["-P"] if "-P" in opts and self.topo.lvs is None else []
         argv += ["-f", lb.layout.keepalived_conf]
         for opt, path in self.keepalived_pidfiles(lb).items():
             if opt in opts:

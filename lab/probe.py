@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from nginx_ha.topology.naming import PAGE_MARKER_KEY
+
 if TYPE_CHECKING:
     from lab.lab import Lab
 
 SERVED_BY = re.compile(rb"^x-served-by:\s*(\S+)", re.I | re.M)
-BACKEND = re.compile(rb"nginx-ha-backend=(\S+)")
+BACKEND = re.compile(PAGE_MARKER_KEY.encode() + rb"=(\S+)")
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
     Normal: both load balancers healthy, exactly one holds the VIP (the MASTER when
     preempting), the primary Tomcat answers through it and the backup Tomcat is up."""
     heal(lab)
-    preempt = lab.topo.settings.vrrp.preempt and not lab.cfg.profile.tutorial
+    preempt = lab.topo.vrrp.preempt and not lab.cfg.profile.tutorial
     want = lab.master.node.name if preempt else None
 
     def normal() -> bool:
@@ -149,7 +149,7 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
     wait_serving(lab, timeout, backend=lab.primary.node.name)
     # keepalived's rise counters: a node whose check just recovered is not yet
     # eligible; give the checks time to settle so the next fault starts from steady state.
-    time.sleep(float(lab.topo.settings.vrrp.check.interval) * lab.topo.settings.vrrp.check.rise)
+    time.sleep(float(lab.topo.vrrp.check.interval) * lab.topo.vrrp.check.rise)
     holders = lab.vip_holders()
     if len(holders) != 1:
         raise LabError(f"VIP held by {holders or 'nobody'} after settling")
@@ -243,11 +243,11 @@ def _heal(c: Context) -> None:
 def _preempt(c: Context) -> str | None:
     if c.lab.cfg.profile.tutorial:
         return None  # equal priorities: whoever keeps it; the table shows who
-    return "holder" if c.lab.topo.settings.vrrp.preempt else "other"
+    return "holder" if c.lab.topo.vrrp.preempt else "other"
 
 
 def _fail_timeout_window(lab: Lab) -> float:
-    return min(MAX_WINDOW, lab.topo.settings.nginx.fail_timeout + 5.0)
+    return min(MAX_WINDOW, lab.topo.nginx.fail_timeout + 5.0)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -470,7 +470,7 @@ def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = N
     )
     try:
         # A random moment within one health-check interval (two for the tutorial).
-        interval = float(lab.topo.settings.vrrp.check.interval)
+        interval = float(lab.topo.vrrp.check.interval)
         time.sleep(0.3 + rng.uniform(0, interval))
         scenario.inject(ctx)
         obs.fault_at = time.monotonic()

@@ -44,9 +44,9 @@ def files(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
         node_name=node.name,
         state=node.role,  # MASTER / BACKUP, both with priority 100
         interface=layout.interface,
-        vrid=topo.settings.vrrp.virtual_router_id,
+        vrid=topo.instances[0].vrid,
         ip=str(node.ip),
-        vip=str(topo.settings.vip),
+        vip=str(topo.vip),
         check_script=check,
     )
     script = _env.get_template("nginx_check.sh.j2").render(

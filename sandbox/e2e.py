@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
 
 ROOT = config.PROJECT_ROOT
@@ -192,8 +193,8 @@ class E2E:
             timeout=timeout + 5,
         )
         served = re.search(r"(?im)^x-served-by:\s*(\S+)", p.stdout or "")
-        backend = re.search(r"nginx-ha-backend=([a-z0-9-]+)", p.stdout or "")
-        return (served.group(1) if served else "", backend.group(1) if backend else "")
+        backend = parse_page_marker(p.stdout or "")
+        return (served.group(1) if served else "", backend[0] if backend else "")
 
     # ------------------------------------------------------------------ steps
     def prepare(self) -> None:

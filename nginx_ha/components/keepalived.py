@@ -26,7 +26,7 @@ from nginx_ha.components.remote import (
     secret_file,
 )
 from nginx_ha.config.models import Keepalived
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from nginx_ha.topology import Layout, Node, Topology
 
 INSTALL_SCRIPT = "install_keepalived.sh"
@@ -52,13 +52,16 @@ class KeepalivedNodeArgs(NodeStepArgs):
     auth_secret: pulumi.Output[str] | None = None
 
 
-def build_params(source: Keepalived, layout: Layout, uploaded: str | None) -> dict[str, str]:
-    """The install script's parameters (set at the top of its command)."""
+def build_params(
+    source: Keepalived, ipvs: bool, layout: Layout, uploaded: str | None
+) -> dict[str, str]:
+    """The install script's parameters (set at the top of its command): build
+    ``source`` with or without IPVS into the prefix of ``layout.keepalived_bin``."""
     prefix = posixpath.dirname(posixpath.dirname(layout.keepalived_bin))
     params = {
         "KEEPALIVED_VERSION": source.version,
         "PREFIX": prefix,
-        "CONFIGURE_OPTIONS": configure_options(layout),
+        "CONFIGURE_OPTIONS": configure_options(ipvs),
         "KEEPALIVED_CONF": layout.keepalived_conf,
         "UNIT_PATH": UNIT_PATH,
     }
@@ -72,18 +75,10 @@ def build_params(source: Keepalived, layout: Layout, uploaded: str | None) -> di
     return params
 
 
-def configure_options(layout: Layout) -> str:
+def configure_options(ipvs: bool) -> str:
     """./configure options: IPVS only where the node's keepalived needs it (a changed
     choice changes the build's stamp, so the step rebuilds)."""
-    return CONFIGURE_OPTIONS_LVS if layout.keepalived_ipvs else CONFIGURE_OPTIONS
-
-
-def keepalived_daemons(layout: Layout) -> str:
-    """keepalived's subsystem options: none. Built without IPVS it runs VRRP only; and
-    its ``--vrrp`` exists only in builds with LVS: without, getopt reads it as an
-    abbreviation of ``--vrrp_pid``, which swallows the next argument (docs/e2e.md)."""
-    del layout
-    return ""
+    return CONFIGURE_OPTIONS_LVS if ipvs else CONFIGURE_OPTIONS
 
 
 def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
@@ -92,7 +87,7 @@ def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
         "ACTION": action,
         "LVS_VIPS": " ".join(str(i.vip) for i in topo.instances),
         "LVS_MARKS": " ".join(str(render.lvs_fwmark(i.vrid)) for i in topo.instances),
-        "LVS_PORT": str(topo.settings.lvs_port),
+        "LVS_PORT": str(topo.lvs.port if topo.lvs else topo.nginx.port),
         "LVS_PEER_MACS": " ".join(lb.mac for lb in topo.load_balancers if lb.name != node.name),
         "SYSCTL_FILE": LVS_SYSCTL_FILE,
         "NFT_FILE": LVS_NFT_FILE,
@@ -107,7 +102,7 @@ def uploaded_tarball_path(source: Keepalived) -> str:
 def firewall_params(topo: Topology, node: Node) -> dict[str, str]:
     """VRRP (IP protocol 112) from the other load balancers: unicast adverts come from
     their addresses, and so do multicast ones (to 224.0.0.18), so one rule serves both."""
-    peers = topo.vrrp[node.name].unicast_peers
+    peers = topo.peers[node.name].unicast_peers
     return {
         "FW_NAME": "vrrp",
         "FW_PROTO": "vrrp",
@@ -204,7 +199,7 @@ echo "watcher running: $WATCH_SCRIPT -> $HEALTH_FILE"
 """
 
 
-# Parameters: KEEPALIVED_BIN KEEPALIVED_CONF KEEPALIVED_DAEMONS. Enables and starts keepalived; a running
+# Parameters: KEEPALIVED_BIN KEEPALIVED_CONF. Enables and starts keepalived; a running
 # one is reloaded, or restarted when its binary was replaced by a new build.
 SERVICE_SCRIPT = r"""
 if [ -d /run/systemd/system ]; then
@@ -232,8 +227,9 @@ else
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -HUP "$pid"
   else
-    # shellcheck disable=SC2086 # KEEPALIVED_DAEMONS: empty (see keepalived_daemons)
-    "$KEEPALIVED_BIN" $KEEPALIVED_DAEMONS --use-file="$KEEPALIVED_CONF"
+    # No --vrrp: a --disable-lvs build has no such option, and getopt reads it as an
+    # abbreviation of --vrrp_pid, which swallows the next argument (docs/e2e.md).
+    "$KEEPALIVED_BIN" --use-file="$KEEPALIVED_CONF"
   fi
 fi
 echo "keepalived running: $("$KEEPALIVED_BIN" --version 2>&1 | head -n 1)"
@@ -248,7 +244,7 @@ class KeepalivedNode(pulumi.ComponentResource):
     ):
         super().__init__(self.TYPE, name, None, opts)
         topo, node, layout = args.topo, args.node, args.layout
-        source = topo.settings.keepalived_source
+        source = topo.keepalived.source
 
         def after(*deps: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=[args.ready, *deps])
@@ -269,7 +265,9 @@ class KeepalivedNode(pulumi.ComponentResource):
                 )
             )
         install = script(INSTALL_SCRIPT)
-        build_command = script_command(install, build_params(source, layout, uploaded))
+        build_command = script_command(
+            install, build_params(source, topo.keepalived.ipvs, layout, uploaded)
+        )
         self.build_digest = render.sha256(build_command)
         self.build = remote.Command(
             f"{name}-keepalived-build",
@@ -302,9 +300,7 @@ class KeepalivedNode(pulumi.ComponentResource):
             if args.auth_secret is None:
                 raise ValueError(f"{name}: VRRP authentication is on but no secret was given")
             text = pulumi.Output.secret(
-                args.auth_secret.apply(
-                    lambda secret: render.vrrp_auth_file_text(topo, layout, secret)
-                )
+                args.auth_secret.apply(lambda secret: render.vrrp_auth_file_text(topo, secret))
             )
             self.auth = secret_file(
                 f"{name}-keepalived-auth",
@@ -353,7 +349,7 @@ class KeepalivedNode(pulumi.ComponentResource):
         # folder is missing: the watcher's service makes it first.
         conf_deps.append(self.watch_service)
         self.notify_script: ValidatedFile | None = None
-        if topo.settings.notify.script:
+        if topo.notify.script:
             self.notify_script = script_file(
                 "notify-script", render.notify_script(topo, node, layout), layout.notify_script
             )
@@ -377,7 +373,7 @@ class KeepalivedNode(pulumi.ComponentResource):
         # before the new one is applied, never after it.
         self.lvs: remote.Command | None = None
         lvs_deps: list[pulumi.Resource] = []
-        if topo.settings.lvs.enabled:
+        if topo.lvs is not None:
             lvs_script = script(LVS_SCRIPT)
             lvs_up = script_command(lvs_script, lvs_params(topo, node, "up"))
             self.lvs = remote.Command(
@@ -402,7 +398,6 @@ class KeepalivedNode(pulumi.ComponentResource):
                 {
                     "KEEPALIVED_BIN": layout.keepalived_bin,
                     "KEEPALIVED_CONF": layout.keepalived_conf,
-                    "KEEPALIVED_DAEMONS": keepalived_daemons(layout),
                 },
             ),
             triggers=service_triggers,

@@ -14,7 +14,7 @@ from pulumi_command import remote
 
 from nginx_ha import render
 from nginx_ha.components.remote import NodeStepArgs, ValidatedFile, script_command
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from nginx_ha.topology import Layout
 
 
@@ -41,7 +41,7 @@ class NginxNode(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeStepArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         topo, layout = args.topo, args.layout
-        port = topo.settings.nginx.port
+        port = topo.nginx.port
         after_ready = pulumi.ResourceOptions(parent=self, depends_on=[args.ready])
 
         install = script("install_nginx.sh")
@@ -84,7 +84,7 @@ class NginxNode(pulumi.ComponentResource):
                 {
                     "ACTION": "service",
                     "NGINX_PID": layout.nginx_pid,
-                    "HEALTH_URL": render.nginx_health_url(topo),
+                    "HEALTH_URL": topo.nginx.health_url,
                 },
             ),
             triggers=[render.sha256(install)],

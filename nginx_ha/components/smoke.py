@@ -18,17 +18,13 @@ from pulumi_command import remote
 
 from nginx_ha import render
 from nginx_ha.components.remote import script_command
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from nginx_ha.topology import Node, Topology
+from nginx_ha.topology.naming import PAGE_MARKER_KEY
 
 TRIES = 30
 INTERVAL = 1
 TIMEOUT = 3
-
-
-def vip_url(topo: Topology) -> str:
-    s = topo.settings
-    return f"http://{s.vip}" + ("" if s.nginx.port == 80 else f":{s.nginx.port}") + "/"
 
 
 def smoke_runner(topo: Topology) -> Node:
@@ -42,7 +38,8 @@ def smoke_runner(topo: Topology) -> Node:
 
 def smoke_params(topo: Topology) -> dict[str, str | int]:
     return {
-        "URL": vip_url(topo),
+        "URL": topo.vip_url,
+        "MARKER_KEY": PAGE_MARKER_KEY,
         "EXPECT_LB": topo.master.name,
         "PRIMARIES": " ".join(b.name for b in topo.backends if b.role == "primary"),
         "TRIES": TRIES,

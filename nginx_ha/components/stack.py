@@ -1,6 +1,20 @@
-"""NginxHaStack: the whole topology as resources, and what the stack exports."""
+"""NginxHaStack: the whole topology as resources, and what the stack exports.
+
+Another Pulumi program builds one from code::
+
+    from nginx_ha.components import NginxHaStack, NginxHaStackArgs
+    from nginx_ha.config import models, validate
+
+    settings = validate(models.Settings(stack=pulumi.get_stack(), vip="10.0.0.10", ...))
+    NginxHaStack("web", NginxHaStackArgs(settings, ssh_private_key=key.private_key_openssh))
+
+(``examples/`` has a whole program). This project's own ``__main__.py`` maps the stack's
+config to the same args.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
@@ -9,36 +23,61 @@ from nginx_ha import render
 from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from nginx_ha.components.nginx import NginxNode
 from nginx_ha.components.remote import NodeStepArgs, connection, wait_ready
-from nginx_ha.components.smoke import smoke_test, vip_url
+from nginx_ha.components.smoke import smoke_test
 from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
-from nginx_ha.topology import Node, Topology, vm_layout
+from nginx_ha.config import Settings
+from nginx_ha.topology import Node, Topology, build_topology, vm_layout
+
+
+@dataclass
+class NginxHaStackArgs:
+    """What an HA entry point needs: validated settings and its two secrets.
+
+    ``ssh_private_key`` and ``vrrp_auth_pass`` may come from other resources (an
+    Output is kept secret); unset, they are the settings' own (``sshPrivateKey``,
+    ``vrrpAuthPass`` of a stack's config)."""
+
+    settings: Settings
+    ssh_private_key: pulumi.Input[str] | None = None
+    vrrp_auth_pass: pulumi.Input[str] | None = None
+
+    def private_key(self) -> pulumi.Output[str]:
+        if self.ssh_private_key is not None:
+            return pulumi.Output.secret(self.ssh_private_key)
+        if self.settings.ssh_private_key is None:
+            raise ValueError(
+                "NginxHaStackArgs: no SSH private key (ssh_private_key, or the settings' "
+                "sshPrivateKey) for the remote steps"
+            )
+        return pulumi.Output.secret(self.settings.ssh_private_key.get_secret_value())
+
+    def vrrp_secret(self) -> pulumi.Output[str] | None:
+        if self.vrrp_auth_pass is not None:
+            return pulumi.Output.secret(self.vrrp_auth_pass)
+        if self.settings.vrrp_auth_pass is None:
+            return None
+        return pulumi.Output.secret(self.settings.vrrp_auth_pass.get_secret_value())
 
 
 class NginxHaStack(pulumi.ComponentResource):
     TYPE = "nginx-ha:index:NginxHaStack"
 
-    def __init__(self, name: str, topo: Topology, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: NginxHaStackArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(self.TYPE, name, None, opts)
-        s = topo.settings
-        # Lab stacks are torn down whole; elsewhere the base image outlives mistakes
-        # (nginx-ha:protectBaseImage overrides; see Settings.protects_base_image).
-        protect_base = s.protects_base_image
-        self.hosts = {
-            host: HostResources(self, topo, host, protect_base) for host in topo.hosts_used
-        }
-        private_key = pulumi.Output.secret(s.ssh_private_key.get_secret_value())
+        vrrp_secret = args.vrrp_secret()
+        topo = build_topology(args.settings, vrrp_secret=vrrp_secret is not None)
+        self.topology = topo
+        self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
+        private_key = args.private_key()
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
         self.connections: dict[str, remote.ConnectionArgs] = {}
         self.nginx: dict[str, NginxNode] = {}
         self.keepalived: dict[str, KeepalivedNode] = {}
-        vrrp_secret = (
-            pulumi.Output.secret(s.vrrp_auth_pass.get_secret_value())
-            if s.vrrp_auth_pass is not None
-            else None
-        )
         self.tomcat: dict[str, TomcatNode] = {}
         for node in topo.nodes:
             host = self.hosts[node.host]
@@ -58,7 +97,7 @@ class NginxHaStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
             self.vms[node.name] = vm
-            conn = connection(str(node.ip), s.ssh.user, private_key)
+            conn = connection(str(node.ip), topo.ssh.user, private_key)
             self.ready[node.name] = wait_ready(
                 node.name,
                 conn,
@@ -66,23 +105,25 @@ class NginxHaStack(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain]),
             )
             self.connections[node.name] = conn
-        layout = vm_layout(s)
+        layout = vm_layout(topo)
 
         # Every node component; the smoke test runs after all of them.
         self.node_steps: list[pulumi.Resource] = []
         child = pulumi.ResourceOptions(parent=self)
         for node in topo.nodes:
-            args = NodeStepArgs(
+            args_ = NodeStepArgs(
                 topo, node, layout, self.connections[node.name], self.ready[node.name]
             )
             if node.is_load_balancer:
-                self.nginx[node.name] = NginxNode(node.name, args, opts=child)
+                self.nginx[node.name] = NginxNode(node.name, args_, opts=child)
                 self.keepalived[node.name] = KeepalivedNode(
-                    node.name, KeepalivedNodeArgs(**vars(args), auth_secret=vrrp_secret), opts=child
+                    node.name,
+                    KeepalivedNodeArgs(**vars(args_), auth_secret=vrrp_secret),
+                    opts=child,
                 )
                 self.node_steps += [self.nginx[node.name], self.keepalived[node.name]]
             else:
-                self.tomcat[node.name] = TomcatNode(node.name, args, opts=child)
+                self.tomcat[node.name] = TomcatNode(node.name, args_, opts=child)
                 self.node_steps.append(self.tomcat[node.name])
 
         # sha256 of every rendered file per node, so a preview shows which files a
@@ -105,10 +146,10 @@ class NginxHaStack(pulumi.ComponentResource):
         )
         self.smoke = self.smoke_test.stdout
 
-        self.vip = str(s.vip)
-        # Every VIP and the load balancer meant to hold it (active-active, issue 8).
+        self.vip = str(topo.vip)
+        # Every VIP and the load balancer meant to hold it (active-active).
         self.vips = vip_outputs(topo)
-        self.url = vip_url(topo)
+        self.url = topo.vip_url
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
         self.register_outputs(
             {

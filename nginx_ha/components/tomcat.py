@@ -14,13 +14,8 @@ from pulumi_command import remote
 
 from nginx_ha import render
 from nginx_ha.components.remote import NodeStepArgs, ValidatedFile, script_command
-from nginx_ha.render.scripts import script
-from nginx_ha.topology import Node, Topology
-
-
-def page_marker(node: Node) -> str:
-    """The line of the ROOT page that names the backend (smoke test, lab, checks)."""
-    return f"nginx-ha-backend={node.name} role={node.role}"
+from nginx_ha.render import script
+from nginx_ha.topology import Topology
 
 
 def tomcat_sources(topo: Topology) -> list[str]:
@@ -66,7 +61,7 @@ class TomcatNode(pulumi.ComponentResource):
             opts=after_ready,
         )
 
-        marker = page_marker(node)
+        marker = node.page_marker
         self.page = ValidatedFile(
             f"{name}-tomcat-page",
             conn=args.conn,

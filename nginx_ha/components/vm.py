@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_libvirt as libvirt
 
-from nginx_ha.config.pins import DEFAULT_IMAGE_URL
 from nginx_ha.topology import Node, Topology
 
 GIB = 1024**3
@@ -131,41 +130,39 @@ def kernel_cmdlines(cmdline: str) -> list[dict[str, str]]:
 class HostResources:
     """Per libvirt host: an explicit provider (several hosts), base image, NAT network."""
 
-    def __init__(
-        self, parent: pulumi.Resource, topo: Topology, host: str | None, protect_base: bool
-    ):
-        s = topo.settings
+    def __init__(self, parent: pulumi.Resource, topo: Topology, host: str | None):
         suffix = f"-{host}" if host else ""
-        # Always an explicit provider: libvirt:uri's default lives in settings, and
+        # Always an explicit provider: libvirt:uri's default lives in the settings, and
         # every host's resources say which hypervisor they are on.
         self.provider = libvirt.Provider(
-            f"libvirt{suffix}", uri=s.host_uri(host), opts=pulumi.ResourceOptions(parent=parent)
+            f"libvirt{suffix}", uri=topo.host_uri(host), opts=pulumi.ResourceOptions(parent=parent)
         )
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
-        self.pool = s.image.pool
+        image = topo.image
+        self.pool = image.pool
         self.base_volume_id: pulumi.Output[str] | None = None
-        self.base_volume_name: str | None = s.image.volume
-        if s.image.volume is None:
+        self.base_volume_name: str | None = image.volume
+        if image.url is not None:
             base = libvirt.Volume(
                 f"base-image{suffix}",
                 name=topo.base_volume,
-                pool=s.image.pool,
-                source=s.image.url or DEFAULT_IMAGE_URL,
+                pool=image.pool,
+                source=image.url,
                 format="qcow2",
                 # Every clone is a CoW overlay on this volume; protect it in long-lived
                 # stacks (lab stacks are torn down whole).
                 opts=pulumi.ResourceOptions.merge(
-                    opts, pulumi.ResourceOptions(protect=protect_base)
+                    opts, pulumi.ResourceOptions(protect=image.protect)
                 ),
             )
             self.base_volume_id = base.id
         self.network_id: pulumi.Output[str] | None = None
         self.bridge: str | None = None
-        net = s.network
+        net = topo.network
         if net.mode == "nat":
             network = libvirt.Network(
                 f"network{suffix}",
-                name=topo.network,
+                name=net.name,
                 mode="nat",
                 addresses=[str(net.cidr)],
                 bridge=net.bridge,

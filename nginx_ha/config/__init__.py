@@ -17,7 +17,7 @@
 from nginx_ha.config.errors import Problem, SettingsError
 from nginx_ha.config.lab_stacks import is_lab_stack
 from nginx_ha.config.models import Settings
-from nginx_ha.config.parse import parse_settings
+from nginx_ha.config.parse import parse_settings, validate
 from nginx_ha.config.pins import NS, PROJECT
 from nginx_ha.config.warnings import settings_warnings
 
@@ -30,4 +30,5 @@ __all__ = [
     "is_lab_stack",
     "parse_settings",
     "settings_warnings",
+    "validate",
 ]

@@ -329,7 +329,9 @@ class Settings(_Model):
     network: Network = Field(default_factory=Network)
     image: Image = Field(default_factory=Image)
     ssh: Ssh
-    ssh_private_key: SecretStr
+    # Required in a stack's config (parse_settings); a program building the stack from
+    # code may pass the key as a Pulumi Input instead (NginxHaStackArgs).
+    ssh_private_key: SecretStr | None = None
     # One VIP (vip) or several, active-active (vips); one of them, not both. After
     # parsing, vip is the first VIP either way.
     vip: ipaddress.IPv4Address | None = None

@@ -24,6 +24,9 @@ from nginx_ha.config.rules import cross_checks
 
 # Keys that are secrets: they must be set with `pulumi config set --secret`.
 SECRET_KEYS = {"sshPrivateKey", "vrrpAuthPass"}
+# Optional in the model (a program may give them as Pulumi Inputs), required in a
+# stack's config.
+REQUIRED_IN_CONFIG = {"ssh_private_key"}
 OUR_KEYS = {
     (f.alias or name)
     for name, f in Settings.model_fields.items()
@@ -134,7 +137,7 @@ def parse_settings(
             parsed[name] = stack
             continue
         if alias not in ours:
-            if field.is_required():
+            if field.is_required() or name in REQUIRED_IN_CONFIG:
                 problems.append(Problem(_key_path(alias, []), _HINTS["missing"].format(key=alias)))
             else:
                 parsed[name] = field.get_default(call_default_factory=True)
@@ -166,3 +169,12 @@ def parse_settings(
     if parsed.get("vip") is None and parsed.get("vips"):
         parsed["vip"] = parsed["vips"][0].address  # vip: the first VIP, for its users
     return Settings.model_validate({k: v for k, v in parsed.items()})
+
+
+def validate(settings: Settings) -> Settings:
+    """Run every cross-key rule on settings built in code (the models check each key
+    as it is set); raise one SettingsError listing every problem."""
+    problems = cross_checks({name: getattr(settings, name) for name in Settings.model_fields})
+    if problems:
+        raise SettingsError(problems)
+    return settings

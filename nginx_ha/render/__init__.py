@@ -1,3 +1,72 @@
-"""Rendering: one pure function per produced file (pure)."""
+"""Rendering (pure): one function per produced file, plain values in, ``str`` out.
 
-from nginx_ha.render.files import *  # noqa: F403
+| module | files |
+|---|---|
+| ``templates`` | the one Jinja2 environment and the one loader of template files |
+| ``cloudinit`` | user-data, meta-data, network-config |
+| ``nginx`` | nginx.conf |
+| ``keepalived`` | keepalived.conf, check, watcher and notify scripts, the secret file |
+| ``tomcat`` | a backend's ROOT page |
+| ``files`` | every file a node gets (``node_files``) and its mode |
+| ``cli`` | ``python -m nginx_ha.render``: every file of a stack, offline |
+
+Templates get decided values from the topology; nothing here reads raw settings.
+"""
+
+from nginx_ha.render.cloudinit import (
+    cloud_init_meta_data,
+    cloud_init_network_config,
+    cloud_init_user_data,
+)
+from nginx_ha.render.files import file_mode, node_files
+from nginx_ha.render.keepalived import (
+    TRACK_FILE,
+    check_nginx_script,
+    check_restart_marker,
+    keepalived_conf,
+    keepalived_file_modes,
+    keepalived_files,
+    lvs_fwmark,
+    lvs_virtual_servers,
+    nginx_watch_script,
+    notify_script,
+    vrrp_auth_file_text,
+    vrrp_auth_path,
+    vrrp_instances,
+    vrrp_state_file,
+)
+from nginx_ha.render.nginx import lvs_health_peers, nginx_conf, nginx_time
+from nginx_ha.render.templates import TEMPLATES, render_template, script, sha256, template_file
+from nginx_ha.render.tomcat import tomcat_page, tomcat_page_path
+
+__all__ = [
+    "TEMPLATES",
+    "TRACK_FILE",
+    "check_nginx_script",
+    "check_restart_marker",
+    "cloud_init_meta_data",
+    "cloud_init_network_config",
+    "cloud_init_user_data",
+    "file_mode",
+    "keepalived_conf",
+    "keepalived_file_modes",
+    "keepalived_files",
+    "lvs_fwmark",
+    "lvs_health_peers",
+    "lvs_virtual_servers",
+    "nginx_conf",
+    "nginx_time",
+    "nginx_watch_script",
+    "node_files",
+    "notify_script",
+    "render_template",
+    "script",
+    "sha256",
+    "template_file",
+    "tomcat_page",
+    "tomcat_page_path",
+    "vrrp_auth_file_text",
+    "vrrp_auth_path",
+    "vrrp_instances",
+    "vrrp_state_file",
+]

@@ -1,150 +1,174 @@
-"""Derive the deployment from validated settings: nodes, VRRP roles, MACs, names.
+"""The deployment decided from validated settings: every per-node value the renderers,
+the Pulumi components, the lab and the benches need.
 
-Pure: plain values in, plain values out. The Pulumi components, the offline
-renderer and the network-namespace lab all consume a :class:`Topology`.
+Pure: plain values in, plain values out. Nothing downstream reads raw settings: a
+decision (who is MASTER of which VIP, how adverts are authenticated, what keepalived
+runs and what it supports, the e-mail sender, the health URL, rounded check timings)
+is taken here, once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
-from nginx_ha.config import Settings
-from nginx_ha.config.models import VmSize
+from nginx_ha.config import capabilities
+from nginx_ha.config.capabilities import Version
+from nginx_ha.config.models import Backend, Keepalived, LoadBalancer, Settings, VmSize
+from nginx_ha.config.pins import DEFAULT_IMAGE_URL
+from nginx_ha.topology.layout import Layout
+from nginx_ha.topology.naming import (
+    assign_macs,
+    base_volume_name,
+    cloudinit_name,
+    domain_name,
+    network_name,
+    page_marker,
+    stack_prefix,
+    volume_name,
+)
 
-QEMU_OUI = "52:54:00"  # QEMU/KVM's locally administered range
+AuthKind = Literal["pass", "hmac", "none"]
 
-
-# --------------------------------------------------------------------------- naming
-# Physical libvirt names carry project and stack, so two stacks on one host never
-# collide. Logical Pulumi names stay short ("nginx-master-domain").
-
-
-def stack_prefix(project: str, stack: str) -> str:
-    return f"{project}-{stack}"
-
-
-def domain_name(prefix: str, vm: str) -> str:
-    return f"{prefix}-{vm}"
-
-
-def volume_name(prefix: str, vm: str) -> str:
-    return f"{prefix}-{vm}.qcow2"
-
-
-def cloudinit_name(prefix: str, vm: str) -> str:
-    return f"{prefix}-{vm}-cloudinit.iso"
-
-
-def base_volume_name(prefix: str) -> str:
-    return f"{prefix}-base.qcow2"
-
-
-def network_name(prefix: str, network: str) -> str:
-    return f"{prefix}-{network}"
+# nginx's upstream: the name, the failures after which it tries the next server
+# (primaries first, then backups), and the balancing directive per setting.
+NGINX_UPSTREAM = "tomcat"
+NGINX_NEXT_UPSTREAM = ("error", "timeout", "http_502", "http_503", "http_504")
+NGINX_BALANCING: dict[str, str | None] = {
+    "round_robin": None,  # nginx's default: no directive
+    "least_conn": "least_conn",
+    "ip_hash": "ip_hash",
+    "hash": "hash $remote_addr consistent",
+    "random": "random",
+}
+VRRP_INSTANCE_NAME = "VI_{vrid}"
 
 
-# ------------------------------------------------------------------------------ MACs
-
-
-def derive_mac(project: str, stack: str, vm: str, attempt: int = 0) -> str:
-    """A stable MAC in 52:54:00:xx:xx:xx from (project, stack, VM name).
-
-    ``attempt`` > 0 gives the deterministic alternatives used to resolve a collision.
-    """
-    seed = f"{project}/{stack}/{vm}" + (f"#{attempt}" if attempt else "")
-    digest = hashlib.sha256(seed.encode()).digest()
-    return QEMU_OUI + "".join(f":{b:02x}" for b in digest[:3])
-
-
-def assign_macs(project: str, stack: str, wanted: list[tuple[str, str | None]]) -> dict[str, str]:
-    """MACs for every VM: overrides first, then generated ones in name order.
-
-    A generated MAC that collides with one already taken moves to the next
-    deterministic alternative, so the result depends only on the inputs.
-    """
-    taken: dict[str, str] = {}
-    out: dict[str, str] = {}
-    for vm, mac in wanted:
-        if mac is not None:
-            out[vm] = mac
-            taken[mac] = vm
-    for vm, mac in sorted(wanted):
-        if mac is not None:
-            continue
-        attempt = 0
-        candidate = derive_mac(project, stack, vm)
-        while candidate in taken:
-            attempt += 1
-            candidate = derive_mac(project, stack, vm, attempt)
-        out[vm] = candidate
-        taken[candidate] = vm
-    return out
-
-
-# ---------------------------------------------------------------------------- layout
+# ------------------------------------------------------------------------ the plans
 
 
 @dataclass(frozen=True)
-class Layout:
-    """Where things live on a node and what runs there, for the renderers.
+class KeepalivedPlan:
+    """The keepalived the nodes run: its release (which decides what may be rendered),
+    whether it is built with IPVS, and the verified source the program builds."""
 
-    VMs use the defaults; the network-namespace lab passes its own (per-node paths
-    under its run folder, its interface names, the keepalived it runs), so one set of
-    templates serves both. Fields only ever get added, with a default.
-    """
+    version: Version
+    ipvs: bool
+    source: Keepalived  # defaults filled (the pinned git tag and commit)
 
-    interface: str = "enp1s0"
-    # The keepalived deployed: decides which options may be rendered.
-    keepalived_version: tuple[int, int, int] = (2, 4, 3)
-    keepalived_bin: str = "/usr/local/keepalived/sbin/keepalived"
-    keepalived_conf: str = "/etc/keepalived/keepalived.conf"
-    check_script: str = "/etc/keepalived/check_nginx.sh"
-    notify_script: str = "/etc/keepalived/notify.sh"
-    auth_key_file: str = "/etc/keepalived/vrrp-auth.key"
-    script_user: str = "root"
-    nginx_bin: str = "/usr/sbin/nginx"
-    nginx_conf: str = "/etc/nginx/nginx.conf"
-    nginx_pid: str = "/run/nginx.pid"
-    nginx_log_dir: str = "/var/log/nginx"
-    nginx_mime_types: str = "/etc/nginx/mime.types"
-    # How the health check restarts nginx once (the lab starts it in its namespace).
-    nginx_restart: str = "systemctl restart nginx"
-    tomcat_webapps: str = "/var/lib/tomcat10/webapps"
-    # nginx (issue 5): the user workers run as (Debian www-data, RHEL family nginx),
-    # the folder for request-body and proxy temp files (the lab gives each node its
-    # own), and the ROOT page Tomcat serves (under tomcat_webapps).
-    nginx_user: str = "www-data"
-    nginx_temp_dir: str = "/var/lib/nginx"
-    tomcat_page: str = "ROOT/index.html"
-    # keepalived (issue 4): the VRRPv2 PASS fragment (a root-only 0600 file that
-    # keepalived.conf includes, so the password is not in keepalived.conf), and the
-    # folder of the health check's restart marker and the notify script's state file.
-    auth_pass_file: str = "/etc/keepalived/vrrp-auth-pass.conf"  # noqa: S105 - a path
-    keepalived_state_dir: str = "/run/nginx-ha"
-    # Active-active/LVS (issue 8): whether the node's keepalived has IPVS (LVS) support
-    # (Debian's package has; the program builds it only when nginx-ha:lvs.enabled).
-    keepalived_ipvs: bool = True
-    # The fast health path (docs/keepalived.md): the watcher script, and the file it
-    # writes (0 healthy, 1 down) that keepalived tracks (track_file); its folder must
-    # exist before keepalived starts.
-    watch_script: str = "/etc/keepalived/nginx_watch.sh"
-    health_file: str = "/run/nginx-ha/nginx-health"
+    @property
+    def version_text(self) -> str:
+        return capabilities.version_text(self.version)
+
+    def supports(self, feature: str) -> bool:
+        return capabilities.supports(self.version, feature)
 
 
-def vm_layout(settings: Settings) -> Layout:
-    """The layout of a VM deployed by the program."""
-    k = settings.keepalived
-    return Layout(
-        interface=settings.vrrp.interface,
-        keepalived_version=k.version_tuple,
-        keepalived_ipvs=settings.keepalived_ipvs,
-    )
+@dataclass(frozen=True)
+class CheckPlan:
+    """keepalived's check of the node's nginx and the fast watcher, as the deployed
+    keepalived reads them (a fractional interval is rounded up where it cannot)."""
+
+    interval: Decimal
+    timeout: Decimal
+    fall: int
+    rise: int
+    weight: int
+    watch_interval: Decimal
 
 
-# -------------------------------------------------------------------------- topology
+@dataclass(frozen=True)
+class VrrpPlan:
+    version: int
+    advert_interval: Decimal
+    unicast: bool
+    preempt: bool
+    interface: str  # the NIC name cloud-init gives the VM (matched by MAC)
+    garp_master_refresh: int
+    check: CheckPlan
+    auth: AuthKind  # how adverts are authenticated
+
+
+@dataclass(frozen=True)
+class NginxPlan:
+    port: int
+    health_path: str
+    connect_timeout: Decimal
+    send_timeout: Decimal
+    read_timeout: Decimal
+    max_fails: int
+    fail_timeout: int
+    balancing: str | None  # the upstream's balancing directive (None: round robin)
+    retry_non_idempotent: bool
+    next_upstream: tuple[str, ...]
+
+    @property
+    def port_suffix(self) -> str:
+        """':PORT' in a URL, empty for 80."""
+        return "" if self.port == 80 else f":{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        """The URL the check script and the watcher ask: the node's own nginx."""
+        return f"http://127.0.0.1{self.port_suffix}{self.health_path}"
+
+
+@dataclass(frozen=True)
+class LvsPlan:
+    """LVS (IPVS) in direct routing in front of the nginx nodes (nginx-ha:lvs)."""
+
+    port: int
+    scheduler: str
+    persistence_timeout: int
+
+
+@dataclass(frozen=True)
+class EmailPlan:
+    to: tuple[str, ...]
+    sender: str | None  # None: keepalived@<node> (sender_for)
+    server: str  # as keepalived's smtp_server reads it: "host port" or "host"
+
+    def sender_for(self, node: str) -> str:
+        return self.sender or f"keepalived@{node}"
+
+
+@dataclass(frozen=True)
+class NotifyPlan:
+    script: bool
+    email: EmailPlan | None
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    mode: Literal["nat", "bridge"]
+    name: str  # the physical libvirt network (nat) or the host bridge (bridge)
+    cidr: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    dns: tuple[ipaddress.IPv4Address, ...]
+    bridge: str | None  # nat: an explicit bridge name for libvirt's network
+
+    @property
+    def prefix_len(self) -> int:
+        return self.cidr.prefixlen
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    url: str | None  # the base image downloaded per host (None: clone ``volume``)
+    volume: str | None  # an existing volume to clone
+    pool: str
+    protect: bool  # the managed base image gets Pulumi's `protect`
+
+
+@dataclass(frozen=True)
+class SshPlan:
+    user: str
+    public_key: str
+
+
+# ------------------------------------------------------------------ nodes and VRRP
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,11 @@ class Node:
     @property
     def is_load_balancer(self) -> bool:
         return self.kind == "load_balancer"
+
+    @property
+    def page_marker(self) -> str:
+        """The line of a backend's ROOT page that names it (smoke test, lab, checks)."""
+        return page_marker(self.name, self.role)
 
 
 @dataclass(frozen=True)
@@ -193,20 +222,42 @@ class VrrpInstance:
     peers: dict[str, VrrpPeer]  # by load balancer name
 
 
-VRRP_INSTANCE_NAME = "VI_{vrid}"
-
-
 @dataclass(frozen=True)
 class Topology:
-    settings: Settings
+    project: str
+    stack: str
     prefix: str
-    network: str  # physical libvirt network name (nat mode) or the host bridge
+    network: NetworkPlan
     base_volume: str
     nodes: tuple[Node, ...]
-    # The first VIP's instance, by load balancer (the one-VIP view; see instances).
-    vrrp: dict[str, VrrpPeer] = field(default_factory=dict)
     # One VRRP instance per VIP, in the order of nginx-ha:vips (or the one nginx-ha:vip).
-    instances: tuple[VrrpInstance, ...] = ()
+    instances: tuple[VrrpInstance, ...]
+    vrrp: VrrpPlan
+    keepalived: KeepalivedPlan
+    nginx: NginxPlan
+    notify: NotifyPlan
+    lvs: LvsPlan | None  # None: LVS off
+    image: ImagePlan
+    ssh: SshPlan
+    hosts: dict[str | None, str] = field(default_factory=dict)  # host key -> libvirt URI
+
+    @property
+    def peers(self) -> dict[str, VrrpPeer]:
+        """The first VIP's instance, by load balancer (the one-VIP view)."""
+        return dict(self.instances[0].peers) if self.instances else {}
+
+    @property
+    def vip(self) -> ipaddress.IPv4Address:
+        """The first VIP (the one VIP of a one-VIP stack)."""
+        return self.instances[0].vip
+
+    @property
+    def vip_url(self) -> str:
+        """The URL clients use: the first VIP."""
+        return self.url_for(self.vip)
+
+    def url_for(self, vip: ipaddress.IPv4Address | str) -> str:
+        return f"http://{vip}{self.nginx.port_suffix}/"
 
     @property
     def load_balancers(self) -> tuple[Node, ...]:
@@ -227,69 +278,166 @@ class Topology:
 
     @property
     def prefix_len(self) -> int:
-        return self.settings.network.cidr.prefixlen
+        return self.network.prefix_len
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
+    def host_uri(self, host: str | None) -> str:
+        return self.hosts[host]
 
-def build_topology(settings: Settings) -> Topology:
-    prefix = stack_prefix(settings.project, settings.stack)
-    wanted = [(n.name, n.mac) for n in settings.all_nodes()]
-    macs = assign_macs(settings.project, settings.stack, wanted)
-    master_priority = max(lb.priority for lb in settings.load_balancers)
+
+def vm_layout(topo: Topology) -> Layout:
+    """The layout of a VM deployed by the program (its NIC: vrrp.interface)."""
+    return Layout(interface=topo.vrrp.interface)
+
+
+# ----------------------------------------------------------------------- decisions
+
+
+def check_seconds(keepalived: KeepalivedPlan, value: Decimal) -> Decimal:
+    """vrrp_script interval/timeout as the node's keepalived reads them: one without
+    fractional check timings takes whole seconds only, so a fraction is rounded up
+    there (the settings refuse fractions for such a stack; this serves the lab, which
+    may run an older keepalived than the stack names)."""
+    if keepalived.supports("fractional_check"):
+        return value
+    return value.to_integral_value(rounding=ROUND_CEILING)
+
+
+def vrrp_auth_kind(settings: Settings, keepalived: KeepalivedPlan, has_secret: bool) -> AuthKind:
+    """How adverts are authenticated: a VRRPv2 PASS, auth_hmac, or not at all."""
+    if not has_secret:
+        return "none"
+    if settings.vrrp.version == 2:
+        return "pass"
+    if keepalived.supports("auth_hmac"):
+        return "hmac"
+    if settings.vrrp.allow_unauthenticated:
+        return "none"
+    raise ValueError(
+        f"auth_hmac needs keepalived {capabilities.since('auth_hmac')} or newer; this "
+        f"node runs {keepalived.version_text} (nginx-ha:keepalived.version)"
+    )
+
+
+def smtp_server(value: str) -> str:
+    """keepalived's smtp_server takes "host port": "host:port" is split."""
+    host, sep, port = value.rpartition(":")
+    return f"{host} {port}" if sep and port.isdigit() and host else value
+
+
+def build_topology(
+    settings: Settings,
+    *,
+    keepalived_version: Version | None = None,
+    keepalived_ipvs: bool | None = None,
+    vrrp_secret: bool | None = None,
+) -> Topology:
+    """Decide the deployment. ``keepalived_version``/``keepalived_ipvs``: the keepalived
+    that really runs where it is not the one the stack builds (the lab runs the one
+    installed on its host); default: the stack's. ``vrrp_secret``: whether a VRRP
+    secret is given (default: the settings hold one)."""
+    s = settings
+    prefix = stack_prefix(s.project, s.stack)
+    wanted = [(n.name, n.mac) for n in s.all_nodes()]
+    macs = assign_macs(s.project, s.stack, wanted)
+    master_priority = max(lb.priority for lb in s.load_balancers)
+    hosts: dict[str | None, str] = {None: s.libvirt_uri, **s.hosts}
     nodes: list[Node] = []
-    for lb in settings.load_balancers:
+    for lb in s.load_balancers:
+        role = "MASTER" if lb.priority == master_priority else "BACKUP"
         nodes.append(
-            _node(
-                settings,
-                prefix,
-                lb.name,
-                "load_balancer",
-                lb.ip,
-                macs[lb.name],
-                lb.host,
-                settings.vm_size(lb),
-                "MASTER" if lb.priority == master_priority else "BACKUP",
-                priority=lb.priority,
-            )
+            _node(s, prefix, lb, "load_balancer", macs[lb.name], role, priority=lb.priority)
         )
-    for be in settings.backends:
-        nodes.append(
-            _node(
-                settings,
-                prefix,
-                be.name,
-                "backend",
-                be.ip,
-                macs[be.name],
-                be.host,
-                settings.vm_size(be),
-                be.role,
-                port=be.port,
-            )
-        )
+    for be in s.backends:
+        nodes.append(_node(s, prefix, be, "backend", macs[be.name], be.role, port=be.port))
 
     lbs = [n for n in nodes if n.is_load_balancer]
     instances = tuple(
-        vrrp_instance(settings, lbs, index, vip, vrid)
-        for index, (vip, vrid) in enumerate(settings.vip_specs)
+        vrrp_instance(s.vrrp.preempt, lbs, index, vip, vrid)
+        for index, (vip, vrid) in enumerate(s.vip_specs)
     )
-
-    net = settings.network
+    keepalived = KeepalivedPlan(
+        version=keepalived_version or s.keepalived.version_tuple,
+        ipvs=s.keepalived_ipvs if keepalived_ipvs is None else keepalived_ipvs,
+        source=s.keepalived_source,
+    )
+    v, c = s.vrrp, s.vrrp.check
+    vrrp_plan = VrrpPlan(
+        version=v.version,
+        advert_interval=v.advert_interval,
+        unicast=v.unicast,
+        preempt=v.preempt,
+        interface=v.interface,
+        garp_master_refresh=v.garp_master_refresh,
+        check=CheckPlan(
+            interval=check_seconds(keepalived, c.interval),
+            timeout=check_seconds(keepalived, c.timeout),
+            fall=c.fall,
+            rise=c.rise,
+            weight=c.weight,
+            watch_interval=c.watch_interval,
+        ),
+        auth=vrrp_auth_kind(
+            s, keepalived, s.vrrp_auth_pass is not None if vrrp_secret is None else vrrp_secret
+        ),
+    )
+    ng = s.nginx
+    next_upstream = NGINX_NEXT_UPSTREAM + (("non_idempotent",) if ng.retry_non_idempotent else ())
+    n = s.notify
+    email = None
+    if n.email_to and n.smtp_server:
+        email = EmailPlan(tuple(n.email_to), n.email_from, smtp_server(n.smtp_server))
+    net = s.network
     return Topology(
-        settings=settings,
+        project=s.project,
+        stack=s.stack,
         prefix=prefix,
-        network=(net.bridge or "") if net.mode == "bridge" else network_name(prefix, net.name),
+        network=NetworkPlan(
+            mode=net.mode,
+            name=(net.bridge or "") if net.mode == "bridge" else network_name(prefix, net.name),
+            cidr=net.cidr,
+            gateway=net.gateway_ip,
+            dns=tuple(net.dns_servers),
+            bridge=net.bridge,
+        ),
         base_volume=base_volume_name(prefix),
         nodes=tuple(nodes),
-        vrrp=dict(instances[0].peers) if instances else {},
         instances=instances,
+        vrrp=vrrp_plan,
+        keepalived=keepalived,
+        nginx=NginxPlan(
+            port=ng.port,
+            health_path=ng.health_path,
+            connect_timeout=ng.connect_timeout,
+            send_timeout=ng.send_timeout,
+            read_timeout=ng.read_timeout,
+            max_fails=ng.max_fails,
+            fail_timeout=ng.fail_timeout,
+            balancing=NGINX_BALANCING[ng.balancing],
+            retry_non_idempotent=ng.retry_non_idempotent,
+            next_upstream=next_upstream,
+        ),
+        notify=NotifyPlan(script=n.script, email=email),
+        lvs=(
+            LvsPlan(s.lvs_port, s.lvs.scheduler, s.lvs.persistence_timeout)
+            if s.lvs.enabled
+            else None
+        ),
+        image=ImagePlan(
+            url=None if s.image.volume else (s.image.url or DEFAULT_IMAGE_URL),
+            volume=s.image.volume,
+            pool=s.image.pool,
+            protect=s.protects_base_image,
+        ),
+        ssh=SshPlan(s.ssh.user, s.ssh.public_key),
+        hosts=hosts,
     )
 
 
 def vrrp_instance(
-    settings: Settings, lbs: list[Node], index: int, vip: ipaddress.IPv4Address, vrid: int
+    preempt: bool, lbs: list[Node], index: int, vip: ipaddress.IPv4Address, vrid: int
 ) -> VrrpInstance:
     """VIP ``index``'s instance. Its MASTER is load balancer ``index mod n`` in priority
     order; the configured priorities rotate with it, so each instance has the same set
@@ -304,14 +452,12 @@ def vrrp_instance(
         is_master = rank == shift
         # keepalived honours nopreempt only with state BACKUP: without preemption
         # every node starts as BACKUP and the priority alone elects the first MASTER.
-        state: Literal["MASTER", "BACKUP"] = (
-            "MASTER" if is_master and settings.vrrp.preempt else "BACKUP"
-        )
+        state: Literal["MASTER", "BACKUP"] = "MASTER" if is_master and preempt else "BACKUP"
         peers[n.name] = VrrpPeer(
             node=n.name,
             state=state,
             priority=priority,
-            nopreempt=not settings.vrrp.preempt,
+            nopreempt=not preempt,
             unicast_src=n.ip,
             unicast_peers=tuple(p.ip for p in lbs if p.name != n.name),
         )
@@ -327,31 +473,28 @@ def vrrp_instance(
 
 
 def _node(
-    settings: Settings,
+    s: Settings,
     prefix: str,
-    name: str,
-    kind,
-    ip,
-    mac,
-    host,
-    size,
-    role,
-    priority=None,
-    port=None,
+    spec: LoadBalancer | Backend,
+    kind: Literal["load_balancer", "backend"],
+    mac: str,
+    role: str,
+    priority: int | None = None,
+    port: int | None = None,
 ) -> Node:
     return Node(
-        name=name,
+        name=spec.name,
         kind=kind,
-        ip=ip,
+        ip=spec.ip,
         mac=mac,
-        host=host,
-        host_uri=settings.host_uri(host),
-        size=size,
+        host=spec.host,
+        host_uri=s.host_uri(spec.host),
+        size=s.vm_size(spec),
         role=role,
-        domain=domain_name(prefix, name),
-        volume=volume_name(prefix, name),
-        cloudinit=cloudinit_name(prefix, name),
-        instance_id=f"iid-{prefix}-{name}",
+        domain=domain_name(prefix, spec.name),
+        volume=volume_name(prefix, spec.name),
+        cloudinit=cloudinit_name(prefix, spec.name),
+        instance_id=f"iid-{prefix}-{spec.name}",
         priority=priority,
         port=port,
     )

@@ -85,7 +85,7 @@ def timings(lab: Lab) -> tuple[float, float]:
     `fall` failures in a row, the last one bounded by the check's timeout.
     takeover: a BACKUP declares the MASTER down after 3 missed adverts plus its skew
     (less than one advert)."""
-    v = lab.topo.settings.vrrp
+    v = lab.topo.vrrp
     detection = float(v.check.interval) * v.check.fall + float(v.check.timeout)
     takeover = 4 * float(v.advert_interval)
     return detection, takeover
@@ -135,8 +135,8 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
 def test_nginx_killed_is_restarted_by_the_check(lab):
     before = scenarios.nginx_pids(lab, lab.master)
     obs = run(lab, "nginx-killed")
-    interval = float(lab.topo.settings.vrrp.check.interval)
-    timeout = float(lab.topo.settings.vrrp.check.timeout)
+    interval = float(lab.topo.vrrp.check.interval)
+    timeout = float(lab.topo.vrrp.check.timeout)
     assert obs.failed, "killing nginx on the VIP holder must make requests fail"
     # the first failing check restarts it: failures end within one check period
     assert obs.failing_for <= interval + timeout + SLACK
@@ -149,8 +149,8 @@ def test_nginx_killed_is_restarted_by_the_check(lab):
 def watch_detection(lab: Lab) -> float:
     """The watcher's detection (the fast path): `fall` rounds of at most one pause and
     one bounded probe."""
-    c = lab.topo.settings.vrrp.check
-    probe = c.watch_interval * render.WATCH_PROBE_TIMEOUT
+    c = lab.topo.vrrp.check
+    probe = c.watch_interval * render.keepalived.WATCH_PROBE_TIMEOUT
     return float((c.watch_interval + probe) * c.fall)
 
 
@@ -200,7 +200,7 @@ def test_master_cut_off_backup_takes_over_within_the_advert_timeout(lab):
 
 
 def test_master_back_preempts_at_once(lab):
-    assert lab.topo.settings.vrrp.preempt, "the dev stack preempts"
+    assert lab.topo.vrrp.preempt, "the dev stack preempts"
     obs = run(lab, "master-back")
     assert obs.holders_after == [lab.master.node.name]
     assert last_answer(obs) == (lab.master.node.name, lab.primary.node.name)
@@ -225,7 +225,7 @@ def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(
     # each one learns of the black hole from its own first timed-out connect.
     workers = len(scenarios.nginx_pids(lab, lab.master)) - 1
     obs = run(lab, "tomcat-blackholed")
-    connect = float(lab.topo.settings.nginx.connect_timeout)
+    connect = float(lab.topo.nginx.connect_timeout)
     assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
     assert len(obs.failed) == 0, obs.describe()
     slow = [r for r in obs.requests if r.ok and r.latency > connect / 2]
@@ -245,7 +245,7 @@ def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(
 
 def test_primary_back_gets_the_traffic_again_after_fail_timeout(lab):
     obs = run(lab, "primary-back")
-    ng = lab.topo.settings.nginx
+    ng = lab.topo.nginx
     assert last_answer(obs) == (lab.master.node.name, lab.primary.node.name)
     assert any(r.backend == lab.backup_backend.node.name for r in obs.requests if r.ok)
     assert len(obs.failed) == 0, obs.describe()

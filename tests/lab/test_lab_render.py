@@ -45,7 +45,7 @@ def test_profiles_are_settings_overrides_validated_like_a_stack():
 
 
 def test_layout_keeps_every_node_path_in_its_own_run_folder(tmp_path):
-    lay = lab_layout(tmp_path / "lb1", "/usr/sbin/keepalived", (2, 2, 7))
+    lay = lab_layout(tmp_path / "lb1", "/usr/sbin/keepalived")
     assert lay.interface == "eth0"
     for value in (
         lay.keepalived_conf,

@@ -4,6 +4,7 @@ delete that undoes it, replaced delete-first) and where it sits in the node's st
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -85,10 +86,11 @@ def test_without_lvs_keepalived_is_built_without_ipvs_and_no_lvs_step_exists():
     result = run(**TWO_VIPS)
     build = params_of(result.named("nginx-master-keepalived-build").inputs["create"])
     assert build["CONFIGURE_OPTIONS"] == "--disable-lvs"
-    service = params_of(result.named("nginx-master-keepalived-service").inputs["create"])
+    service = result.named("nginx-master-keepalived-service").inputs["create"]
     # No --vrrp: a build without LVS has no such option (getopt would take it as
     # --vrrp_pid and swallow --use-file); such a build runs VRRP only anyway.
-    assert service["KEEPALIVED_DAEMONS"] == ""
+    starts = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', service, re.M)
+    assert starts == ['--use-file="$KEEPALIVED_CONF"']
     assert not [r for r in result.resources if r.name.endswith("-lvs-realserver")]
 
 
@@ -99,8 +101,9 @@ def test_lvs_builds_with_ipvs_and_changes_the_build_trigger():
         build_on = on.named(f"{lb}-keepalived-build").inputs
         assert params_of(build_on["create"])["CONFIGURE_OPTIONS"] == "--enable-lvs"
         assert build_on["triggers"] != off.named(f"{lb}-keepalived-build").inputs["triggers"]
-        service = params_of(on.named(f"{lb}-keepalived-service").inputs["create"])
-        assert service["KEEPALIVED_DAEMONS"] == ""  # VRRP and the LVS checker
+        service = on.named(f"{lb}-keepalived-service").inputs["create"]
+        starts = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', service, re.M)
+        assert starts == ['--use-file="$KEEPALIVED_CONF"']  # VRRP and the LVS checker run
 
 
 @pytest.mark.parametrize("lb", LBS)

@@ -351,7 +351,7 @@ def test_without_systemd_the_watch_step_starts_the_watcher_and_replaces_it(tmp_p
     settings = parse_settings(stacks.raw_config("dev", nginx={"port": port}))
     topo = build_topology(settings)
     layout = dataclasses.replace(
-        vm_layout(settings),
+        vm_layout(topo),
         watch_script=str(tmp_path / "nginx_watch.sh"),
         health_file=str(tmp_path / "run" / "nginx-health"),
     )

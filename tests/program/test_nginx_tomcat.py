@@ -166,6 +166,7 @@ def test_smoke_runs_on_a_backup_after_every_node(dev):
     p = params(smoke.inputs["create"])
     assert p == {
         "URL": "http://192.168.159.110/",
+        "MARKER_KEY": "nginx-ha-backend",
         "EXPECT_LB": "nginx-master",
         "PRIMARIES": "tomcat-primary",
         "TRIES": "30",
@@ -245,7 +246,7 @@ def test_outputs_smoke_and_config_hashes(dev):
     assert set(run.exports) >= {"vip", "url", "nodes", "smoke", "configHashes"}
     s = parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS)
     t = build_topology(s)
-    layout = vm_layout(s)
+    layout = vm_layout(t)
     hashes = run.exports["configHashes"]
     assert set(hashes) == set(LBS) | set(BACKENDS)
     for lb in LBS:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from nginx_ha import render
 from nginx_ha.config import Settings, parse_settings
 from nginx_ha.topology import build_topology
+from nginx_ha.topology.naming import parse_page_marker
 from tests import stacks
 from tests.render import nginx_validate
 
@@ -120,8 +120,8 @@ def response(ns: Netns, url: str, *extra: str) -> dict:
 
 
 def backend_of(r: dict) -> str:
-    m = re.search(r"nginx-ha-backend=([a-z0-9-]+) role=", r["body"])
-    return m.group(1) if m else "none"
+    marker = parse_page_marker(r["body"])
+    return marker[0] if marker else "none"
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ for broken ones (docs/active-active-lvs.md).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -65,19 +64,21 @@ VARIANTS: dict[str, tuple[dict, tuple[int, int, int]]] = {
 }
 
 
-def setup(name: str, layout: Layout | None = None):
+def setup(name: str, layout: Layout | None = None, ipvs: bool | None = None):
+    """Variant ``name`` rendered for its keepalived (``ipvs``: override the build's IPVS)."""
     overrides, version = VARIANTS[name]
     settings = parse_settings(stacks.raw_config("dev", **overrides))
-    topo = build_topology(settings)
-    base = layout or vm_layout(settings)
-    return topo, dataclasses.replace(base, keepalived_version=version)
+    topo = build_topology(settings, keepalived_version=version, keepalived_ipvs=ipvs)
+    return topo, layout or vm_layout(topo)
+
+
+def secret_of(topo) -> str | None:
+    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 
 def files_of(topo, layout, node) -> dict[str, tuple[str, str]]:
-    secret = topo.settings.vrrp_auth_pass
-    files = render.keepalived_files(
-        topo, node, layout, secret.get_secret_value() if secret else None
-    )
+    files = render.keepalived_files(topo, node, layout, secret_of(topo))
     return {path: (text, render.file_mode(layout, path)) for path, text in files.items()}
 
 
@@ -174,16 +175,15 @@ def test_no_virtual_server_without_lvs_and_no_persistence_when_zero():
 
 
 def test_a_layout_without_ipvs_never_gets_a_virtual_server():
-    topo, layout = setup("keepalived-lvs")
+    topo, layout = setup("keepalived-lvs", ipvs=False)
     with pytest.raises(ValueError, match=r"needs keepalived built with IPVS"):
-        render.keepalived_conf(
-            topo, topo.master, dataclasses.replace(layout, keepalived_ipvs=False)
-        )
+        render.keepalived_conf(topo, topo.master, layout)
 
 
-def test_the_program_layout_has_ipvs_exactly_when_lvs_is_on():
-    assert vm_layout(setup("keepalived-lvs")[0].settings).keepalived_ipvs is True
-    assert vm_layout(setup("keepalived-active-active")[0].settings).keepalived_ipvs is False
+def test_the_programs_keepalived_has_ipvs_exactly_when_lvs_is_on():
+    for name, ipvs in (("keepalived-lvs", True), ("keepalived-active-active", False)):
+        settings = parse_settings(stacks.raw_config("dev", **VARIANTS[name][0]))
+        assert build_topology(settings).keepalived.ipvs is ipvs
 
 
 def test_under_lvs_nginx_lets_the_other_directors_read_its_health():

@@ -6,7 +6,6 @@ and what keepalived really reads from the PASS file."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import http.server
 import os
 import re
@@ -82,19 +81,19 @@ VARIANTS: dict[str, tuple[dict, tuple[int, int, int]]] = {
 
 
 def setup(overrides: dict, version: tuple[int, int, int], layout: Layout | None = None):
+    """The dev stack with ``overrides``, rendered for keepalived ``version``."""
     settings = parse_settings(stacks.raw_config("dev", **overrides))
-    topo = build_topology(settings)
-    base = layout or vm_layout(settings)
-    return topo, dataclasses.replace(base, keepalived_version=version)
+    topo = build_topology(settings, keepalived_version=version)
+    return topo, layout or vm_layout(topo)
 
 
 def secret_of(topo) -> str | None:
-    s = topo.settings.vrrp_auth_pass
-    return s.get_secret_value() if s is not None else None
+    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 
-def keepalived_files(topo, layout, node) -> dict[str, tuple[str, str]]:
-    files = render.keepalived_files(topo, node, layout, secret_of(topo))
+def keepalived_files(topo, layout, node, secret: str | None = None) -> dict[str, tuple[str, str]]:
+    files = render.keepalived_files(topo, node, layout, secret or secret_of(topo))
     return {path: (text, render.file_mode(layout, path)) for path, text in files.items()}
 
 
@@ -154,14 +153,13 @@ def test_the_secret_is_never_in_keepalived_conf():
         topo, layout = setup(overrides, version)
         secret = secret_of(topo)
         for node in topo.load_balancers:
-            conf = render.keepalived_conf(topo, node, layout, auth_secret=secret)
+            conf = render.keepalived_conf(topo, node, layout)
             assert secret is None or secret not in conf
 
 
 def test_auth_hmac_is_never_rendered_for_a_keepalived_older_than_2_4():
-    topo, layout = setup({}, DEBIAN_227)
     with pytest.raises(ValueError, match=r"auth_hmac needs keepalived 2\.4\.0 .* runs 2\.2\.7"):
-        render.keepalived_conf(topo, topo.master, layout)
+        setup({}, DEBIAN_227)
 
 
 def test_fractional_check_timing_is_rounded_up_for_keepalived_2_2():
@@ -179,7 +177,6 @@ def test_fractional_check_timing_is_rounded_up_for_keepalived_2_2():
 def test_a_lab_layout_changes_paths_interface_and_restart():
     lab = Layout(
         interface="eth0",
-        keepalived_version=DEBIAN_227,
         keepalived_conf="/srv/lab/lb1/keepalived.conf",
         check_script="/srv/lab/lb1/check_nginx.sh",
         auth_pass_file="/srv/lab/lb1/auth.conf",
@@ -255,7 +252,7 @@ def test_keepalived_reads_the_pass_exactly_including_comment_characters(tmp_path
     overrides = {**PASS_V2, "vrrpAuthPass": password}
     quiet = Layout(nginx_restart="true", keepalived_state_dir=str(tmp_path / "state"))
     topo, layout = setup(overrides, DEBIAN_227, quiet)
-    files = keepalived_files(topo, layout, topo.master)
+    files = keepalived_files(topo, layout, topo.master, password)
     dump = kv.keepalived_data_dump(
         kv.DEBIAN_KEEPALIVED, files, layout.keepalived_conf, [layout.interface]
     )
@@ -282,7 +279,7 @@ def rendered_scripts():
                 f"{variant}/{node.name}/nginx_watch.sh",
                 render.nginx_watch_script(topo, node, layout),
             )
-            if topo.settings.notify.script:
+            if topo.notify.script:
                 yield f"{variant}/{node.name}/notify.sh", render.notify_script(topo, node, layout)
 
 

@@ -66,7 +66,7 @@ def topology(**overrides):
 
 def rendered_confs(variant: str, layout_for=vm_layout):
     t = topology(**VARIANTS[variant])
-    layout = layout_for(t.settings)
+    layout = layout_for(t)
     return t, {lb.name: render.nginx_conf(t, lb, layout) for lb in t.load_balancers}
 
 
@@ -75,7 +75,7 @@ def rendered_confs(variant: str, layout_for=vm_layout):
 
 def test_dev_files_match_their_golden_copies():
     t = topology()
-    layout = vm_layout(t.settings)
+    layout = vm_layout(t)
     for lb in t.load_balancers:
         assert_golden(f"dev/{lb.name}/nginx/nginx.conf", render.nginx_conf(t, lb, layout))
     for be in t.backends:
@@ -140,7 +140,7 @@ def test_health_location_is_local_only():
 
 def test_tomcat_page_names_node_and_role():
     t = topology()
-    layout = vm_layout(t.settings)
+    layout = vm_layout(t)
     pages = {b.name: render.tomcat_page(t, b, layout) for b in t.backends}
     assert "nginx-ha-backend=tomcat-primary role=primary" in pages["tomcat-primary"]
     assert "nginx-ha-backend=tomcat-backup role=backup" in pages["tomcat-backup"]

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from tests.render import nginx_validate
 from tests.render.live_nginx import (
     BACKUP,

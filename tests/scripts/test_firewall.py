@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 
 pytestmark = [
     pytest.mark.root,

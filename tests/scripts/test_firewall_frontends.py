@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 
 FIREWALL_CMD = r"""#!/usr/bin/env bash
 echo "$*" >>"$STUB_LOG"

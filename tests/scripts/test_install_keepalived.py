@@ -8,7 +8,6 @@ Adds /etc/apt/sources.list.d/nginx-ha-deb-src.sources when no deb-src entry exis
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ from nginx_ha import render
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
-from nginx_ha.topology import build_topology, vm_layout
+from nginx_ha.topology import Layout, build_topology, vm_layout
 from tests import stacks
 from tests.render import keepalived_validate as kv
 from tests.scripts import debian_keepalived
@@ -47,9 +46,8 @@ def tarball():
 def params(tarball, tmp_path_factory):
     path, sha, version = tarball
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    settings = parse_settings(stacks.raw_config("dev"))
     work = tmp_path_factory.mktemp("keepalived-build")
-    return build_params(source, vm_layout(settings), uploaded=str(path)) | {
+    return build_params(source, False, Layout(), uploaded=str(path)) | {
         "WORK_DIR": str(work / "work")
     }
 
@@ -130,8 +128,9 @@ def test_the_built_keepalived_accepts_the_rendered_config(installed, params):
         "vrrp": {"version": 2, "advertInterval": 1, "check": {"interval": 1, "timeout": 1}},
         "vrrpAuthPass": stacks.TEST_PASS,
     }
-    topo = build_topology(parse_settings(stacks.raw_config("dev", **overrides)))
-    layout = dataclasses.replace(vm_layout(topo.settings), keepalived_version=version)
+    settings = parse_settings(stacks.raw_config("dev", **overrides))
+    topo = build_topology(settings, keepalived_version=version)
+    layout = vm_layout(topo)
     for node in topo.load_balancers:
         files = {
             path: (text, render.file_mode(layout, path))

@@ -6,7 +6,6 @@ about 2 minutes on 2 cores (configure 53 s, make 57 s, measured here)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -61,11 +60,11 @@ def built(tmp_path_factory):
             },
         )
     )
-    layout = vm_layout(settings)
-    assert layout.keepalived_ipvs
+    layout = vm_layout(build_topology(settings))
+    assert build_topology(settings).keepalived.ipvs
     root = tmp_path_factory.mktemp("keepalived-lvs")
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    params = build_params(source, layout, uploaded=str(path)) | {
+    params = build_params(source, True, layout, uploaded=str(path)) | {
         "PREFIX": str(root / "prefix"),
         "UNIT_PATH": str(root / "keepalived.service"),
         "WORK_DIR": str(root / "work"),
@@ -103,8 +102,8 @@ def test_the_ipvs_build_accepts_the_rendered_lvs_config(built):
     why = kv.namespaces_unavailable()
     if why:
         pytest.skip(why)
-    topo = build_topology(settings)
-    layout = dataclasses.replace(vm_layout(settings), keepalived_version=(2, 2, 7))
+    topo = build_topology(settings, keepalived_version=(2, 2, 7))
+    layout = vm_layout(topo)
     for node in topo.load_balancers:
         files = render.keepalived_files(topo, node, layout, stacks.TEST_PASS)
         with_modes = {p: (t, render.file_mode(layout, p)) for p, t in files.items()}

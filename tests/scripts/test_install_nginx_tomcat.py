@@ -27,9 +27,8 @@ import pytest
 from nginx_ha import render
 from nginx_ha.components.nginx import nginx_reload, nginx_validate
 from nginx_ha.components.remote import INSTALL_FILE
-from nginx_ha.components.tomcat import page_marker
 from nginx_ha.config import parse_settings
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from nginx_ha.topology import build_topology, vm_layout
 from tests import stacks
 
@@ -186,7 +185,8 @@ def scratch():
 
 def dev():
     s = parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS)
-    return build_topology(s), vm_layout(s)
+    topo = build_topology(s)
+    return topo, vm_layout(topo)
 
 
 @pytest.mark.skipif(
@@ -235,11 +235,9 @@ def test_install_nginx_then_push_rendered_conf(scratch):
         assert good.returncode == 0, good.stderr
         assert (etc / "nginx.conf").read_text() == conf
 
-        service = node.sh(
-            install, {"ACTION": "service", "HEALTH_URL": render.nginx_health_url(topo)}
-        )
+        service = node.sh(install, {"ACTION": "service", "HEALTH_URL": topo.nginx.health_url})
         assert service.returncode == 0, service.stderr
-        health = node.curl(render.nginx_health_url(topo)).stdout
+        health = node.curl(topo.nginx.health_url).stdout
         assert "X-Served-By: nginx-master" in health and "ok nginx-master" in health
         # No Tomcat here: the site answers 502 from nginx itself, named in the header.
         site = node.curl("http://127.0.0.1/").stdout
@@ -282,13 +280,13 @@ def test_install_tomcat_then_push_page_and_change_port(scratch):
             "STAGED": str(staged),
             "TARGET": render.tomcat_page_path(layout),
             "MODE": "0644",
-            "VALIDATE": f'grep -qF {shlex.quote(page_marker(backend))} "$STAGED"',
+            "VALIDATE": f'grep -qF {shlex.quote(backend.page_marker)} "$STAGED"',
             "RELOAD": "true",
         }
         pushed = node.sh(INSTALL_FILE, step)
         assert pushed.returncode == 0, pushed.stderr
         service = node.sh(
-            install, {"ACTION": "service", "TOMCAT_PORT": 8080, "PAGE_MARKER": page_marker(backend)}
+            install, {"ACTION": "service", "TOMCAT_PORT": 8080, "PAGE_MARKER": backend.page_marker}
         )
         assert service.returncode == 0, service.stderr
         body = node.curl("http://127.0.0.1:8080/").stdout

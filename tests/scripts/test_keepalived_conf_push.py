@@ -32,10 +32,9 @@ def node_files():
     binaries = kv.keepalived_binaries((2, 2))
     if why or not binaries:
         pytest.skip(why or "no keepalived 2.2 here")
-    topo = build_topology(parse_settings(stacks.raw_config("dev", **OVERRIDES)))
-    layout = dataclasses.replace(
-        vm_layout(topo.settings), keepalived_version=(2, 2, 7), keepalived_bin=binaries[0]
-    )
+    settings = parse_settings(stacks.raw_config("dev", **OVERRIDES))
+    topo = build_topology(settings, keepalived_version=(2, 2, 7))
+    layout = dataclasses.replace(vm_layout(topo), keepalived_bin=binaries[0])
     node = topo.master
     files = {
         path: (text, render.file_mode(layout, path))

@@ -24,7 +24,7 @@ import pytest
 
 from nginx_ha.components.keepalived import lvs_params
 from nginx_ha.config import parse_settings
-from nginx_ha.render.scripts import script
+from nginx_ha.render import script
 from nginx_ha.topology import build_topology
 from tests import stacks
 

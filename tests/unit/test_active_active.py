@@ -167,7 +167,7 @@ def test_the_master_alternates_and_priorities_rotate_per_vip():
         "nginx-master": ("BACKUP", 100),
         "nginx-backup": ("MASTER", 150),
     }
-    assert topo.vrrp == first.peers  # the one-VIP view stays the first instance
+    assert topo.peers == first.peers  # the one-VIP view stays the first instance
 
 
 def test_three_load_balancers_and_four_vips_give_each_a_vip_and_distinct_priorities():

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 from nginx_ha.components import keepalived
-from nginx_ha.topology import Layout
 
 SCRIPT = (
     Path(__file__).resolve().parents[2]
@@ -32,6 +31,9 @@ def test_the_unit_passes_no_vrrp_option_and_the_config_file():
 
 
 def test_the_direct_start_passes_no_vrrp_option():
-    for ipvs in (False, True):
-        layout = Layout(keepalived_ipvs=ipvs)
-        assert "--vrrp" not in keepalived.keepalived_daemons(layout).split()
+    """Without systemd the service step starts keepalived itself: the same command
+    line as the unit's, with nothing spliced in."""
+    (start,) = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', keepalived.SERVICE_SCRIPT, re.M)
+    assert "--vrrp" not in start.split()
+    assert set(re.findall(r"\$\{?(\w+)", start)) == {"KEEPALIVED_CONF"}
+    assert start == '--use-file="$KEEPALIVED_CONF"'

@@ -19,10 +19,10 @@ def topo(stack="dev", **overrides):
 def test_highest_priority_is_master_and_peers_point_at_each_other():
     t = topo()
     assert t.master.name == "nginx-master"
-    assert (t.vrrp["nginx-master"].state, t.vrrp["nginx-backup"].state) == ("MASTER", "BACKUP")
-    assert [str(p) for p in t.vrrp["nginx-master"].unicast_peers] == ["192.168.159.130"]
-    assert [str(p) for p in t.vrrp["nginx-backup"].unicast_peers] == ["192.168.159.129"]
-    assert not any(v.nopreempt for v in t.vrrp.values())
+    assert (t.peers["nginx-master"].state, t.peers["nginx-backup"].state) == ("MASTER", "BACKUP")
+    assert [str(p) for p in t.peers["nginx-master"].unicast_peers] == ["192.168.159.130"]
+    assert [str(p) for p in t.peers["nginx-backup"].unicast_peers] == ["192.168.159.129"]
+    assert not any(v.nopreempt for v in t.peers.values())
 
 
 def test_master_is_the_higher_priority_whatever_the_order():
@@ -35,10 +35,10 @@ def test_master_is_the_higher_priority_whatever_the_order():
 
 def test_without_preemption_both_start_backup_with_nopreempt():
     t = topo(vrrp={"preempt": False})
-    assert {v.state for v in t.vrrp.values()} == {"BACKUP"}
-    assert all(v.nopreempt for v in t.vrrp.values())
+    assert {v.state for v in t.peers.values()} == {"BACKUP"}
+    assert all(v.nopreempt for v in t.peers.values())
     # The priority still decides who wins the first election.
-    assert t.vrrp["nginx-master"].priority > t.vrrp["nginx-backup"].priority
+    assert t.peers["nginx-master"].priority > t.peers["nginx-backup"].priority
 
 
 def test_macs_are_qemu_unicast_stable_and_different_per_stack():
@@ -88,5 +88,5 @@ def test_physical_names_carry_project_and_stack():
     assert n.volume == "nginx-ha-staging-nginx-master.qcow2"
     assert n.cloudinit == "nginx-ha-staging-nginx-master-cloudinit.iso"
     assert n.instance_id == "iid-nginx-ha-staging-nginx-master"
-    assert t.network == "nginx-ha-staging-lan"
+    assert t.network.name == "nginx-ha-staging-lan"
     assert t.base_volume == "nginx-ha-staging-base.qcow2"

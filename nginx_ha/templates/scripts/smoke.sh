@@ -12,12 +12,14 @@
 #   PRIMARIES    space-separated names of the primary backends
 #   TRIES        attempts (default 30); INTERVAL: seconds between them (default 1)
 #   TIMEOUT      seconds one request may take (default 3)
+#   MARKER_KEY   the key of the backend page's marker line (default nginx-ha-backend)
 set -euo pipefail
 
 : "${URL:?URL is required}" "${EXPECT_LB:?EXPECT_LB is required}" "${PRIMARIES:?PRIMARIES is required}"
 TRIES=${TRIES:-30}
 INTERVAL=${INTERVAL:-1}
 TIMEOUT=${TIMEOUT:-3}
+MARKER_KEY=${MARKER_KEY:-nginx-ha-backend}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,7 +36,7 @@ for ((i = 1; i <= TRIES; i++)); do
   if status=$(curl -sS -m "$TIMEOUT" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$URL" 2>"$work/err"); then
     served_by=$(header X-Served-By)
     upstream=$(header X-Upstream)
-    backend=$(sed -nE 's/.*nginx-ha-backend=([a-z0-9-]+) role=([a-z]+).*/\1 \2/p' "$work/body" | head -n1)
+    backend=$(sed -nE "s/.*${MARKER_KEY}=([a-z0-9-]+) role=([a-z]+).*/\\1 \\2/p" "$work/body" | head -n1)
     name=${backend% *}
     role=${backend#* }
     seen="status $status, X-Served-By '${served_by:-none}', X-Upstream '${upstream:-none}', backend '${backend:-none}'"

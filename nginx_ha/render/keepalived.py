@@ -1,0 +1,240 @@
+"""keepalived's files on a load balancer: keepalived.conf, the check script, the fast
+watcher, the notify script, and the secret file's content.
+
+What is rendered follows the keepalived the topology says runs there
+(``topo.keepalived``): an option newer than it is never rendered. The settings rules
+refuse a stack that would need one (naming both versions).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from decimal import Decimal
+
+from nginx_ha.render.templates import render_template
+from nginx_ha.topology import Layout, Node, Topology
+
+CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the HTTP probe
+NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
+WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
+TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
+
+# LVS (IPVS) in direct-routing mode (nginx-ha:lvs; docs/active-active-lvs.md).
+# fwmark of a VIP's virtual service: this base + its virtual router id (unique per VIP).
+LVS_FWMARK_BASE = 0x4E480000  # "NH"; clear of small marks other tools use
+LVS_DELAY_LOOP = 2  # seconds between HTTP_GET checks of each real server
+LVS_CONNECT_TIMEOUT = 1  # seconds; nginx answers its health location locally
+LVS_RETRY = 1
+LVS_DELAY_BEFORE_RETRY = 1
+
+
+# ------------------------------------------------------------------- the VRRP secret
+
+
+def vrrp_auth_path(topo: Topology, layout: Layout) -> str | None:
+    """The root-only file holding the VRRP secret on the node (None: no authentication)."""
+    return {"pass": layout.auth_pass_file, "hmac": layout.auth_key_file}.get(topo.vrrp.auth)
+
+
+def vrrp_auth_file_text(topo: Topology, secret: str) -> str:
+    """The content of that file: a keepalived.conf fragment for PASS (``auth_pass``
+    quoted, so keepalived does not take ``!`` or ``#`` for a comment; the settings
+    refuse quotes in it), the bare key for auth_hmac."""
+    if topo.vrrp.auth == "pass":
+        return f'auth_pass "{secret}"\n'
+    return secret + "\n"  # keepalived drops the trailing line terminator
+
+
+# -------------------------------------------------------------------- keepalived.conf
+
+
+def keepalived_conf(topo: Topology, node: Node, layout: Layout) -> str:
+    """keepalived.conf of a load balancer. It never contains the VRRP secret: that is
+    in a root-only file the config references (``include`` for PASS, ``file:`` for
+    auth_hmac), written from :func:`vrrp_auth_file_text`."""
+    vrrp = topo.vrrp
+    email = topo.notify.email
+    check = vrrp.check
+    return render_template(
+        "keepalived/keepalived.conf.j2",
+        node_name=node.name,
+        keepalived_version=topo.keepalived.version_text,
+        script_user=layout.script_user,
+        email=(
+            {"to": list(email.to), "sender": email.sender_for(node.name), "server": email.server}
+            if email
+            else None
+        ),
+        check={
+            "interval": check.interval,
+            "timeout": check.timeout,
+            "fall": check.fall,
+            "rise": check.rise,
+            "weight": check.weight,
+        },
+        check_script=layout.check_script,
+        track_file=TRACK_FILE,
+        health_file=layout.health_file,
+        instances=vrrp_instances(topo, node),
+        interface=layout.interface,
+        vrrp_version=vrrp.version,
+        advert_int=vrrp.advert_interval,
+        unicast=vrrp.unicast,
+        unicast_src=str(topo.peers[node.name].unicast_src),
+        unicast_peers=[str(p) for p in topo.peers[node.name].unicast_peers],
+        garp_master_refresh=vrrp.garp_master_refresh,
+        auth=vrrp.auth,
+        auth_file=vrrp_auth_path(topo, layout),
+        virtual_servers=lvs_virtual_servers(topo),
+        notify_script=layout.notify_script if topo.notify.script else None,
+    )
+
+
+def vrrp_instances(topo: Topology, node: Node) -> list[dict[str, object]]:
+    """This node's view of every VRRP instance (one per VIP), for the template. With
+    one VIP the instance renders exactly as before active-active existed."""
+    several = len(topo.instances) > 1
+    out: list[dict[str, object]] = []
+    for inst in topo.instances:
+        peer = inst.peers[node.name]
+        mine = "this node" if inst.master == node.name else inst.master
+        out.append(
+            {
+                "name": inst.name,
+                "state": peer.state,
+                "nopreempt": peer.nopreempt,
+                "vrid": inst.vrid,
+                "priority": peer.priority,
+                "vip": f"{inst.vip}/{topo.prefix_len}",
+                "comment": (
+                    f"VIP {inst.vip}: meant to be held by {mine} (priority order rotates "
+                    "per VIP, so every load balancer is MASTER for some VIP)"
+                    if several
+                    else ""
+                ),
+                # notify.sh gets the instance as $2 when there are several.
+                "notify_arg": f" {inst.name}" if several else "",
+            }
+        )
+    return out
+
+
+def lvs_fwmark(vrid: int) -> int:
+    return LVS_FWMARK_BASE + vrid
+
+
+def lvs_virtual_servers(topo: Topology) -> list[dict[str, object]]:
+    """One fwmark virtual service per VIP with every load balancer as a real server
+    (none while nginx-ha:lvs.enabled is false)."""
+    if topo.lvs is None:
+        return []
+    if not topo.keepalived.ipvs:
+        raise ValueError(
+            "nginx-ha:lvs.enabled needs keepalived built with IPVS; this node's keepalived "
+            "is built without it (--disable-lvs, nginx-ha:keepalived.ipvs)"
+        )
+    return [
+        {
+            "fwmark": lvs_fwmark(inst.vrid),
+            "vip": str(inst.vip),
+            "port": topo.lvs.port,
+            "scheduler": topo.lvs.scheduler,
+            "persistence_timeout": topo.lvs.persistence_timeout,
+            "delay_loop": LVS_DELAY_LOOP,
+            "connect_timeout": LVS_CONNECT_TIMEOUT,
+            "retry": LVS_RETRY,
+            "delay_before_retry": LVS_DELAY_BEFORE_RETRY,
+            "health_path": topo.nginx.health_path,
+            "real_servers": [str(lb.ip) for lb in topo.load_balancers],
+        }
+        for inst in topo.instances
+    ]
+
+
+# ------------------------------------------------------------------------- scripts
+
+
+def check_restart_marker(layout: Layout) -> str:
+    return posixpath.join(layout.keepalived_state_dir, "check_nginx.restarted")
+
+
+def vrrp_state_file(layout: Layout) -> str:
+    return posixpath.join(layout.keepalived_state_dir, "vrrp.state")
+
+
+def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The health check keepalived runs: asks this node's nginx over HTTP."""
+    timeout = topo.vrrp.check.timeout
+    probe = timeout * CHECK_PROBE_TIMEOUT
+    return render_template(
+        "keepalived/check_nginx.sh.j2",
+        node_name=node.name,
+        url=shlex.quote(topo.nginx.health_url),
+        restart=shlex.quote(layout.nginx_restart),
+        marker=shlex.quote(check_restart_marker(layout)),
+        timeout=timeout,
+        probe_timeout=probe.normalize(),
+        restart_timeout=NGINX_RESTART_TIMEOUT,
+    )
+
+
+def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The fast health path: a loop that asks this node's nginx every
+    ``vrrp.check.watchInterval`` seconds and writes 0/1 to ``layout.health_file``
+    (keepalived's track_file) when the verdict changes (fall/rise applied)."""
+    check = topo.vrrp.check
+    probe = check.watch_interval * WATCH_PROBE_TIMEOUT
+    return render_template(
+        "keepalived/nginx_watch.sh.j2",
+        node_name=node.name,
+        url=shlex.quote(topo.nginx.health_url),
+        health_file=shlex.quote(layout.health_file),
+        health_file_text=layout.health_file,
+        interval=check.watch_interval.normalize(),
+        probe_timeout=probe.normalize(),
+        fall=check.fall,
+        rise=check.rise,
+    )
+
+
+def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The state-change script (nginx-ha:notify.script)."""
+    return render_template(
+        "keepalived/notify.sh.j2",
+        node_name=node.name,
+        instance=topo.instances[0].name,
+        state_file=shlex.quote(vrrp_state_file(layout)),
+    )
+
+
+# ----------------------------------------------------------------- files and modes
+
+
+def keepalived_files(
+    topo: Topology, node: Node, layout: Layout, auth_secret: str | None
+) -> dict[str, str]:
+    """keepalived's files on a load balancer, by path; the secret file only when the
+    secret is given (the program writes it with its secret-file step instead)."""
+    files = {
+        layout.keepalived_conf: keepalived_conf(topo, node, layout),
+        layout.check_script: check_nginx_script(topo, node, layout),
+        layout.watch_script: nginx_watch_script(topo, node, layout),
+    }
+    if topo.notify.script:
+        files[layout.notify_script] = notify_script(topo, node, layout)
+    auth_path = vrrp_auth_path(topo, layout)
+    if auth_path is not None and auth_secret is not None:
+        files[auth_path] = vrrp_auth_file_text(topo, auth_secret)
+    return files
+
+
+def keepalived_file_modes(layout: Layout) -> dict[str, str]:
+    """Modes of keepalived's files that are not 0644 (all are root-owned)."""
+    return {
+        layout.check_script: "0755",
+        layout.watch_script: "0755",
+        layout.notify_script: "0755",
+        layout.auth_pass_file: "0600",
+        layout.auth_key_file: "0600",
+    }

@@ -1,0 +1,63 @@
+"""nginx.conf of a load balancer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nginx_ha.render.templates import render_template
+from nginx_ha.topology import NGINX_UPSTREAM, Layout, Node, Topology
+
+
+def nginx_time(seconds: Decimal) -> str:
+    """An nginx time value: whole seconds as "1s", fractions as milliseconds."""
+    ms = seconds * 1000
+    if ms != ms.to_integral_value():
+        raise ValueError(f"{seconds} s is finer than nginx's millisecond resolution")
+    return f"{int(seconds)}s" if seconds == seconds.to_integral_value() else f"{int(ms)}ms"
+
+
+def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
+    """nginx.conf of a load balancer: the Tomcat upstream, health location, headers."""
+    ng = topo.nginx
+    servers = [
+        {
+            "name": b.name,
+            "role": b.role,
+            "address": f"{b.ip}:{b.port}",
+            "backup": b.role == "backup",
+        }
+        # primaries first: the order nginx lists them in $upstream_addr and the log
+        for b in sorted(topo.backends, key=lambda b: b.role != "primary")
+    ]
+    return render_template(
+        "nginx/nginx.conf.j2",
+        lb_name=node.name,
+        lb_role=node.role,
+        user=layout.nginx_user,
+        pid=layout.nginx_pid,
+        log_dir=layout.nginx_log_dir,
+        mime_types=layout.nginx_mime_types,
+        temp_dir=layout.nginx_temp_dir,
+        port=ng.port,
+        health_path=ng.health_path,
+        health_allow=["127.0.0.1", "::1", str(node.ip), *lvs_health_peers(topo, node)],
+        upstream=NGINX_UPSTREAM,
+        balancing=ng.balancing,
+        servers=servers,
+        max_fails=ng.max_fails,
+        fail_timeout=f"{ng.fail_timeout}s",
+        connect_timeout=nginx_time(ng.connect_timeout),
+        send_timeout=nginx_time(ng.send_timeout),
+        read_timeout=nginx_time(ng.read_timeout),
+        retry_non_idempotent=ng.retry_non_idempotent,
+        next_upstream=" ".join(ng.next_upstream),
+        next_upstream_tries=len(servers),
+    )
+
+
+def lvs_health_peers(topo: Topology, node: Node) -> list[str]:
+    """With LVS, every director's keepalived checks this nginx's health location
+    (HTTP_GET from its own address): the other load balancers are allowed too."""
+    if topo.lvs is None:
+        return []
+    return [str(lb.ip) for lb in topo.load_balancers if lb.name != node.name]

@@ -1,0 +1,51 @@
+"""Where things live on a node: one layout for VMs, and the lab's per-node one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nginx_ha.config.pins import DEFAULT_INTERFACE
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live on a node, for the renderers and the remote steps.
+
+    VMs use the defaults; the network-namespace lab passes its own (per-node paths
+    under its run folder, its interface name, its way to restart nginx), so one set of
+    templates serves both. What runs there (the keepalived version and whether it has
+    IPVS) is the topology's decision, not the layout's. Fields only ever get added,
+    with a default.
+    """
+
+    interface: str = DEFAULT_INTERFACE
+    keepalived_bin: str = "/usr/local/keepalived/sbin/keepalived"
+    keepalived_conf: str = "/etc/keepalived/keepalived.conf"
+    check_script: str = "/etc/keepalived/check_nginx.sh"
+    notify_script: str = "/etc/keepalived/notify.sh"
+    auth_key_file: str = "/etc/keepalived/vrrp-auth.key"
+    script_user: str = "root"
+    nginx_bin: str = "/usr/sbin/nginx"
+    nginx_conf: str = "/etc/nginx/nginx.conf"
+    nginx_pid: str = "/run/nginx.pid"
+    nginx_log_dir: str = "/var/log/nginx"
+    nginx_mime_types: str = "/etc/nginx/mime.types"
+    # How the health check restarts nginx once (the lab starts it in its namespace).
+    nginx_restart: str = "systemctl restart nginx"
+    tomcat_webapps: str = "/var/lib/tomcat10/webapps"
+    # nginx: the user workers run as (Debian www-data, RHEL family nginx), the folder
+    # for request-body and proxy temp files (the lab gives each node its own), and the
+    # ROOT page Tomcat serves (under tomcat_webapps).
+    nginx_user: str = "www-data"
+    nginx_temp_dir: str = "/var/lib/nginx"
+    tomcat_page: str = "ROOT/index.html"
+    # keepalived: the VRRPv2 PASS fragment (a root-only 0600 file that keepalived.conf
+    # includes, so the password is not in keepalived.conf), and the folder of the health
+    # check's restart marker and the notify script's state file.
+    auth_pass_file: str = "/etc/keepalived/vrrp-auth-pass.conf"  # noqa: S105 - a path
+    keepalived_state_dir: str = "/run/nginx-ha"
+    # The fast health path (docs/keepalived.md): the watcher script, and the file it
+    # writes (0 healthy, 1 down) that keepalived tracks (track_file); its folder must
+    # exist before keepalived starts.
+    watch_script: str = "/etc/keepalived/nginx_watch.sh"
+    health_file: str = "/run/nginx-ha/nginx-health"
