@@ -18,6 +18,7 @@ import pytest
 from lab import active_active
 from lab.config import lab_settings
 from lab.lab import Lab
+from tests.lab.instances import instance
 from tests.lab.test_failover import SLACK, _skip_unless_lab_can_run, timings
 
 
@@ -50,7 +51,7 @@ def test_the_lab_renders_one_instance_per_vip_with_alternating_masters(tmp_path)
 @pytest.fixture(scope="module")
 def aa():
     _skip_unless_lab_can_run()
-    lab = Lab("dev", "active-active", instance="test-aa")
+    lab = Lab("dev", "active-active", instance=instance("test-aa"))
     try:
         lab.up(log=print)
         yield lab
@@ -118,7 +119,7 @@ def test_lvs_spreads_connections_to_one_vip_over_both_nginx_nodes():
         reason = "this kernel has no IPVS (/proc/net/ip_vs is missing): the LVS data path cannot run here"
         print(f"LVS lab test skipped: {reason}")
         pytest.skip(reason)
-    lab = Lab("dev", "lvs", instance="test-lvs")
+    lab = Lab("dev", "lvs", instance=instance("test-lvs"))
     why = lab.lvs_unavailable()
     if why:
         pytest.skip(why)

@@ -26,6 +26,7 @@ from lab import netns, scenarios
 from lab.lab import CATALINA_HOME, Lab, keepalived_binary
 from lab.netns import LabError
 from nginx_ha import render
+from tests.lab.instances import instance
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -68,7 +69,7 @@ def _skip_unless_lab_can_run() -> None:
 @pytest.fixture(scope="module")
 def lab():
     _skip_unless_lab_can_run()
-    lab = Lab("dev", "ours", instance="test-dev")
+    lab = Lab("dev", "ours", instance=instance("test-dev"))
     try:
         lab.up(log=print)
         yield lab
@@ -258,7 +259,7 @@ def test_primary_back_gets_the_traffic_again_after_fail_timeout(lab):
 
 def test_down_after_a_crash_removes_namespaces_and_only_their_processes():
     _skip_unless_lab_can_run()
-    crashed = Lab("dev", "ours", instance="test-crash")
+    crashed = Lab("dev", "ours", instance=instance("test-crash"))
     crashed.run_dir.mkdir(parents=True, exist_ok=True)
     ns = crashed.switch
     netns.add(ns)
