@@ -30,6 +30,8 @@ from lab import netns, tutorial
 from lab.config import ROOT, LabSettings, lab_settings
 from lab.netns import LabError
 from nginx_ha import render
+from nginx_ha.render import script
+from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header
 from nginx_ha.topology import Layout, Node, Topology, build_topology
 
 RUN_ROOT = ROOT / ".run" / "lab"
@@ -383,8 +385,6 @@ class Lab:
     def lvs_realservers(self) -> None:
         """What the program's -lvs-realserver step does on a VM, in each load
         balancer's namespace with its files in the node's run folder."""
-        from nginx_ha.components.keepalived import LVS_SCRIPT, lvs_params
-        from nginx_ha.render import script
 
         for lb in self.lbs:
             d = lb.dir / "lvs"
@@ -393,8 +393,7 @@ class Lab:
                 "NFT_FILE": str(d / "lvs.nft"),
                 "UNIT_PATH": str(d / "nginx-ha-lvs.service"),
             }
-            header = "".join(f"{k}='{v}'\n" for k, v in params.items())
-            netns.run(netns.in_ns(lb.ns, "bash", "-c", header + script(LVS_SCRIPT)))
+            netns.run(netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(LVS_SCRIPT)))
 
     def _write_state(self) -> None:
         state = {
