@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,31 +245,37 @@ def signal_in(ns: Where, pid: int, sig: int) -> bool:
     return True
 
 
-def _wait_gone(pids: Iterable[int], ns: Where, timeout: float) -> list[int]:
-    """Wait up to ``timeout`` seconds for ``pids`` to leave ``ns``; the ones still in."""
+def _ending(pid: int, ns: Where) -> bool:
+    """``pid`` is alive in ``ns``, or alive and on its way out: a dying process leaves
+    its namespaces before it becomes a zombie."""
+    return pid_alive(pid) and pid_ns_id(pid) in (ns_id(ns), None)
+
+
+def _wait_ended(pids: Mapping[int, Where], timeout: float, *namespaces: Where) -> list[int]:
+    """Wait up to ``timeout`` seconds for ``pids`` to end (and ``namespaces`` to be
+    empty); the pids not ended."""
     deadline = time.monotonic() + timeout
-    left = [p for p in pids if pid_in(p, ns)]
-    while left and time.monotonic() < deadline:
+    while True:
+        left = [p for p, ns in pids.items() if _ending(p, ns)]
+        if not (left or pids_in(namespaces)) or time.monotonic() >= deadline:
+            return left
         time.sleep(0.05)
-        left = [p for p in left if pid_in(p, ns)]
-    return left
 
 
 def terminate(
     ns: Where, pids: Iterable[int], grace: float = 3.0, sig: int = signal.SIGTERM
 ) -> list[int]:
     """End ``pids`` that run in ``ns``: SIGCONT (a stopped process cannot handle a
-    signal) and ``sig``, then after ``grace`` seconds SIGKILL to those still there.
-    Pids outside ``ns`` are left alone. Returns the pids that needed SIGKILL."""
-    pids = [p for p in pids if pid_in(p, ns)]
-    for pid in pids:
+    signal) and ``sig``, then after ``grace`` seconds SIGKILL to those still there, and
+    wait (up to 2 s) for them to end. Pids outside ``ns`` are left alone. Returns the
+    pids that needed SIGKILL."""
+    targets = {p: ns for p in pids if pid_in(p, ns)}
+    for pid in targets:
         signal_in(ns, pid, signal.SIGCONT)
         signal_in(ns, pid, sig)
-    left = _wait_gone(pids, ns, grace)
-    for pid in left:
-        signal_in(ns, pid, signal.SIGKILL)
-    _wait_gone(left, ns, 2.0)
-    return left
+    killed = [p for p in _wait_ended(targets, grace) if signal_in(ns, p, signal.SIGKILL)]
+    _wait_ended(targets, 2.0)
+    return killed
 
 
 @dataclass
@@ -283,18 +289,15 @@ class Ended:
 def kill_all_in(namespaces: Sequence[Where], grace: float = 3.0) -> Ended:
     """SIGCONT+SIGTERM every process in the namespaces, SIGKILL whatever is in them
     after ``grace`` seconds (also what started meanwhile), then wait (up to 2 s) for
-    them to be empty."""
+    them to end and the namespaces to be empty."""
     found = pids_in(namespaces)
     for pid, ns in found.items():
         signal_in(ns, pid, signal.SIGCONT)
         signal_in(ns, pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_in(p, ns) for p, ns in found.items()):
-        time.sleep(0.05)
-    killed = [pid for pid, ns in pids_in(namespaces).items() if signal_in(ns, pid, signal.SIGKILL)]
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and pids_in(namespaces):
-        time.sleep(0.05)
+    _wait_ended(found, grace)
+    rest = pids_in(namespaces)
+    killed = [pid for pid, ns in rest.items() if signal_in(ns, pid, signal.SIGKILL)]
+    _wait_ended(found | rest, 2.0, *namespaces)
     return Ended(sorted(found), sorted(killed))
 
 
