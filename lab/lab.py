@@ -392,6 +392,7 @@ class Lab:
                 for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir, health_dir):
                     Path(d).mkdir(parents=True, exist_ok=True)
             else:
+                assert ln.node.port is not None  # every backend has its Tomcat port
                 daemons.tomcat_base(ln.dir / "tomcat", ln.node.port)
 
     @staticmethod
