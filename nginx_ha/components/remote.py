@@ -1,14 +1,15 @@
-"""Helpers around pulumi_command: the SSH connection, wait-ready, scripts, files.
+"""Remote steps over SSH (pulumi_command): the connection, wait-ready, staged files and
+secrets, and a node's activation.
 
-Every remote step of a VM depends on its wait-ready step. Scripts run through
-``sudo bash -c`` with their parameters set at the top of the command (sshd drops
-client environment variables unless AcceptEnv allows them, so ``environment=`` is
-never used); secrets travel on stdin, never in a command string.
+Every remote step of a VM depends on its wait-ready step. Scripts are template files
+(``nginx_ha/templates/scripts``) run through ``sudo bash -c`` with their parameters
+set at the top (``render.params.param_header``; sshd drops client environment
+variables unless AcceptEnv allows them, so ``environment=`` is never used); secrets
+travel on stdin, never in a command string.
 """
 
 from __future__ import annotations
 
-import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.render import sha256
+from nginx_ha.render import script, sha256
 from nginx_ha.render.params import param_header
+from nginx_ha.render.rollout import Artefact, stage_params
 from nginx_ha.topology import Layout, Node, Topology
 
-STAGING_DIR = "/var/tmp/nginx-ha"  # survives reboots of the VM, unlike /tmp
 NO_LOG = remote.Logging.NONE
 SECRET_OUTPUTS = ["stdout", "stderr"]
 
@@ -50,9 +51,13 @@ def connection(host: str, user: str, private_key: pulumi.Input[str]) -> remote.C
     )
 
 
-def script_command(script: str, params: Mapping[str, str | int] | None = None) -> str:
-    """A command that runs ``script`` as root with ``params`` set at its top."""
-    return "sudo bash -c " + shlex.quote("set -euo pipefail\n" + param_header(params) + script)
+def script_command(name: str, params: Mapping[str, str | int] | None = None) -> str:
+    """A command that runs templates/scripts/``name`` as root with ``params`` at its top."""
+    return script_text_command(script(name), params)
+
+
+def script_text_command(text: str, params: Mapping[str, str | int] | None = None) -> str:
+    return "sudo bash -c " + shlex.quote("set -euo pipefail\n" + param_header(params) + text)
 
 
 def wait_ready(
@@ -62,111 +67,68 @@ def wait_ready(
     return remote.Command(
         f"{name}-wait-ready",
         connection=conn,
-        create=script_command(
-            "status=0; cloud-init status --wait >/dev/null || status=$?\n"
-            "# 0: done; 2: done with recoverable errors (cloud-init >= 23.4)\n"
-            'if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then\n'
-            "  cloud-init status --long >&2 || true\n"
-            '  echo "nginx-ha: cloud-init failed on $(hostname) (status $status)" >&2\n'
-            "  exit 1\n"
-            "fi\n"
-            'echo "ready: $(hostname) $(cat /etc/machine-id)"\n'
-        ),
+        create=script_command("wait_ready.sh"),
         # A new instance (replaced domain) is a new machine to wait for.
         triggers=[instance_id],
         opts=opts,
     )
 
 
-class ValidatedFile(pulumi.ComponentResource):
-    """Upload a rendered file to a staging path, validate it there with the real tool,
-    move it into place atomically, then reload. On a failed validation the old file
-    stays and the step fails with the tool's message."""
+class StagedFile(pulumi.ComponentResource):
+    """The stage phase of one file: uploaded, validated with the real tool, and kept in
+    its release folder until the node's activation swaps it in. A file that fails
+    validation is not staged, and the step fails with the tool's message."""
 
-    TYPE = "nginx-ha:index:ValidatedFile"
+    TYPE = "nginx-ha:index:StagedFile"
 
     def __init__(
         self,
         name: str,
         *,
         conn: remote.ConnectionArgs,
-        text: str,
-        target: str,
-        validate: str,
-        reload: str,
-        mode: str = "0644",
+        artefact: Artefact,
+        layout: Layout,
         opts: pulumi.ResourceOptions | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
     ):
-        """``validate`` is a shell command in which ``$STAGED`` is the uploaded copy.
-        ``depends_on``: what both steps wait for (a component's own depends_on does
+        """``depends_on``: what both steps wait for (a component's own depends_on does
         not reach its children), e.g. the step that installs the validating tool."""
         super().__init__(self.TYPE, name, None, opts)
-        digest = sha256(text)
-        staged = posixpath.join(STAGING_DIR, f"{digest[:12]}-{posixpath.basename(target)}")
-        self.digest = digest
+        self.artefact = artefact
+        self.digest = artefact.digest
+        self.staged = artefact.staged(layout)
         upload = remote.CopyToRemote(
             f"{name}-upload",
             connection=conn,
-            source=pulumi.StringAsset(text),
-            remote_path=staged,
-            triggers=[digest],
+            source=pulumi.StringAsset(artefact.text),
+            remote_path=artefact.uploaded(layout),
+            triggers=[self.digest],
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         self.command = remote.Command(
-            f"{name}-install",
+            f"{name}-stage",
             connection=conn,
-            create=script_command(
-                INSTALL_FILE,
-                {
-                    "STAGED": staged,
-                    "TARGET": target,
-                    "MODE": mode,
-                    "VALIDATE": validate,
-                    "RELOAD": reload,
-                },
-            ),
-            triggers=[digest],
+            create=script_command("stage.sh", stage_params(artefact, layout)),
+            triggers=[self.digest],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[upload, *depends_on]),
         )
-        self.register_outputs({"digest": self.digest})
+        self.register_outputs({"digest": self.digest, "staged": self.staged})
 
 
-# Parameters: STAGED TARGET MODE VALIDATE RELOAD (set at the top by script_command).
-INSTALL_FILE = r"""
-if ! out=$(STAGED="$STAGED" bash -c "$VALIDATE" 2>&1); then
-  printf '%s\n' "$out" >&2
-  echo "nginx-ha: $TARGET left unchanged: the new version failed validation" >&2
-  exit 1
-fi
-install -d -m 0755 "$(dirname "$TARGET")"
-install -m "$MODE" -o root -g root "$STAGED" "$TARGET.nginx-ha-new"
-mv -f "$TARGET.nginx-ha-new" "$TARGET"
-rm -f "$STAGED"
-bash -c "$RELOAD"
-echo "installed $TARGET ($(sha256sum "$TARGET" | cut -c1-12))"
-"""
-
-
-def secret_file(
+def stage_secret(
     name: str,
     *,
     conn: remote.ConnectionArgs,
     secret: pulumi.Output[str],
-    target: str,
+    staged: str,
     opts: pulumi.ResourceOptions,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> remote.Command:
-    """Write a secret to a root-owned 0600 file; the value travels on stdin only."""
+    """Stage a secret as a root-owned 0600 file; the value travels on stdin only."""
     return remote.Command(
         name,
         connection=conn,
-        create=script_command(
-            'umask 077\ninstall -d -m 0700 "$(dirname "$TARGET")"\n'
-            'cat > "$TARGET.nginx-ha-new"\nmv -f "$TARGET.nginx-ha-new" "$TARGET"\n'
-            'echo "wrote $TARGET (0600)"\n',
-            {"TARGET": target},
-        ),
+        create=script_command("stage_secret.sh", {"STAGED": staged}),
         stdin=secret,
         logging=NO_LOG,
         triggers=[secret.apply(sha256)],

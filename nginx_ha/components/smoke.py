@@ -72,7 +72,7 @@ def smoke_test(
     return remote.Command(
         f"{name}-smoke",
         connection=connections[smoke_runner(topo).name],
-        create=script_command(text, smoke_params(topo)),
+        create=script_command("smoke.sh", smoke_params(topo)),
         triggers=triggers,
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=list(depends_on))

@@ -14,6 +14,7 @@ config to the same args.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -22,12 +23,18 @@ from pulumi_command import remote
 from nginx_ha import render
 from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from nginx_ha.components.nginx import NginxNode
-from nginx_ha.components.remote import NodeStepArgs, connection, wait_ready
+from nginx_ha.components.remote import (
+    NodeStepArgs,
+    connection,
+    script_text_command,
+    wait_ready,
+)
 from nginx_ha.components.smoke import smoke_test
 from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import Settings
-from nginx_ha.topology import Node, Topology, build_topology, vm_layout
+from nginx_ha.render.rollout import activation_script
+from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
 
 
 @dataclass
@@ -41,6 +48,14 @@ class NginxHaStackArgs:
     settings: Settings
     ssh_private_key: pulumi.Input[str] | None = None
     vrrp_auth_pass: pulumi.Input[str] | None = None
+    # Where files live on each node (by node name); unset: a VM's layout. The lab's
+    # rollout replay runs the program's steps against its own per-node paths.
+    layouts: Mapping[str, Layout] | None = None
+
+    def layout_of(self, topo: Topology, node: Node) -> Layout:
+        if self.layouts and node.name in self.layouts:
+            return self.layouts[node.name]
+        return vm_layout(topo)
 
     def private_key(self) -> pulumi.Output[str]:
         if self.ssh_private_key is not None:
@@ -79,7 +94,18 @@ class NginxHaStack(pulumi.ComponentResource):
         self.nginx: dict[str, NginxNode] = {}
         self.keepalived: dict[str, KeepalivedNode] = {}
         self.tomcat: dict[str, TomcatNode] = {}
-        for node in topo.nodes:
+        self.activations: dict[str, remote.Command] = {}
+        child = pulumi.ResourceOptions(parent=self)
+        # Node by node in rollout order; only the dependencies order what runs:
+        # - stage (VM, packages, builds, staged files): every node at once;
+        # - activate: one node at a time, each after the previous node's gate
+        #   (templates/scripts/activate.sh): a failed gate rolls the node back and
+        #   stops `pulumi up` before the next node is touched;
+        # - on a serving stack (nginx-ha:serving) a node's VM is also created or
+        #   replaced only after the previous node's gate.
+        previous: list[pulumi.Resource] = []
+        for node in topo.rollout:
+            layout = args.layout_of(topo, node)
             host = self.hosts[node.host]
             vm = ClonedVm(
                 node.name,
@@ -93,38 +119,51 @@ class NginxHaStack(pulumi.ComponentResource):
                     user_data=render.cloud_init_user_data(topo, node),
                     meta_data=render.cloud_init_meta_data(topo, node),
                     network_config=render.cloud_init_network_config(topo, node),
+                    after=previous if topo.serving else (),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
             self.vms[node.name] = vm
             conn = connection(str(node.ip), topo.ssh.user, private_key)
-            self.ready[node.name] = wait_ready(
+            ready = wait_ready(
                 node.name,
                 conn,
                 node.instance_id,
                 pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain]),
             )
-            self.connections[node.name] = conn
-        layout = vm_layout(topo)
+            self.ready[node.name], self.connections[node.name] = ready, conn
 
-        # Every node component; the smoke test runs after all of them.
-        self.node_steps: list[pulumi.Resource] = []
-        child = pulumi.ResourceOptions(parent=self)
-        for node in topo.nodes:
-            args_ = NodeStepArgs(
-                topo, node, layout, self.connections[node.name], self.ready[node.name]
-            )
+            step_args = NodeStepArgs(topo, node, layout, conn, ready)
+            secrets: list[pulumi.Input[str]] = []
             if node.is_load_balancer:
-                self.nginx[node.name] = NginxNode(node.name, args_, opts=child)
-                self.keepalived[node.name] = KeepalivedNode(
+                self.nginx[node.name] = NginxNode(node.name, step_args, opts=child)
+                ka = KeepalivedNode(
                     node.name,
-                    KeepalivedNodeArgs(**vars(args_), auth_secret=vrrp_secret),
+                    KeepalivedNodeArgs(**vars(step_args), auth_secret=vrrp_secret),
                     opts=child,
                 )
-                self.node_steps += [self.nginx[node.name], self.keepalived[node.name]]
+                self.keepalived[node.name] = ka
+                staged = [*self.nginx[node.name].steps, *ka.steps]
+                secrets = [ka.auth_digest] if ka.auth_digest is not None else []
             else:
-                self.tomcat[node.name] = TomcatNode(node.name, args_, opts=child)
-                self.node_steps.append(self.tomcat[node.name])
+                self.tomcat[node.name] = TomcatNode(node.name, step_args, opts=child)
+                staged = self.tomcat[node.name].steps
+
+            self.activations[node.name] = remote.Command(
+                f"{node.name}-activate",
+                connection=conn,
+                create=script_text_command(activation_script(topo, node, layout)),
+                # A new VM is a new node to activate; a new VRRP secret needs one too.
+                triggers=[node.instance_id, *secrets],
+                opts=pulumi.ResourceOptions(
+                    parent=vm,
+                    depends_on=[ready, *staged, *previous],
+                    # The gate's own waits are bounded; this bounds the whole step.
+                    custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
+                ),
+            )
+            previous = [self.activations[node.name]]
+        self.node_steps: list[pulumi.Resource] = list(self.activations.values())
 
         # sha256 of every rendered file per node, so a preview shows which files a
         # change touches (files carrying a secret are left out: node_files without
@@ -132,7 +171,7 @@ class NginxHaStack(pulumi.ComponentResource):
         self.config_hashes = {
             n.name: {
                 path: render.sha256(text)
-                for path, text in render.node_files(topo, n, layout).items()
+                for path, text in render.node_files(topo, n, args.layout_of(topo, n)).items()
             }
             for n in topo.nodes
         }

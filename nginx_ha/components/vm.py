@@ -7,6 +7,7 @@ libvirt host needs once (provider, base image, NAT network).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -28,6 +29,9 @@ class ClonedVmArgs:
     user_data: str
     meta_data: str
     network_config: str
+    # Serving stacks: the previous node's activation (its gate passed), so no two
+    # nodes' VMs are created or replaced at once (nginx-ha:serving).
+    after: Sequence[pulumi.Resource] = ()
 
 
 class ClonedVm(pulumi.ComponentResource):
@@ -38,7 +42,7 @@ class ClonedVm(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClonedVmArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         node = args.node
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
 
         self.disk = libvirt.Volume(
             f"{name}-disk",
@@ -58,7 +62,11 @@ class ClonedVm(pulumi.ComponentResource):
             user_data=args.user_data,
             meta_data=args.meta_data,
             network_config=args.network_config,
-            opts=child,
+            # One name per node: the old disk goes before the new one is made (a
+            # changed disk replaces the domain, which is deleted first anyway).
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(delete_before_replace=True)
+            ),
         )
         size = node.size
         self.domain = libvirt.Domain(
@@ -89,6 +97,7 @@ class ClonedVm(pulumi.ComponentResource):
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
             opts=pulumi.ResourceOptions(
                 parent=self,
+                depends_on=list(args.after),
                 # A domain's disks and cloud-init ISO are attached at definition: replace
                 # the domain whole, and free its name before defining the new one.
                 delete_before_replace=True,

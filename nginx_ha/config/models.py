@@ -326,6 +326,11 @@ class Settings(_Model):
     # Protect the managed base image from `pulumi destroy`; unset: protected except in
     # lab stacks (is_lab_stack), which are torn down whole. See docs/operations.md.
     protect_base_image: bool | None = None
+    # The stack serves traffic: VMs are created and replaced one node at a time in
+    # rollout order, each after the previous node's gate (a first creation is then
+    # sequential too). Unset: true except in lab stacks (is_lab_stack). Changes of
+    # files and builds roll one node at a time either way (docs/operations.md).
+    serving: bool | None = None
     network: Network = Field(default_factory=Network)
     image: Image = Field(default_factory=Image)
     ssh: Ssh
@@ -360,6 +365,13 @@ class Settings(_Model):
         """Whether the base image volume gets Pulumi's `protect` option."""
         if self.protect_base_image is not None:
             return self.protect_base_image
+        return not is_lab_stack(self.stack)
+
+    @property
+    def serves_traffic(self) -> bool:
+        """Whether VM creations and replacements are ordered behind the gates."""
+        if self.serving is not None:
+            return self.serving
         return not is_lab_stack(self.stack)
 
     def host_uri(self, host: str | None) -> str:

@@ -34,6 +34,7 @@ from nginx_ha.render.keepalived import (
     vrrp_auth_path,
     vrrp_instances,
     vrrp_state_file,
+    vrrp_state_script,
 )
 from nginx_ha.render.nginx import lvs_health_peers, nginx_conf, nginx_time
 from nginx_ha.render.templates import TEMPLATES, render_template, script, sha256, template_file
@@ -69,4 +70,5 @@ __all__ = [
     "vrrp_auth_path",
     "vrrp_instances",
     "vrrp_state_file",
+    "vrrp_state_script",
 ]

@@ -19,6 +19,9 @@ CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the 
 NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
 WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
 TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
+DRAIN_TRACK_FILE = "nginx_ha_drain"  # the one the rollout's drain writes
+VIP_LINGER = 10  # seconds a VIP stays on lo after it moved away (vrrp_state.sh)
+TRANSITIONS_KEPT = 200  # lines of the VRRP transition log on a node
 
 # LVS (IPVS) in direct-routing mode (nginx-ha:lvs; docs/active-active-lvs.md).
 # fwmark of a VIP's virtual service: this base + its virtual router id (unique per VIP).
@@ -76,6 +79,9 @@ def keepalived_conf(topo: Topology, node: Node, layout: Layout) -> str:
         check_script=layout.check_script,
         track_file=TRACK_FILE,
         health_file=layout.health_file,
+        drain_track_file=DRAIN_TRACK_FILE,
+        drain_file=layout.drain_file,
+        state_script=layout.vrrp_state_script,
         instances=vrrp_instances(topo, node),
         interface=layout.interface,
         vrrp_version=vrrp.version,
@@ -198,6 +204,20 @@ def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
     )
 
 
+def vrrp_state_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """The state recorder keepalived runs on every transition (``notify``); with LVS off
+    it also lets a VIP linger on lo after it moved (with LVS the VIPs live on lo)."""
+    return render_template(
+        "keepalived/vrrp_state.sh.j2",
+        node_name=node.name,
+        instances=[{"name": i.name, "vip": str(i.vip)} for i in topo.instances],
+        state_dir=shlex.quote(layout.vrrp_state_dir),
+        transitions_kept=TRANSITIONS_KEPT,
+        linger=0 if topo.lvs is not None else VIP_LINGER,
+        interface=layout.interface,
+    )
+
+
 def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
     """The state-change script (nginx-ha:notify.script)."""
     return render_template(
@@ -220,6 +240,7 @@ def keepalived_files(
         layout.keepalived_conf: keepalived_conf(topo, node, layout),
         layout.check_script: check_nginx_script(topo, node, layout),
         layout.watch_script: nginx_watch_script(topo, node, layout),
+        layout.vrrp_state_script: vrrp_state_script(topo, node, layout),
     }
     if topo.notify.script:
         files[layout.notify_script] = notify_script(topo, node, layout)
@@ -234,6 +255,7 @@ def keepalived_file_modes(layout: Layout) -> dict[str, str]:
     return {
         layout.check_script: "0755",
         layout.watch_script: "0755",
+        layout.vrrp_state_script: "0755",
         layout.notify_script: "0755",
         layout.auth_pass_file: "0600",
         layout.auth_key_file: "0600",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
 from decimal import Decimal
 
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import NGINX_UPSTREAM, Layout, Node, Topology
+from nginx_ha.topology.model import NGINX_STATE_PATH
 
 
 def nginx_time(seconds: Decimal) -> str:
@@ -41,6 +43,9 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         port=ng.port,
         health_path=ng.health_path,
         health_allow=["127.0.0.1", "::1", str(node.ip), *lvs_health_peers(topo, node)],
+        state_path=NGINX_STATE_PATH,
+        state_allow=["127.0.0.1", "::1", *(str(lb.ip) for lb in topo.load_balancers)],
+        state_file=posixpath.join(layout.vrrp_state_dir, "all"),
         upstream=NGINX_UPSTREAM,
         balancing=ng.balancing,
         servers=servers,

@@ -37,3 +37,33 @@ def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
         "NFT_FILE": LVS_NFT_FILE,
         "UNIT_PATH": LVS_UNIT_PATH,
     }
+
+
+def tomcat_sources(topo: Topology) -> list[str]:
+    """Who may reach a Tomcat port: every load balancer (by its own address, and every
+    VIP in case the kernel picks one as the source), and the node itself."""
+    vips = [str(i.vip) for i in topo.instances]
+    return [str(lb.ip) for lb in topo.load_balancers] + vips + ["127.0.0.1"]
+
+
+def firewall_params(kind: str, topo: Topology, node: Node) -> dict[str, str]:
+    """firewall.sh's parameters for one rule set of ``node``:
+
+    - ``http``: nginx's port from anywhere;
+    - ``vrrp``: VRRP (IP protocol 112) from the other load balancers (unicast adverts
+      come from their addresses, and so do multicast ones to 224.0.0.18);
+    - ``tomcat``: the backend's port from the load balancers only."""
+    if kind == "http":
+        rule = {"FW_NAME": "http", "FW_PROTO": "tcp", "FW_PORT": str(topo.nginx.port)}
+        rule["FW_SOURCES"] = ""
+    elif kind == "vrrp":
+        peers = topo.peers[node.name].unicast_peers
+        rule = {"FW_NAME": "vrrp", "FW_PROTO": "vrrp", "FW_PORT": ""}
+        rule["FW_SOURCES"] = " ".join(str(p) for p in peers)
+    elif kind == "tomcat":
+        rule = {"FW_NAME": "tomcat", "FW_PROTO": "tcp", "FW_PORT": str(node.port or 8080)}
+        rule["FW_SOURCES"] = " ".join(tomcat_sources(topo))
+        rule["FW_RESTRICT"] = "yes"
+    else:
+        raise ValueError(f"no firewall rule set {kind!r}")
+    return rule

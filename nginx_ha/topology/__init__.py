@@ -17,6 +17,8 @@ from nginx_ha.topology.model import (
     VrrpInstance,
     VrrpPeer,
     build_topology,
+    keepalived_bin,
+    keepalived_build_bin,
     vm_layout,
     vrrp_instance,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "assign_macs",
     "build_topology",
     "derive_mac",
+    "keepalived_bin",
+    "keepalived_build_bin",
     "vm_layout",
     "vrrp_instance",
 ]

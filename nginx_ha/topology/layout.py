@@ -19,7 +19,9 @@ class Layout:
     """
 
     interface: str = DEFAULT_INTERFACE
-    keepalived_bin: str = "/usr/local/keepalived/sbin/keepalived"
+    # The keepalived that runs here; empty: the build the topology names, under
+    # keepalived_builds (the lab names the binary it runs).
+    keepalived_bin: str = ""
     keepalived_conf: str = "/etc/keepalived/keepalived.conf"
     check_script: str = "/etc/keepalived/check_nginx.sh"
     notify_script: str = "/etc/keepalived/notify.sh"
@@ -49,3 +51,29 @@ class Layout:
     # exist before keepalived starts.
     watch_script: str = "/etc/keepalived/nginx_watch.sh"
     health_file: str = "/run/nginx-ha/nginx-health"
+    # Rollouts (docs/operations.md, "Changing a serving stack"): uploads land in
+    # upload_dir; each validated copy waits in release_dir/<digest>/ until the node's
+    # activation swaps it in (the previous file is kept beside the target for rollback).
+    upload_dir: str = "/var/tmp/nginx-ha"
+    release_dir: str = "/var/lib/nginx-ha/releases"
+    # A file keepalived tracks (weight 0): 1 puts every instance of this node in FAULT,
+    # which hands its VIPs to the peer at once (a priority-0 advert): the drain.
+    drain_file: str = "/run/nginx-ha/drain"
+    # keepalived's live state per VRRP instance, written on every transition by
+    # vrrp_state_script (the gates, `status` and the lab read it; nginx serves the
+    # summary to the other load balancers).
+    vrrp_state_dir: str = "/run/nginx-ha/vrrp"
+    vrrp_state_script: str = "/etc/keepalived/vrrp_state.sh"
+    # keepalived builds, one folder per build id; the unit's ExecStart names one, so
+    # switching (or rolling back) the unit switches the binary. keepalived_link is the
+    # active build's binary on PATH.
+    keepalived_builds: str = "/opt/nginx-ha/keepalived"
+    keepalived_link: str = "/usr/local/sbin/keepalived"
+    keepalived_pid: str = "/run/keepalived.pid"
+    keepalived_unit: str = "/etc/systemd/system/keepalived.service"
+    watch_unit: str = "/etc/systemd/system/nginx-ha-watch.service"
+    # Without systemd as PID 1 (the lab, containers): commands that (re)start a
+    # daemon; empty: the defaults of activate.sh (see there).
+    keepalived_start: str = ""
+    watch_start: str = ""
+    tomcat_restart: str = ""

@@ -9,6 +9,7 @@ is taken here, once.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
@@ -44,6 +45,8 @@ NGINX_BALANCING: dict[str, str | None] = {
     "random": "random",
 }
 VRRP_INSTANCE_NAME = "VI_{vrid}"
+# Where each load balancer's nginx serves its live VRRP state to the others.
+NGINX_STATE_PATH = "/nginx-ha/vrrp-state"
 
 
 # ------------------------------------------------------------------------ the plans
@@ -61,6 +64,15 @@ class KeepalivedPlan:
     @property
     def version_text(self) -> str:
         return capabilities.version_text(self.version)
+
+    @property
+    def build_id(self) -> str:
+        """One id per build (release, verified source, IPVS or not): the folder under
+        ``Layout.keepalived_builds`` it is built into, so two builds never overwrite
+        each other and the previous one stays for a rollback."""
+        src = self.source
+        identity = f"{src.version}|{src.commit or src.sha256 or ''}|{self.ipvs}"
+        return f"{src.version}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
 
     def supports(self, feature: str) -> bool:
         return capabilities.supports(self.version, feature)
@@ -113,6 +125,10 @@ class NginxPlan:
     def health_url(self) -> str:
         """The URL the check script and the watcher ask: the node's own nginx."""
         return f"http://127.0.0.1{self.port_suffix}{self.health_path}"
+
+    def state_url(self, node_ip: ipaddress.IPv4Address | str) -> str:
+        """Where a load balancer's nginx serves its live VRRP state (to the others)."""
+        return f"http://{node_ip}{self.port_suffix}{NGINX_STATE_PATH}"
 
 
 @dataclass(frozen=True)
@@ -240,6 +256,8 @@ class Topology:
     image: ImagePlan
     ssh: SshPlan
     hosts: dict[str | None, str] = field(default_factory=dict)  # host key -> libvirt URI
+    # VMs are created and replaced one node at a time behind the gates (nginx-ha:serving).
+    serving: bool = False
 
     @property
     def peers(self) -> dict[str, VrrpPeer]:
@@ -283,6 +301,23 @@ class Topology:
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
+    def held_by(self, node: str) -> tuple[VrrpInstance, ...]:
+        """The VRRP instances (VIPs) ``node`` is meant to hold."""
+        return tuple(i for i in self.instances if i.master == node)
+
+    @property
+    def rollout(self) -> tuple[Node, ...]:
+        """The order a change activates on the nodes, one at a time, each behind the
+        previous one's gate: backends first (backups, then primaries), then the load
+        balancers from the one meant to hold the fewest VIPs (and with the lowest
+        priority) to the MASTER, which goes last."""
+        backends = sorted(self.backends, key=lambda n: (n.role == "primary", n.name))
+        lbs = sorted(
+            self.load_balancers,
+            key=lambda n: (len(self.held_by(n.name)), n.priority or 0, n.name),
+        )
+        return (*backends, *lbs)
+
     def host_uri(self, host: str | None) -> str:
         return self.hosts[host]
 
@@ -290,6 +325,16 @@ class Topology:
 def vm_layout(topo: Topology) -> Layout:
     """The layout of a VM deployed by the program (its NIC: vrrp.interface)."""
     return Layout(interface=topo.vrrp.interface)
+
+
+def keepalived_bin(topo: Topology, layout: Layout) -> str:
+    """The keepalived binary a node runs: the layout's (the lab's), else the build the
+    topology names."""
+    return layout.keepalived_bin or keepalived_build_bin(topo, layout)
+
+
+def keepalived_build_bin(topo: Topology, layout: Layout) -> str:
+    return f"{layout.keepalived_builds}/{topo.keepalived.build_id}/sbin/keepalived"
 
 
 # ----------------------------------------------------------------------- decisions
@@ -347,11 +392,13 @@ def build_topology(
     nodes: list[Node] = []
     for lb in s.load_balancers:
         role = "MASTER" if lb.priority == master_priority else "BACKUP"
-        nodes.append(
-            _node(s, prefix, lb, "load_balancer", macs[lb.name], role, priority=lb.priority)
-        )
+        mac = macs[lb.name]
+        iid = instance_id(s, prefix, lb.name, lb.ip, mac)
+        nodes.append(_node(s, prefix, lb, "load_balancer", mac, iid, role, priority=lb.priority))
     for be in s.backends:
-        nodes.append(_node(s, prefix, be, "backend", macs[be.name], be.role, port=be.port))
+        mac = macs[be.name]
+        iid = instance_id(s, prefix, be.name, be.ip, mac)
+        nodes.append(_node(s, prefix, be, "backend", mac, iid, be.role, port=be.port))
 
     lbs = [n for n in nodes if n.is_load_balancer]
     instances = tuple(
@@ -433,6 +480,7 @@ def build_topology(
         ),
         ssh=SshPlan(s.ssh.user, s.ssh.public_key),
         hosts=hosts,
+        serving=s.serves_traffic,
     )
 
 
@@ -472,12 +520,39 @@ def vrrp_instance(
     )
 
 
+# Bumped when the cloud-init templates change what a VM is provisioned with.
+CLOUD_INIT_GENERATION = 1
+
+
+def instance_id(s: Settings, prefix: str, name: str, ip: ipaddress.IPv4Address, mac: str) -> str:
+    """cloud-init's instance-id of a VM: it changes exactly when what cloud-init applies
+    changes (address, MAC, gateway, DNS, interface, user, SSH key), so a VM replaced for
+    such a change is provisioned again (cloud-init runs per instance; with the same id
+    it would keep the old network and keys)."""
+    net = s.network
+    provisioned = "|".join(
+        (
+            str(CLOUD_INIT_GENERATION),
+            name,
+            f"{ip}/{net.cidr.prefixlen}",
+            mac,
+            str(net.gateway_ip),
+            ",".join(str(d) for d in net.dns_servers),
+            s.vrrp.interface,
+            s.ssh.user,
+            s.ssh.public_key,
+        )
+    )
+    return f"iid-{prefix}-{name}-{hashlib.sha256(provisioned.encode()).hexdigest()[:8]}"
+
+
 def _node(
     s: Settings,
     prefix: str,
     spec: LoadBalancer | Backend,
     kind: Literal["load_balancer", "backend"],
     mac: str,
+    iid: str,
     role: str,
     priority: int | None = None,
     port: int | None = None,
@@ -494,7 +569,7 @@ def _node(
         domain=domain_name(prefix, spec.name),
         volume=volume_name(prefix, spec.name),
         cloudinit=cloudinit_name(prefix, spec.name),
-        instance_id=f"iid-{prefix}-{spec.name}",
+        instance_id=iid,
         priority=priority,
         port=port,
     )

@@ -186,12 +186,18 @@ def test_the_programs_keepalived_has_ipvs_exactly_when_lvs_is_on():
         assert build_topology(settings).keepalived.ipvs is ipvs
 
 
+def health_location(conf: str) -> str:
+    start = conf.index("location = /nginx-ha/health {")
+    return conf[start : conf.index("}", start)]
+
+
 def test_under_lvs_nginx_lets_the_other_directors_read_its_health():
     topo, layout = setup("keepalived-lvs")
-    conf = render.nginx_conf(topo, topo.master, layout)
-    assert "allow 192.168.159.130;" in conf and "allow 192.168.159.129;" in conf
+    health = health_location(render.nginx_conf(topo, topo.master, layout))
+    assert "allow 192.168.159.130;" in health and "allow 192.168.159.129;" in health
     topo, layout = setup("keepalived-active-active")
-    assert "allow 192.168.159.130;" not in render.nginx_conf(topo, topo.master, layout)
+    health = health_location(render.nginx_conf(topo, topo.master, layout))
+    assert "allow 192.168.159.130;" not in health
 
 
 # --------------------------------------------------------------- keepalived -t, real

@@ -157,6 +157,7 @@ def test_the_lab_layout_moves_every_node_path():
         nginx_mime_types="/lab/mime.types",
         nginx_temp_dir="/lab/lb1/tmp",
         nginx_user="nobody",
+        vrrp_state_dir="/lab/lb1/vrrp",
     )
     conf = render.nginx_conf(t, t.master, lab)
     for line in (
@@ -167,6 +168,7 @@ def test_the_lab_layout_moves_every_node_path():
         "proxy_temp_path /lab/lb1/tmp/proxy;",
         "access_log /lab/lb1/log/access.log nginx_ha;",
         "user nobody;",
+        "alias /lab/lb1/vrrp/all;",
     ):
         assert line in conf
     # Nothing of the VM layout is left: every path the file names is the lab's.

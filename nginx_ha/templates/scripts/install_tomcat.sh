@@ -5,7 +5,8 @@
 # sets its HTTP port, and makes sure it runs and starts at boot. Idempotent.
 #
 # Parameters (set above this text by the caller; export them to run the file by hand):
-#   ACTION        install (default): package, port, service
+#   ACTION        install (default): package, service; port: the connector's port
+#                 (restarts Tomcat when it changed; the rollout's activation runs it)
 #                 service: enable and start only, then wait for the page
 #   TOMCAT_PORT   port of the HTTP connector (default 8080)
 #   PAGE_MARKER   optional: text the ROOT page on 127.0.0.1 must contain (service)
@@ -91,10 +92,14 @@ direct_stop() {
   rm -f "$PIDFILE"
 }
 
+configured_port() {
+  sed -nE 's/.*<Connector port="([0-9]+)" protocol="HTTP\/1\.1".*/\1/p' "$SERVER_XML" | head -n1
+}
+
 # Sets the HTTP/1.1 connector's port; prints "changed" when it did.
 set_port() {
   local current
-  current=$(sed -nE 's/.*<Connector port="([0-9]+)" protocol="HTTP\/1\.1".*/\1/p' "$SERVER_XML" | head -n1)
+  current=$(configured_port)
   [[ -n $current ]] || die "no HTTP/1.1 <Connector port=...> found in $SERVER_XML"
   if [[ $current != "$TOMCAT_PORT" ]]; then
     sed -i -E "s/(<Connector port=\")$current(\" protocol=\"HTTP\/1\.1\")/\1$TOMCAT_PORT\2/" "$SERVER_XML"
@@ -138,13 +143,19 @@ case $ACTION in
       pkg_install "$PKG" curl
       say "installed $PKG from the distribution"
     fi
+    # The port it listens on now: the activation moves it to TOMCAT_PORT.
+    TOMCAT_PORT=$(configured_port)
+    service_up
+    ;;
+  port)
     changed=$(set_port)
     service_up "${changed:+restart}"
+    [[ -n $changed ]] && say "port set to $TOMCAT_PORT"
     ;;
   service)
     service_up
     wait_page
     ;;
-  *) die "ACTION '$ACTION' must be install or service" ;;
+  *) die "ACTION '$ACTION' must be install, port or service" ;;
 esac
 say "$PKG answers on port $TOMCAT_PORT$([[ -d /run/systemd/system ]] && echo ", enabled at boot")"
