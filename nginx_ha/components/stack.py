@@ -35,6 +35,7 @@ from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import Settings
 from nginx_ha.render.rollout import activation_script
 from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
+from nginx_ha.topology.model import Version
 
 
 @dataclass
@@ -51,6 +52,10 @@ class NginxHaStackArgs:
     # Where files live on each node (by node name); unset: a VM's layout. The lab's
     # rollout replay runs the program's steps against its own per-node paths.
     layouts: Mapping[str, Layout] | None = None
+    # The keepalived the nodes run where it is not the one the stack builds (the lab
+    # runs the one installed on its host): decides what is rendered.
+    keepalived_version: Version | None = None
+    keepalived_ipvs: bool | None = None
 
     def layout_of(self, topo: Topology, node: Node) -> Layout:
         if self.layouts and node.name in self.layouts:
@@ -83,7 +88,12 @@ class NginxHaStack(pulumi.ComponentResource):
     ):
         super().__init__(self.TYPE, name, None, opts)
         vrrp_secret = args.vrrp_secret()
-        topo = build_topology(args.settings, vrrp_secret=vrrp_secret is not None)
+        topo = build_topology(
+            args.settings,
+            keepalived_version=args.keepalived_version,
+            keepalived_ipvs=args.keepalived_ipvs,
+            vrrp_secret=vrrp_secret is not None,
+        )
         self.topology = topo
         self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
         private_key = args.private_key()

@@ -98,7 +98,7 @@ def keepalived_unit(topo: Topology, node: Node, layout: Layout) -> str:
         version=topo.keepalived.source.version,
         what="VRRP and LVS" if topo.keepalived.ipvs else "VRRP",
         build_id=topo.keepalived.build_id,
-        bin=keepalived_build_bin(topo, layout),
+        bin=keepalived_bin(topo, layout),
         conf=layout.keepalived_conf,
         runtime_dir=runtime_directory(layout.drain_file),
     )
@@ -208,18 +208,18 @@ def load_balancer_artefacts(topo: Topology, node: Node, layout: Layout) -> list[
                 "none",
             )
         )
-    if not layout.keepalived_bin:  # the program's own build (the lab runs a given one)
-        out.append(
-            Artefact(
-                "keepalived-unit",
-                "unit",
-                layout.keepalived_unit,
-                keepalived_unit(topo, node, layout),
-                "0644",
-                "unit",
-                "keepalived-restart",
-            )
+    out.append(
+        Artefact(
+            "keepalived-unit",
+            "unit",
+            layout.keepalived_unit,
+            keepalived_unit(topo, node, layout),
+            "0644",
+            "unit",
+            "keepalived-restart",
         )
+    )
+    out = [a for a in out if managed(a, layout)]
     # keepalived.conf last: its check names the staged copies of the files it uses.
     conf = keepalived_conf(topo, node, layout)
     subst = {a.target: a.staged(layout) for a in out if a.kind == "file" and a.target in conf}
@@ -247,7 +247,7 @@ def load_balancer_artefacts(topo: Topology, node: Node, layout: Layout) -> list[
 def backend_artefacts(topo: Topology, node: Node, layout: Layout) -> list[Artefact]:
     """Every file a backend gets through a rollout."""
     port = str(node.port or 8080)
-    return [
+    out = [
         Artefact(
             "tomcat-firewall",
             "run",
@@ -278,12 +278,22 @@ def backend_artefacts(topo: Topology, node: Node, layout: Layout) -> list[Artefa
             {"MARKER": node.page_marker},
         ),
     ]
+    return [a for a in out if managed(a, layout)]
 
 
 def artefacts(topo: Topology, node: Node, layout: Layout) -> list[Artefact]:
     if node.is_load_balancer:
         return load_balancer_artefacts(topo, node, layout)
     return backend_artefacts(topo, node, layout)
+
+
+def managed(artefact: Artefact, layout: Layout) -> bool:
+    """Whether the layout has the rollout manage this artefact (see Layout)."""
+    if artefact.role.endswith("-firewall"):
+        return layout.manage_firewall
+    if artefact.role == "tomcat-port":
+        return layout.manage_tomcat_port
+    return True
 
 
 def staged_secret(layout: Layout, target: str) -> str:

@@ -77,3 +77,7 @@ class Layout:
     keepalived_start: str = ""
     watch_start: str = ""
     tomcat_restart: str = ""
+    # What a rollout manages on this node besides its files: the host firewall's rule
+    # sets, and Tomcat's connector port (the lab leaves both to the lab).
+    manage_firewall: bool = True
+    manage_tomcat_port: bool = True
