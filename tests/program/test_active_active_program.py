@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 LBS = ("nginx-master", "nginx-backup")
 TWO_VIPS = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}

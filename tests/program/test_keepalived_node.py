@@ -15,8 +15,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from nginx_ha.config.pins import DEFAULT_KEEPALIVED_COMMIT
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"

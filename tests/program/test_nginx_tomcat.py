@@ -12,8 +12,8 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology, vm_layout
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 LBS = ("nginx-master", "nginx-backup")
 BACKENDS = ("tomcat-primary", "tomcat-backup")

@@ -28,8 +28,8 @@ from nginx_ha.config.collisions import (
     host_key,
     stack_conflicts,
 )
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"
@@ -440,7 +440,7 @@ def test_pairwise_check_is_symmetric_for_router_ids(tmp_path):
 
 def test_load_from_pulumi_reads_the_given_project_dir(tmp_path):
     from nginx_ha.components.engine import load_settings
-    from tests.program.mocks import Recorder, use_config
+    from support.mocks import Recorder, use_config
 
     pulumi.runtime.set_mocks(Recorder(), project="nginx-ha", stack="staging-copy")
     use_config(stacks.raw_config("staging"))

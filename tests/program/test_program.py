@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from nginx_ha.config import SettingsError
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"

@@ -24,7 +24,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
 from nginx_ha.topology import Layout, build_topology, vm_layout
-from tests import stacks
+from support import stacks
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -88,7 +88,7 @@ def setup(overrides: dict, version: tuple[int, int, int], layout: Layout | None 
 
 
 def secret_of(topo) -> str | None:
-    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    """The fixture's VRRP secret for this topology's authentication (support/stacks.py)."""
     return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 

@@ -26,7 +26,7 @@ from nginx_ha.components.keepalived import lvs_params
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_MAC = "52:54:00:0a:0b:0c"

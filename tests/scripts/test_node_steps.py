@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 pytestmark = [
     pytest.mark.slow,

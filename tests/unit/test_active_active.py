@@ -11,7 +11,7 @@ from nginx_ha.config import SettingsError, parse_settings
 from nginx_ha.config.collisions import conflicts_between, footprint_of_config, footprint_of_settings
 from nginx_ha.config.models import LVS_SCHEDULERS
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 
 AA = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}
 THREE_LBS = [

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from nginx_ha.config.parse import SECRET_KEYS
-from tests.stacks import ROOT
+from support.stacks import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))

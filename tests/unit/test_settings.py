@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from nginx_ha.config import SettingsError, parse_settings
-from tests import stacks
+from support import stacks
 
 LBS = [
     {"name": "nginx-master", "ip": "192.168.159.129", "priority": 150},

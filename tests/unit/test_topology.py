@@ -6,7 +6,7 @@ import re
 
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import assign_macs, build_topology, derive_mac
-from tests import stacks
+from support import stacks
 
 
 def topo(stack="dev", **overrides):

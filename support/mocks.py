@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as rt_config
 
-from tests.stacks import ROOT, SECRET_KEYS
+from support.stacks import ROOT, SECRET_KEYS
 
 
 @dataclass
