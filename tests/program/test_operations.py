@@ -12,7 +12,6 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import mocks as pulumi_mocks
 
 from nginx_ha.config import (
     SettingsError,
@@ -69,18 +68,9 @@ def staging():
     return run_program(stacks.raw_config("staging"), stack="staging")
 
 
-@pytest.fixture
-def protect_flags(monkeypatch):
-    """Record the `protect` option of every resource the program registers."""
-    flags: dict[str, bool] = {}
-    real = pulumi_mocks.MockMonitor.RegisterResource
-
-    def register(self, request):
-        flags[request.name] = request.protect
-        return real(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", register)
-    return flags
+def protect_flags(run) -> dict[str, bool]:
+    """The `protect` option of every resource the program registered, by key."""
+    return {r.key: r.protect for r in run.resources}
 
 
 # ------------------------------------------------------------------ the staging example
@@ -211,23 +201,21 @@ def test_lab_stacks_by_name(stack, lab):
     assert is_lab_stack(stack) is lab
 
 
-def test_base_image_is_protected_in_staging_only(protect_flags):
-    run_program(stacks.raw_config("staging"), stack="staging")
-    staging = dict(protect_flags)
-    protect_flags.clear()
-    run_program(stacks.raw_config("dev"), stack="dev")
-    dev = dict(protect_flags)
+def test_base_image_is_protected_in_staging_only():
+    staging = protect_flags(run_program(stacks.raw_config("staging"), stack="staging"))
+    dev = protect_flags(run_program(stacks.raw_config("dev"), stack="dev"))
     assert {n for n, p in staging.items() if p} == {"base-image-hv1", "base-image-hv2"}
     assert dev["base-image"] is False
     assert not any(dev.values())
 
 
-def test_protect_base_image_overrides_the_stack_kind(protect_flags):
-    run_program(stacks.raw_config("staging", protectBaseImage=False), stack="staging")
-    assert not any(protect_flags.values())
-    protect_flags.clear()
-    run_program(stacks.raw_config("dev", protectBaseImage=True), stack="dev")
-    assert {n for n, p in protect_flags.items() if p} == {"base-image"}
+def test_protect_base_image_overrides_the_stack_kind():
+    staging = protect_flags(
+        run_program(stacks.raw_config("staging", protectBaseImage=False), stack="staging")
+    )
+    assert staging and not any(staging.values())
+    dev = protect_flags(run_program(stacks.raw_config("dev", protectBaseImage=True), stack="dev"))
+    assert {n for n, p in dev.items() if p} == {"base-image"}
 
 
 def test_protect_base_image_with_an_existing_volume_is_refused():
