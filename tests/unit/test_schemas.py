@@ -181,6 +181,17 @@ def test_pulumi_yaml_matches_pulumi_project_schema(project_schema, tmp_path):
     assert check_jsonschema("--schemafile", project_schema, bad).returncode == 1
 
 
+EXAMPLE_PROJECTS = sorted((ROOT / "examples").glob("*/Pulumi.yaml"))
+
+
+def test_example_projects_match_pulumi_project_schema(project_schema):
+    assert EXAMPLE_PROJECTS, "examples/*/Pulumi.yaml"
+    res = check_jsonschema("--schemafile", project_schema, *EXAMPLE_PROJECTS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = [load(p)["name"] for p in EXAMPLE_PROJECTS]
+    assert load(ROOT / "Pulumi.yaml")["name"] not in names, "an example is a project of its own"
+
+
 def test_stack_files_match_the_stack_schema(tmp_path):
     assert len(STACK_FILES) >= 2
     res = check_jsonschema("--schemafile", STACK_SCHEMA, *STACK_FILES)
