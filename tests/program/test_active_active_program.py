@@ -124,6 +124,12 @@ def test_lvs_config_reaches_keepalived_conf_and_nginx_health():
     plain = run(**TWO_VIPS).exports["configHashes"]["nginx-master"]
     assert hashes["/etc/keepalived/keepalived.conf"] != plain["/etc/keepalived/keepalived.conf"]
     assert hashes["/etc/nginx/nginx.conf"] != plain["/etc/nginx/nginx.conf"]
+    # What changed: a virtual server per VIP, and the other director may read the health.
+    conf = result.named("nginx-master-keepalived-conf-upload").inputs["source"].text
+    assert conf.count("virtual_server fwmark ") == 2 and "lvs_sched rr" in conf
+    nginx = result.named("nginx-master-nginx-conf-upload").inputs["source"].text
+    health = nginx[nginx.index("location = /nginx-ha/health {") :]
+    assert "allow 192.168.159.130;" in health[: health.index("}")]
 
 
 def test_conflicting_settings_stop_the_program_before_any_resource():

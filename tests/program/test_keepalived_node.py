@@ -6,6 +6,7 @@ records each resource's parent, dependencies and additional secret outputs.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pulumi
@@ -138,10 +139,22 @@ def test_a_url_source_passes_its_checksum():
 
 def test_firewall_allows_vrrp_from_the_peer_only():
     result = run()
-    fw = result.named("nginx-master-vrrp-firewall").inputs["create"]
-    assert "FW_PROTO=vrrp" in fw and "FW_SOURCES=192.168.159.130" in fw
-    fw2 = result.named("nginx-backup-vrrp-firewall").inputs["create"]
-    assert "FW_SOURCES=192.168.159.129" in fw2
+    for lb, peer in (("nginx-master", "192.168.159.130"), ("nginx-backup", "192.168.159.129")):
+        fw = params_of(result.named(f"{lb}-vrrp-firewall").inputs["create"])
+        assert (fw["FW_PROTO"], fw["FW_SOURCES"]) == ("vrrp", peer)
+
+
+def params_of(command: str) -> dict[str, str]:
+    """The NAME='value' lines script_command sets at the top of a command."""
+    lines = shlex.split(command)[-1].splitlines()
+    assert lines[0] == "set -euo pipefail"
+    out = {}
+    for line in lines[1:]:
+        name, eq, value = line.partition("=")
+        if not (eq and name.isidentifier() and name.isupper()):
+            break  # the script body starts
+        out[name] = shlex.split(value)[0] if value else ""
+    return out
 
 
 def keepalived_triggers(result) -> dict[str, Any]:

@@ -170,7 +170,9 @@ def test_without_anti_affinity_shared_host_is_a_preview_warning(monkeypatch):
     warned: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warned.append(msg))
     run = run_program(
-        stacks.raw_config("staging", loadBalancers=lbs, antiAffinity=False), stack="staging"
+        stacks.raw_config("staging", loadBalancers=lbs, antiAffinity=False),
+        stack="staging",
+        preview=True,
     )
     assert any("share a libvirt host" in w for w in warned), warned
     assert {provider_name(d.provider) for d in run.of_type(DOMAIN) if "nginx-" in d.name} == {
@@ -226,13 +228,19 @@ def test_protect_base_image_with_an_existing_volume_is_refused():
 # ------------------------------------------------------------------------------ teardown
 
 
-def test_no_remote_step_runs_on_delete(dev, staging):
+def test_no_remote_step_runs_on_delete_but_the_lvs_cleanup(dev, staging):
     """Destroying a VM deletes its disk; a `delete` command would only dial a VM that may
     be gone and block `pulumi destroy` (pulumi/pulumi-command#553, #104). A step that ever
-    needs one must tolerate an unreachable VM (docs/operations.md, "Teardown")."""
+    needs one must tolerate an unreachable VM (docs/operations.md, "Teardown"): the only
+    one is LVS's real-server step, whose delete undoes it when LVS is turned off."""
     commands = dev.of_type(COMMAND) + staging.of_type(COMMAND)
     assert commands
     assert [c.name for c in commands if c.inputs.get("delete")] == []
+    lvs = run_program(stacks.raw_config("dev", lvs={"enabled": True}), stack="dev")
+    assert sorted(c.name for c in lvs.of_type(COMMAND) if c.inputs.get("delete")) == [
+        "nginx-backup-lvs-realserver",
+        "nginx-master-lvs-realserver",
+    ]
 
 
 def test_everything_on_the_host_is_a_managed_resource(dev):
@@ -388,9 +396,11 @@ def test_own_file_and_unreadable_files_are_skipped(tmp_path):
 
 
 def test_footprint_of_settings_lists_every_address_and_host():
-    fp = footprint_of_settings(settings_of("staging"))
+    s = settings_of("staging")
+    fp = footprint_of_settings(s)
     assert fp.hosts == {host_key(u) for u in STAGING_HOSTS.values()}
     assert len(fp.addresses) == 1 + 2 + 3
+    assert set(fp.addresses) == {s.vip, *(n.ip for n in [*s.load_balancers, *s.backends])}
     assert fp.vrid == 122
 
 
