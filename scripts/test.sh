@@ -12,4 +12,5 @@ if [ ! -x venv/bin/python ]; then
 fi
 venv/bin/ruff check --quiet .
 venv/bin/ruff format --check --quiet .
+venv/bin/lint-imports --no-cache >/dev/null || venv/bin/lint-imports --no-cache  # the architecture (pyproject.toml)
 exec venv/bin/python -m pytest "$@"

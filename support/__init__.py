@@ -1,8 +1,9 @@
-"""Host-side support shared by the tests, the benchmarks, the lab and the sandbox (not
+"""Host-side support shared by the lab, the sandbox, the tests and the benchmarks (not
 part of the installed ``nginx_ha`` package).
 
 | module | what it holds |
 |---|---|
+| ``netns`` | network namespaces and the processes in them (standard library only) |
 | ``stacks`` | the committed stack files as the engine hands them over, with test secrets |
 | ``mocks`` | Pulumi mocks that run a program and record every resource, its inputs and options |
 | ``nginx_validate`` | the real ``nginx -t`` on a rendered nginx.conf |

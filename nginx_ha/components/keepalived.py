@@ -27,6 +27,7 @@ from nginx_ha.components.remote import (
 )
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render import script
+from nginx_ha.render.params import LVS_SCRIPT, lvs_params
 from nginx_ha.topology import Layout, Node, Topology
 
 INSTALL_SCRIPT = "install_keepalived.sh"
@@ -37,10 +38,6 @@ CONFIGURE_OPTIONS = "--disable-lvs"
 # With nginx-ha:lvs (issue 8): IPVS support, and the checker process that runs the
 # virtual servers' health checks besides the VRRP one.
 CONFIGURE_OPTIONS_LVS = "--enable-lvs"
-LVS_SCRIPT = "lvs_realserver.sh"
-LVS_SYSCTL_FILE = "/etc/sysctl.d/90-nginx-ha-lvs.conf"
-LVS_NFT_FILE = "/etc/nginx-ha/lvs.nft"
-LVS_UNIT_PATH = "/etc/systemd/system/nginx-ha-lvs.service"
 # The fast health path (docs/keepalived.md): nginx_watch.sh, kept running by systemd.
 WATCH_UNIT = "nginx-ha-watch.service"
 WATCH_UNIT_PATH = f"/etc/systemd/system/{WATCH_UNIT}"
@@ -79,20 +76,6 @@ def configure_options(ipvs: bool) -> str:
     """./configure options: IPVS only where the node's keepalived needs it (a changed
     choice changes the build's stamp, so the step rebuilds)."""
     return CONFIGURE_OPTIONS_LVS if ipvs else CONFIGURE_OPTIONS
-
-
-def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
-    """lvs_realserver.sh's parameters (docs/active-active-lvs.md)."""
-    return {
-        "ACTION": action,
-        "LVS_VIPS": " ".join(str(i.vip) for i in topo.instances),
-        "LVS_MARKS": " ".join(str(render.lvs_fwmark(i.vrid)) for i in topo.instances),
-        "LVS_PORT": str(topo.lvs.port if topo.lvs else topo.nginx.port),
-        "LVS_PEER_MACS": " ".join(lb.mac for lb in topo.load_balancers if lb.name != node.name),
-        "SYSCTL_FILE": LVS_SYSCTL_FILE,
-        "NFT_FILE": LVS_NFT_FILE,
-        "UNIT_PATH": LVS_UNIT_PATH,
-    }
 
 
 def uploaded_tarball_path(source: Keepalived) -> str:

@@ -17,6 +17,7 @@ import pulumi
 from pulumi_command import remote
 
 from nginx_ha.render import sha256
+from nginx_ha.render.params import param_header
 from nginx_ha.topology import Layout, Node, Topology
 
 STAGING_DIR = "/var/tmp/nginx-ha"  # survives reboots of the VM, unlike /tmp
@@ -51,8 +52,7 @@ def connection(host: str, user: str, private_key: pulumi.Input[str]) -> remote.C
 
 def script_command(script: str, params: Mapping[str, str | int] | None = None) -> str:
     """A command that runs ``script`` as root with ``params`` set at its top."""
-    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in (params or {}).items())
-    return "sudo bash -c " + shlex.quote("set -euo pipefail\n" + header + script)
+    return "sudo bash -c " + shlex.quote("set -euo pipefail\n" + param_header(params) + script)
 
 
 def wait_ready(

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from nginx_ha.components.keepalived import lvs_params
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
+from nginx_ha.render.params import lvs_params
 from nginx_ha.topology import build_topology
 from support import stacks
 

@@ -1,0 +1,39 @@
+"""Parameters of the scripts a node runs, and the one quoted header that sets them.
+
+A script (``templates/scripts/*.sh``) gets its parameters as shell assignments above
+its text, each value quoted with ``shlex.quote``: sshd drops client environment
+variables unless AcceptEnv allows them, so neither the program nor the lab passes
+them through the environment.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from nginx_ha.render.keepalived import lvs_fwmark
+from nginx_ha.topology import Node, Topology
+
+LVS_SCRIPT = "lvs_realserver.sh"
+LVS_SYSCTL_FILE = "/etc/sysctl.d/90-nginx-ha-lvs.conf"
+LVS_NFT_FILE = "/etc/nginx-ha/lvs.nft"
+LVS_UNIT_PATH = "/etc/systemd/system/nginx-ha-lvs.service"
+
+
+def param_header(params: Mapping[str, str | int] | None) -> str:
+    """``NAME='value'`` lines, one per parameter, every value quoted."""
+    return "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in (params or {}).items())
+
+
+def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
+    """lvs_realserver.sh's parameters (docs/active-active-lvs.md)."""
+    return {
+        "ACTION": action,
+        "LVS_VIPS": " ".join(str(i.vip) for i in topo.instances),
+        "LVS_MARKS": " ".join(str(lvs_fwmark(i.vrid)) for i in topo.instances),
+        "LVS_PORT": str(topo.lvs.port if topo.lvs else topo.nginx.port),
+        "LVS_PEER_MACS": " ".join(lb.mac for lb in topo.load_balancers if lb.name != node.name),
+        "SYSCTL_FILE": LVS_SYSCTL_FILE,
+        "NFT_FILE": LVS_NFT_FILE,
+        "UNIT_PATH": LVS_UNIT_PATH,
+    }
