@@ -112,8 +112,9 @@ class Recorder(pulumi.runtime.Mocks):
         key = key_of(args.type_, args.name, custom)
         if (args.type_, args.name) in self._options or key in self._protect:
             raise ValueError(f"support.mocks: two resources are {key!r} (type {args.type_})")
-        parent = self._key_of(opts.parent) if opts.parent is not None else None
-        protect = opts.protect if opts.protect is not None else self._protect.get(parent, False)
+        parent = self._parent_key(opts.parent)
+        inherited = self._protect[parent] if parent is not None else False
+        protect = opts.protect if opts.protect is not None else inherited
         self._keys[args.resource] = key
         self._protect[key] = bool(protect)
         self._options[(args.type_, args.name)] = _Options(
@@ -128,9 +129,13 @@ class Recorder(pulumi.runtime.Mocks):
         if outputs:
             self._inputs.append((key, outputs))
 
-    def _key_of(self, resource: pulumi.Resource) -> str | None:
-        if resource is pulumi.runtime.get_root_resource():
+    def _parent_key(self, parent: pulumi.Resource | None) -> str | None:
+        """None for the stack itself (no parent given, or the root stack resource)."""
+        if parent is None or parent is pulumi.runtime.get_root_resource():
             return None
+        return self._key_of(parent)
+
+    def _key_of(self, resource: pulumi.Resource) -> str:
         try:
             return self._keys[resource]
         except KeyError:

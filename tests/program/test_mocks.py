@@ -5,6 +5,7 @@ through it read the truth."""
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 from pulumi.runtime.mocks import MockMonitor
@@ -107,7 +108,7 @@ class Witness(MockMonitor):
 
     def __init__(self, mocks):
         super().__init__(mocks)
-        self.requests: dict[str, object] = {}
+        self.requests: dict[str, Any] = {}
 
     def RegisterResource(self, request):  # noqa: N802 (the monitor's method name)
         self.requests[f"{request.type}::{request.name}"] = request

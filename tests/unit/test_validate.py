@@ -3,7 +3,9 @@ the stack from the pydantic models instead of from a stack's config)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -12,8 +14,8 @@ from nginx_ha.config import SettingsError, models, parse_settings, validate
 from support import stacks
 
 
-def settings(**changes) -> models.Settings:
-    base = dict(
+def settings(**changes: Any) -> models.Settings:
+    base: dict[str, Any] = dict(
         stack="code",
         network=models.Network(cidr=IPv4Network("10.77.0.0/24")),
         vip=IPv4Address("10.77.0.10"),
@@ -63,7 +65,7 @@ def test_a_missing_vrrp_secret_is_refused_unless_it_comes_as_an_input():
         validate(without)
     assert keys(err) == {"nginx-ha:vrrpAuthPass"}
     assert validate(without, vrrp_auth_pass_input=True) is without
-    v2 = settings(vrrp_auth_pass=None, vrrp=models.Vrrp(version=2, advert_interval=1))
+    v2 = settings(vrrp_auth_pass=None, vrrp=models.Vrrp(version=2, advert_interval=Decimal(1)))
     with pytest.raises(SettingsError):
         validate(v2)
     assert validate(v2, vrrp_auth_pass_input=True) is v2
