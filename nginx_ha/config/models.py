@@ -77,9 +77,9 @@ Name = Annotated[str, Field(min_length=1)]
 class VmSize(_Model):
     """Size of a VM; ``nginx-ha:vm`` sets the default, a node's ``vm`` overrides."""
 
-    memory_mib: int = Field(1024, ge=MIN_MEMORY_MIB, alias="memoryMiB")
-    vcpus: int = Field(1, ge=1, le=64)
-    disk_gib: int = Field(10, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
+    memory_mib: int = Field(default=1024, ge=MIN_MEMORY_MIB, alias="memoryMiB")
+    vcpus: int = Field(default=1, ge=1, le=64)
+    disk_gib: int = Field(default=10, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
     # "kvm" where the host has hardware virtualisation, "qemu" (software emulation)
     # where it has not (nested or paravirtualised hosts, the sandbox).
     domain_type: Literal["kvm", "qemu"] = "kvm"
@@ -91,9 +91,9 @@ class VmSize(_Model):
 
 
 class VmOverride(_Model):
-    memory_mib: int | None = Field(None, ge=MIN_MEMORY_MIB, alias="memoryMiB")
-    vcpus: int | None = Field(None, ge=1, le=64)
-    disk_gib: int | None = Field(None, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
+    memory_mib: int | None = Field(default=None, ge=MIN_MEMORY_MIB, alias="memoryMiB")
+    vcpus: int | None = Field(default=None, ge=1, le=64)
+    disk_gib: int | None = Field(default=None, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
     domain_type: Literal["kvm", "qemu"] | None = None
 
 
@@ -164,22 +164,22 @@ class Ssh(_Model):
 class HealthCheck(_Model):
     """keepalived's check of the node's own nginx (vrrp_script)."""
 
-    interval: Decimal = Field(Decimal(1), gt=0, le=60)
-    timeout: Decimal = Field(Decimal("0.8"), gt=0, le=60)
-    fall: int = Field(2, ge=1, le=10)
-    rise: int = Field(2, ge=1, le=10)
+    interval: Decimal = Field(default=Decimal(1), gt=0, le=60)
+    timeout: Decimal = Field(default=Decimal("0.8"), gt=0, le=60)
+    fall: int = Field(default=2, ge=1, le=10)
+    rise: int = Field(default=2, ge=1, le=10)
     # 0: a failing check puts the instance in FAULT, which releases the VIP at once.
     # Negative: the priority drops by that much instead (see the priority gap rule).
-    weight: int = Field(0, ge=-253, le=253)
+    weight: int = Field(default=0, ge=-253, le=253)
     # The fast path (docs/keepalived.md): a watcher asks nginx every watchInterval
     # seconds and writes the verdict to a file keepalived tracks (track_file, inotify);
     # fall/rise apply to it too. The vrrp_script above stays as the safety net.
-    watch_interval: Decimal = Field(Decimal("0.2"), gt=0, le=60)
+    watch_interval: Decimal = Field(default=Decimal("0.2"), gt=0, le=60)
 
 
 class Vrrp(_Model):
-    virtual_router_id: int = Field(51, ge=1, le=255)
-    advert_interval: Decimal = Field(Decimal("0.25"), gt=0, le=255)
+    virtual_router_id: int = Field(default=51, ge=1, le=255)
+    advert_interval: Decimal = Field(default=Decimal("0.25"), gt=0, le=255)
     version: Literal[2, 3] = 3
     preempt: bool = True
     unicast: bool = True
@@ -187,7 +187,7 @@ class Vrrp(_Model):
     # VRRPv3 carries no authentication of its own; where the keepalived deployed cannot
     # authenticate adverts (auth_hmac needs 2.4), the stack must say it accepts that.
     allow_unauthenticated: bool = False
-    garp_master_refresh: int = Field(60, ge=0, le=3600)
+    garp_master_refresh: int = Field(default=60, ge=0, le=3600)
     check: HealthCheck = Field(default_factory=HealthCheck)
 
 
@@ -239,7 +239,7 @@ class VipSpec(_Model):
 
     address: ipaddress.IPv4Address
     # Unset: vrrp.virtualRouterId + the VIP's index in the list.
-    virtual_router_id: int | None = Field(None, ge=1, le=255)
+    virtual_router_id: int | None = Field(default=None, ge=1, le=255)
 
     @model_validator(mode="before")
     @classmethod
@@ -253,10 +253,10 @@ class Lvs(_Model):
     enabled: bool = False
     # The virtual service's port; direct routing cannot translate ports, so it is
     # nginx.port (unset: nginx.port).
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535)
     scheduler: str = "wlc"
     # Seconds a client sticks to one nginx node; 0: no persistence.
-    persistence_timeout: int = Field(0, ge=0, le=2592000)
+    persistence_timeout: int = Field(default=0, ge=0, le=2592000)
 
     @field_validator("scheduler")
     @classmethod
@@ -279,15 +279,15 @@ class Notify(_Model):
 
 
 class Nginx(_Model):
-    port: int = Field(80, ge=1, le=65535)
-    connect_timeout: Decimal = Field(Decimal(1), gt=0, le=600)
-    send_timeout: Decimal = Field(Decimal(1), gt=0, le=600)
-    read_timeout: Decimal = Field(Decimal(1), gt=0, le=600)
-    max_fails: int = Field(1, ge=0, le=100)
-    fail_timeout: int = Field(10, ge=1, le=3600)
+    port: int = Field(default=80, ge=1, le=65535)
+    connect_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
+    send_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
+    read_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
+    max_fails: int = Field(default=1, ge=0, le=100)
+    fail_timeout: int = Field(default=10, ge=1, le=3600)
     retry_non_idempotent: bool = False
     balancing: Literal["round_robin", "least_conn", "hash", "ip_hash", "random"] = "round_robin"
-    health_path: str = Field("/nginx-ha/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    health_path: str = Field(default="/nginx-ha/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
 
 
 class LoadBalancer(_Model):
@@ -306,7 +306,7 @@ class Backend(_Model):
     name: Name
     ip: ipaddress.IPv4Address
     role: Literal["primary", "backup"]
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535)
     host: str | None = None
     mac: str | None = None
     vm: VmOverride | None = None
@@ -320,7 +320,7 @@ class Settings(_Model):
 
     project: str = PROJECT
     stack: str = "dev"
-    libvirt_uri: str = Field("qemu:///system", alias="libvirt:uri")
+    libvirt_uri: str = Field(default="qemu:///system", alias="libvirt:uri")
     hosts: dict[str, str] = Field(default_factory=dict)
     anti_affinity: bool = False
     # Protect the managed base image from `pulumi destroy`; unset: protected except in

@@ -4,6 +4,10 @@
 into what the engine passes the program, and ``raw_config_from_file`` fills the secrets
 for runs without the engine (the offline ``render`` command): from environment
 variables, else from placeholders that pass validation.
+
+The stack files are the Pulumi project's, not this package's: every function that
+reads one takes the project folder (``root``), since an installed nginx-ha lives in
+site-packages, away from the project that uses it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
 
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
@@ -32,13 +34,15 @@ PLACEHOLDER_PASS = "CHANGEME"  # noqa: S105 - a documented placeholder
 PLACEHOLDER_HMAC_KEY = "placeholder-set-NGINX_HA_VRRP_00"
 
 
-def stack_path(stack: str, root: Path = ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
+def stack_path(stack: str, root: str | Path) -> Path:
+    """``Pulumi.<stack>.yaml`` in the project folder ``root``."""
+    return Path(root) / f"Pulumi.{stack}.yaml"
 
 
-def read_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """A committed stack file's ``config`` as plain values; encrypted values (only the
-    engine can read them) are left out. FileNotFoundError for an unknown stack."""
+def read_config(stack: str, root: str | Path) -> dict[str, Any]:
+    """A committed stack file's ``config`` (in the project folder ``root``) as plain
+    values; encrypted values (only the engine can read them) are left out.
+    FileNotFoundError for an unknown stack."""
     path = stack_path(stack, root)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
@@ -60,7 +64,7 @@ def as_engine_config(cfg: Mapping[str, Any]) -> dict[str, str]:
 
 
 def raw_config_from_file(
-    stack: str, env: Mapping[str, str] | None = None, root: Path = ROOT
+    stack: str, root: str | Path, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The stack file's config, structured values as JSON text (as the engine hands
     them over), secrets from ``env`` (default: the process environment) or

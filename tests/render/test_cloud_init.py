@@ -11,7 +11,7 @@ import yaml
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 from tests.golden import assert_golden
 
 CLOUD_INIT = shutil.which("cloud-init")

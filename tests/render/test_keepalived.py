@@ -24,7 +24,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
 from nginx_ha.topology import Layout, build_topology, vm_layout
-from tests import stacks
+from support import stacks
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -88,7 +88,7 @@ def setup(overrides: dict, version: tuple[int, int, int], layout: Layout | None 
 
 
 def secret_of(topo) -> str | None:
-    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    """The fixture's VRRP secret for this topology's authentication (support/stacks.py)."""
     return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 
@@ -119,7 +119,7 @@ def test_rendered_files_match_their_golden_copies(variant):
 
 
 def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
-    written = render_cli.write_stack_files("dev", tmp_path, env={})
+    written = render_cli.write_stack_files("dev", tmp_path, env={}, project_dir=stacks.ROOT)
     assert tmp_path / "nginx-master/etc/keepalived/keepalived.conf" in written
     for node in ("nginx-master", "nginx-backup"):
         base = tmp_path / node / "etc/keepalived"
@@ -134,7 +134,9 @@ def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
 
 def test_the_render_command_takes_the_secret_from_the_environment(tmp_path):
     key = "k" * 40
-    render_cli.write_stack_files("dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key})
+    render_cli.write_stack_files(
+        "dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key}, project_dir=stacks.ROOT
+    )
     assert (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text() == key + "\n"
     conf = (tmp_path / "nginx-backup/etc/keepalived/keepalived.conf").read_text()
     assert key not in conf
@@ -143,6 +145,28 @@ def test_the_render_command_takes_the_secret_from_the_environment(tmp_path):
 def test_the_render_command_refuses_an_unknown_stack(tmp_path, capsys):
     assert render_cli.main(["--stack", "no-such-stack", "--out", str(tmp_path)]) == 2
     assert "no stack file" in capsys.readouterr().err
+
+
+def test_the_render_command_reads_the_stack_file_of_the_project_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """Not the package's folder (an installed nginx-ha is in site-packages): the
+    working directory by default, else --project-dir."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.dev.yaml").write_text((stacks.ROOT / "Pulumi.dev.yaml").read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = tmp_path / "out"
+    assert render_cli.main(["--stack", "dev", "--out", str(out)]) == 2
+    assert f"no stack file Pulumi.dev.yaml in {elsewhere}" in capsys.readouterr().err
+    argv = ["--stack", "dev", "--out", str(out), "--project-dir", str(project)]
+    assert render_cli.main(argv) == 0
+    assert (out / "nginx-master/etc/keepalived/keepalived.conf").exists()
+    monkeypatch.chdir(project)
+    assert render_cli.main(["--stack", "dev", "--out", str(tmp_path / "out2")]) == 0
+    assert (tmp_path / "out2/nginx-backup/etc/nginx/nginx.conf").exists()
 
 
 # ------------------------------------------------------- what is rendered, by version

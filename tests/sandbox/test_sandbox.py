@@ -22,8 +22,7 @@ import pytest
 from nginx_ha.config import parse_settings
 from nginx_ha.config.collisions import host_key
 from sandbox import config, daemons
-from support import netns
-from tests import stacks
+from support import netns, stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,8 +28,7 @@ from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.topology import build_topology, vm_layout
-from support import netns
-from tests import stacks
+from support import netns, stacks
 
 pytestmark = [
     pytest.mark.slow,

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from support import netns
-from tests import stacks
-from tests.program.mocks import run_program
+from support import netns, stacks
+from support.mocks import run_program
 
 pytestmark = [
     pytest.mark.slow,
