@@ -33,6 +33,7 @@ COPY = "command:remote:CopyToRemote"
 # What a rollout runs on a node that exists; the rest (VM, cloud-init, packages,
 # builds, the LVS real-server step, the smoke test) the lab provides or checks itself.
 REPLAYED = ("-upload", "-stage", "-keepalived-auth", "-activate")
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's signature of a secret value
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,14 @@ def record(
     return mocks.Run(recorder, {})
 
 
+def unsecret(value: Any) -> Any:
+    """A value as the mocks recorded it, without the secret wrapper (an input made of
+    a secret, such as a connection with its private key, is recorded wrapped)."""
+    if isinstance(value, dict) and SECRET_SIG in value and "value" in value:
+        return value["value"]
+    return value
+
+
 def plan(run: mocks.Run, node_of_host: Mapping[str, str]) -> list[Step]:
     """The replayed steps, each after every replayed step it waits for."""
     kept = {
@@ -119,7 +128,10 @@ def plan(run: mocks.Run, node_of_host: Mapping[str, str]) -> list[Step]:
     steps = []
     for key in order:
         r = kept[key]
-        host = r.inputs["connection"]["host"]
+        connection = unsecret(r.inputs["connection"])
+        host = connection.get("host") if isinstance(connection, dict) else None
+        if host is None:
+            raise RuntimeError(f"{r.name}: no connection host in {sorted(connection)}")
         steps.append(
             Step(r.name, node_of_host[host], "upload" if r.typ == COPY else "command", r.inputs)
         )
@@ -144,7 +156,7 @@ def execute(
             target.write_text(step.inputs["source"].text)
             ok, output = True, f"uploaded {target}"
         else:
-            stdin = step.inputs.get("stdin")
+            stdin = unsecret(step.inputs.get("stdin"))
             res = subprocess.run(
                 netns.in_ns(namespace_of[step.node], "bash", "-c", step.inputs["create"]),
                 input=stdin if isinstance(stdin, str) else None,

@@ -364,7 +364,11 @@ def activation_params(topo: Topology, node: Node, layout: Layout) -> dict[str, s
         "NODE_URL": f"http://{node.ip}{topo.nginx.port_suffix}/",
         "MARKER_KEY": PAGE_MARKER_KEY,
         "IFACE": layout.interface,
-        "INSTANCES": " ".join(f"{i.name}={i.vip}" for i in topo.instances),
+        # Each VRRP instance, its VIP, and the state the stack wants this node in once
+        # settled: with preemption the node meant to hold a VIP takes it back.
+        "INSTANCES": " ".join(
+            f"{i.name}={i.vip}={wanted_state(topo, node, i.master)}" for i in topo.instances
+        ),
         "PEERS": " ".join(f"{p.name}={topo.nginx.state_url(p.ip)}" for p in peers),
         "STATE_DIR": layout.vrrp_state_dir,
         "DRAIN_FILE": layout.drain_file,
@@ -377,6 +381,14 @@ def activation_params(topo: Topology, node: Node, layout: Layout) -> dict[str, s
         "WATCH_SCRIPT": layout.watch_script,
         "WATCH_START": layout.watch_start,
     }
+
+
+def wanted_state(topo: Topology, node: Node, master: str) -> str:
+    """MASTER or BACKUP where preemption decides it, ANY where it does not (without
+    preemption whoever holds a VIP keeps it)."""
+    if not topo.vrrp.preempt:
+        return "ANY"
+    return "MASTER" if master == node.name else "BACKUP"
 
 
 def activation_script(topo: Topology, node: Node, layout: Layout) -> str:

@@ -21,7 +21,9 @@
 #   GATE_TIMEOUT        seconds the end-to-end check may take to pass
 #   SETTLE_TIMEOUT      seconds VRRP may take to settle (and a drain to hand over)
 #   backend: TOMCAT_URL, EXPECT_MARKER, TOMCAT_SERVICE, TOMCAT_RESTART
-#   lb: NODE_URL, MARKER_KEY, IFACE, INSTANCES ("VI_121=192.168.159.110 ..."),
+#   lb: NODE_URL, MARKER_KEY, IFACE, INSTANCES ("VI_121=192.168.159.110=MASTER ...":
+#       each instance, its VIP and the state wanted here once settled: MASTER, BACKUP
+#       or ANY; a wanted BACKUP is checked only while a peer answers),
 #       PEERS ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_FILE,
 #       NGINX_PID, NGINX_RESTART, KEEPALIVED_BIN, KEEPALIVED_CONF, KEEPALIVED_PID,
 #       KEEPALIVED_START, WATCH_SCRIPT, WATCH_START
@@ -206,8 +208,11 @@ roll_back() {
 }
 
 # ------------------------------------------------------------------ VRRP state
-declare -A vip_of=()
-for pair in ${INSTANCES:-}; do vip_of[${pair%%=*}]=${pair#*=}; done
+declare -A vip_of=() want_of=()
+for entry in ${INSTANCES:-}; do
+  IFS='=' read -r inst vip want <<<"$entry"
+  vip_of[$inst]=$vip want_of[$inst]=${want:-ANY}
+done
 my_state() { local s; read -r s _ <"$STATE_DIR/$1" 2>/dev/null && printf '%s' "$s" || printf 'UNKNOWN'; }
 holds_vip() { ip -4 -o addr show dev "$IFACE" 2>/dev/null | grep -qF " ${vip_of[$1]}/"; }
 held=() # instances whose VIP is on this node's interface now
@@ -273,6 +278,9 @@ gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with t
     for inst in "${!vip_of[@]}"; do
       state=$(my_state "$inst")
       [[ $state == MASTER || $state == BACKUP ]] || ok=no
+      # The state the stack wants (preemption); BACKUP only while a peer can be MASTER.
+      [[ ${want_of[$inst]} == MASTER && $state != MASTER ]] && ok=no
+      [[ ${want_of[$inst]} == BACKUP && $check_peers == yes && $state != BACKUP ]] && ok=no
       if [[ $check_peers == yes ]]; then
         masters=$(peer_masters "$inst" | wc -l)
         [[ $state == MASTER ]] && masters=$((masters + 1))
@@ -293,10 +301,15 @@ gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with t
   done
 }
 gate() {
+  local request
   gate_request || return 1
   [[ $KIND == lb ]] || return 0
+  request=$saw
   if [[ $drained == yes ]]; then undrain; fi
-  gate_vrrp
+  local rc=0
+  gate_vrrp || rc=$?
+  saw="$request; $saw"
+  return $rc
 }
 
 # ------------------------------------------------------------------ the drain
