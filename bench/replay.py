@@ -32,16 +32,19 @@ COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 # What a rollout runs on a node that exists; the rest (VM, cloud-init, packages,
 # builds, the LVS real-server step, the smoke test) the lab provides or checks itself.
-REPLAYED = ("-upload", "-stage", "-keepalived-auth", "-activate")
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's signature of a secret value
+REPLAYED = ("-upload", "-stage", "-keepalived-auth", "-activate", "-handback")
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi's secret signature
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
     node: str
-    kind: str  # "upload" | "command"
-    inputs: dict[str, Any]
+    kind: str  # "upload": ``text`` goes to ``path``; "command": ``command`` runs
+    text: str = ""
+    path: str = ""
+    command: str = ""
+    stdin: str | None = None
 
 
 @dataclass
@@ -132,9 +135,28 @@ def plan(run: mocks.Run, node_of_host: Mapping[str, str]) -> list[Step]:
         host = connection.get("host") if isinstance(connection, dict) else None
         if host is None:
             raise RuntimeError(f"{r.name}: no connection host in {sorted(connection)}")
-        steps.append(
-            Step(r.name, node_of_host[host], "upload" if r.typ == COPY else "command", r.inputs)
-        )
+        node = node_of_host[host]
+        if r.typ == COPY:
+            steps.append(
+                Step(
+                    r.name,
+                    node,
+                    "upload",
+                    text=r.inputs["source"].text,
+                    path=r.inputs["remotePath"],
+                )
+            )
+        else:
+            stdin = unsecret(r.inputs.get("stdin"))
+            steps.append(
+                Step(
+                    r.name,
+                    node,
+                    "command",
+                    command=r.inputs["create"],
+                    stdin=stdin if isinstance(stdin, str) else None,
+                )
+            )
     return steps
 
 
@@ -151,15 +173,14 @@ def execute(
     for step in steps:
         started = time.monotonic()
         if step.kind == "upload":
-            target = Path(step.inputs["remotePath"])
+            target = Path(step.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(step.inputs["source"].text)
+            target.write_text(step.text)
             ok, output = True, f"uploaded {target}"
         else:
-            stdin = unsecret(step.inputs.get("stdin"))
             res = subprocess.run(
-                netns.in_ns(namespace_of[step.node], "bash", "-c", step.inputs["create"]),
-                input=stdin if isinstance(stdin, str) else None,
+                netns.in_ns(namespace_of[step.node], "bash", "-c", step.command),
+                input=step.stdin,
                 capture_output=True,
                 text=True,
                 timeout=timeout,

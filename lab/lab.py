@@ -86,7 +86,7 @@ def lab_layout(
         watch_unit=str(ka / "nginx-ha-watch.service"),
         watch_start=f"bash {ka / 'watch_start.sh'}",
         health_file=str(state / "nginx-health"),
-        drain_file=str(state / "drain"),
+        drain_dir=str(state / "drain"),
         vrrp_state_dir=str(state / "vrrp"),
         vrrp_state_script=str(ka / "vrrp_state.sh"),
         notify_script=str(ka / "notify.sh"),
@@ -413,7 +413,12 @@ class Lab:
             if ln.node.is_load_balancer:
                 # The health file's folder: keepalived watches it from its start.
                 health_dir = str(Path(ln.layout.health_file).parent)
-                for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir, health_dir):
+                for d in (
+                    ln.layout.nginx_log_dir,
+                    ln.layout.nginx_temp_dir,
+                    health_dir,
+                    ln.layout.drain_dir,
+                ):
                     Path(d).mkdir(parents=True, exist_ok=True)
             else:
                 assert ln.node.port is not None  # every backend has its Tomcat port

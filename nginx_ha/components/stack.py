@@ -38,7 +38,7 @@ from nginx_ha.components.smoke import smoke_test
 from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import NS, Settings, SettingsError, validate
-from nginx_ha.render.rollout import activation_script
+from nginx_ha.render.rollout import activation_script, handback_script
 from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
 from nginx_ha.topology.model import Version
 
@@ -191,7 +191,38 @@ class NginxHaStack(pulumi.ComponentResource):
                 ),
             )
             previous = [self.activations[node.name]]
-        self.node_steps: list[pulumi.Resource] = list(self.activations.values())
+
+        # The handback: after the last activation, each load balancer in rollout order
+        # hands the VIPs it holds for another node back to it, gracefully
+        # (templates/scripts/handback.sh). It runs whenever an activation may have run.
+        self.handbacks: dict[str, remote.Command] = {}
+        activated = render.sha256(
+            "".join(
+                sorted(
+                    str(c)
+                    for n in topo.rollout
+                    for c in (n.instance_id, activation_script(topo, n, args.layout_of(topo, n)))
+                )
+            )
+        )
+        for node in (n for n in topo.rollout if n.is_load_balancer):
+            self.handbacks[node.name] = remote.Command(
+                f"{node.name}-handback",
+                connection=self.connections[node.name],
+                create=script_text_command(handback_script(topo, node, args.layout_of(topo, node))),
+                triggers=[activated],
+                opts=pulumi.ResourceOptions(
+                    parent=self.vms[node.name],
+                    depends_on=previous,
+                    custom_timeouts=pulumi.CustomTimeouts(create="5m", update="5m"),
+                ),
+            )
+            previous = [self.handbacks[node.name]]
+        self.rollout_end: list[pulumi.Resource] = previous
+        self.node_steps: list[pulumi.Resource] = [
+            *self.activations.values(),
+            *self.handbacks.values(),
+        ]
 
         # sha256 of every rendered file per node, so a preview shows which files a
         # change touches (files carrying a secret are left out: node_files without

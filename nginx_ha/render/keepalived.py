@@ -19,7 +19,6 @@ CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the 
 NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
 WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
 TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
-DRAIN_TRACK_FILE = "nginx_ha_drain"  # the one the rollout's drain writes
 VIP_LINGER = 10  # seconds a VIP stays on lo after it moved away (vrrp_state.sh)
 TRANSITIONS_KEPT = 200  # lines of the VRRP transition log on a node
 
@@ -79,8 +78,7 @@ def keepalived_conf(topo: Topology, node: Node, layout: Layout) -> str:
         check_script=layout.check_script,
         track_file=TRACK_FILE,
         health_file=layout.health_file,
-        drain_track_file=DRAIN_TRACK_FILE,
-        drain_file=layout.drain_file,
+        drain_dir=layout.drain_dir,
         state_script=layout.vrrp_state_script,
         instances=vrrp_instances(topo, node),
         interface=layout.interface,
@@ -212,6 +210,7 @@ def vrrp_state_script(topo: Topology, node: Node, layout: Layout) -> str:
         node_name=node.name,
         instances=[{"name": i.name, "vip": str(i.vip)} for i in topo.instances],
         state_dir=shlex.quote(layout.vrrp_state_dir),
+        drain_dir=shlex.quote(layout.drain_dir),
         transitions_kept=TRANSITIONS_KEPT,
         linger=0 if topo.lvs is not None else VIP_LINGER,
         interface=layout.interface,

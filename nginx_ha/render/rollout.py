@@ -40,9 +40,12 @@ Validator = Literal["nginx", "keepalived", "bash", "marker", "unit", "none"]
 
 # Seconds the gate may wait: a request through the node (nginx answers within its 1 s
 # timeouts; Tomcat may take a while to start under emulation), and VRRP to settle.
-GATE_TIMEOUT_LB = 20
+GATE_TIMEOUT_LB = 10
 GATE_TIMEOUT_BACKEND = 180
 SETTLE_TIMEOUT = 20
+# Seconds a node back from its activation waits at most for the peer's handback before
+# it takes its VIPs back by itself (an interrupted rollout does not leave it held).
+HOLD_MAX = 600
 TOMCAT_SERVICE = "tomcat10"
 # A load balancer's files that belong to nginx (the rest are keepalived's).
 NGINX_ROLES = ("nginx-conf", "http-firewall")
@@ -100,7 +103,7 @@ def keepalived_unit(topo: Topology, node: Node, layout: Layout) -> str:
         build_id=topo.keepalived.build_id,
         bin=keepalived_bin(topo, layout),
         conf=layout.keepalived_conf,
-        runtime_dir=runtime_directory(layout.drain_file),
+        runtime_dir=runtime_directories(layout),
     )
 
 
@@ -110,14 +113,16 @@ def watch_unit(topo: Topology, node: Node, layout: Layout) -> str:
         "systemd/nginx-ha-watch.service.j2",
         node_name=node.name,
         watch_script=layout.watch_script,
-        runtime_dir=runtime_directory(layout.health_file),
+        runtime_dir=runtime_directories(layout),
     )
 
 
-def runtime_directory(path: str) -> str | None:
-    """systemd's RuntimeDirectory= for a file under /run (None elsewhere)."""
-    folder = posixpath.dirname(path)
-    return folder.removeprefix("/run/") if folder.startswith("/run/") else None
+def runtime_directories(layout: Layout) -> str:
+    """systemd's RuntimeDirectory= for the folders keepalived watches from its start
+    (the health file's, the drain folder) and the state folder, where under /run."""
+    folders = [posixpath.dirname(layout.health_file), layout.drain_dir, layout.vrrp_state_dir]
+    names = [f.removeprefix("/run/") for f in folders if f.startswith("/run/")]
+    return " ".join(dict.fromkeys(names))
 
 
 def run_script(role: str, name: str, params: dict[str, str]) -> str:
@@ -358,28 +363,42 @@ def activation_params(topo: Topology, node: Node, layout: Layout) -> dict[str, s
             "TOMCAT_SERVICE": TOMCAT_SERVICE,
             "TOMCAT_RESTART": layout.tomcat_restart,
         }
+    return (
+        common
+        | vrrp_params(topo, node, layout)
+        | {
+            "GATE_TIMEOUT": str(GATE_TIMEOUT_LB),
+            "NODE_URL": f"http://{node.ip}{topo.nginx.port_suffix}/",
+            "MARKER_KEY": PAGE_MARKER_KEY,
+            "NGINX_PID": layout.nginx_pid,
+            "NGINX_RESTART": layout.nginx_restart,
+            "KEEPALIVED_BIN": keepalived_bin(topo, layout),
+            "KEEPALIVED_CONF": layout.keepalived_conf,
+            "KEEPALIVED_PID": layout.keepalived_pid,
+            "KEEPALIVED_START": layout.keepalived_start,
+            "WATCH_SCRIPT": layout.watch_script,
+            "WATCH_START": layout.watch_start,
+            "HOLD_MAX": str(HOLD_MAX),
+        }
+    )
+
+
+def vrrp_params(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
+    """vrrp_lib.sh's parameters: the instances, the peers' state, the flags."""
     peers = [lb for lb in topo.load_balancers if lb.name != node.name]
-    return common | {
-        "GATE_TIMEOUT": str(GATE_TIMEOUT_LB),
-        "NODE_URL": f"http://{node.ip}{topo.nginx.port_suffix}/",
-        "MARKER_KEY": PAGE_MARKER_KEY,
+    return {
+        "NODE": node.name,
         "IFACE": layout.interface,
         # Each VRRP instance, its VIP, and the state the stack wants this node in once
-        # settled: with preemption the node meant to hold a VIP takes it back.
+        # settled: with preemption the node meant to hold a VIP gets it back.
         "INSTANCES": " ".join(
             f"{i.name}={i.vip}={wanted_state(topo, node, i.master)}" for i in topo.instances
         ),
         "PEERS": " ".join(f"{p.name}={topo.nginx.state_url(p.ip)}" for p in peers),
         "STATE_DIR": layout.vrrp_state_dir,
-        "DRAIN_FILE": layout.drain_file,
-        "NGINX_PID": layout.nginx_pid,
-        "NGINX_RESTART": layout.nginx_restart,
-        "KEEPALIVED_BIN": keepalived_bin(topo, layout),
-        "KEEPALIVED_CONF": layout.keepalived_conf,
-        "KEEPALIVED_PID": layout.keepalived_pid,
-        "KEEPALIVED_START": layout.keepalived_start,
-        "WATCH_SCRIPT": layout.watch_script,
-        "WATCH_START": layout.watch_start,
+        "DRAIN_DIR": layout.drain_dir,
+        "PORT": str(topo.nginx.port),
+        "SETTLE_TIMEOUT": str(SETTLE_TIMEOUT),
     }
 
 
@@ -392,5 +411,18 @@ def wanted_state(topo: Topology, node: Node, master: str) -> str:
 
 
 def activation_script(topo: Topology, node: Node, layout: Layout) -> str:
-    """The whole activation (parameters and script), as the node runs it."""
-    return param_header(activation_params(topo, node, layout)) + script("activate.sh")
+    """The whole activation (parameters and scripts), as the node runs it."""
+    return (
+        param_header(activation_params(topo, node, layout))
+        + script("vrrp_lib.sh")
+        + script("activate.sh")
+    )
+
+
+def handback_script(topo: Topology, node: Node, layout: Layout) -> str:
+    """A load balancer's handback (parameters and scripts), as it runs it."""
+    return (
+        param_header(vrrp_params(topo, node, layout))
+        + script("vrrp_lib.sh")
+        + script("handback.sh")
+    )

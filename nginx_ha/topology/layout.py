@@ -56,9 +56,11 @@ class Layout:
     # activation swaps it in (the previous file is kept beside the target for rollback).
     upload_dir: str = "/var/tmp/nginx-ha"
     release_dir: str = "/var/lib/nginx-ha/releases"
-    # A file keepalived tracks (weight 0): 1 puts every instance of this node in FAULT,
-    # which hands its VIPs to the peer at once (a priority-0 advert): the drain.
-    drain_file: str = "/run/nginx-ha/drain"
+    # Per VRRP instance, two files keepalived tracks: DRAIN/<instance> (weight 0: 1 puts
+    # the instance in FAULT, which hands its VIP to the peer at once with a priority-0
+    # advert) and DRAIN/hold-<instance> (1 lowers its priority below every peer's, so it
+    # stays BACKUP until the peer hands the VIP back: the rollout's handback).
+    drain_dir: str = "/run/nginx-ha/drain"
     # keepalived's live state per VRRP instance, written on every transition by
     # vrrp_state_script (the gates, `status` and the lab read it; nginx serves the
     # summary to the other load balancers).

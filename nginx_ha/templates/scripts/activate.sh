@@ -9,7 +9,8 @@
 # is checked again, and the step fails saying what the gate saw: the next node never
 # starts.
 #
-# Parameters (set above this text by the caller; see nginx_ha/render/rollout.py):
+# vrrp_lib.sh comes first (the VRRP state, the drain flags, quiesce; shared with
+# handback.sh). Parameters (set above both by the caller; nginx_ha/render/rollout.py):
 #   NODE, KIND          the node's name; lb | backend
 #   MANIFEST            one line per item: KIND<TAB>TARGET<TAB>STAGED<TAB>MODE<TAB>ACTION
 #                       KIND file | secret | unit: STAGED is copied to TARGET
@@ -24,16 +25,19 @@
 #   lb: NODE_URL, MARKER_KEY, IFACE, INSTANCES ("VI_121=192.168.159.110=MASTER ...":
 #       each instance, its VIP and the state wanted here once settled: MASTER, BACKUP
 #       or ANY; a wanted BACKUP is checked only while a peer answers),
-#       PEERS ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_FILE,
+#       PEERS ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_DIR, PORT,
+#       HOLD_MAX (seconds a hold may last at most),
 #       NGINX_PID, NGINX_RESTART, KEEPALIVED_BIN, KEEPALIVED_CONF, KEEPALIVED_PID,
 #       KEEPALIVED_START, WATCH_SCRIPT, WATCH_START
 #   The *_START / *_RESTART commands are used only where systemd is not PID 1 (the
 #   lab); empty ones have defaults below.
+# shellcheck disable=SC2154 # vip_of, want_of, held, peer_states: from vrrp_lib.sh
 set -euo pipefail
 
 : "${NODE:?}" "${KIND:?}" "${MANIFEST:?}" "${APPLIED_DIR:?}"
 GATE_TIMEOUT=${GATE_TIMEOUT:-20}
 SETTLE_TIMEOUT=${SETTLE_TIMEOUT:-20}
+HOLD_MAX=${HOLD_MAX:-600}
 started=$SECONDS
 
 say() { printf 'nginx-ha: %s: %s\n' "$NODE" "$*"; }
@@ -83,11 +87,29 @@ svc_start() { # unit, no-systemd command
   fi
 }
 nginx_reload() {
+  # A reload is asynchronous: the old workers serve until they are done, and a file
+  # nginx cannot load leaves them running. Wait until they are gone.
+  local master old pid deadline
+  master=$(cat "$NGINX_PID" 2>/dev/null || true)
+  old=""
+  if [[ -n $master ]]; then old=$(pgrep -P "$master" || true); fi
   if systemd_runs; then systemctl reload-or-restart nginx.service
-  elif pid_alive "$NGINX_PID"; then kill -HUP "$(cat "$NGINX_PID")"
+  elif pid_alive "$NGINX_PID"; then kill -HUP "$master"
   else bash -c "$NGINX_RESTART"
   fi
+  deadline=$((SECONDS + 10))
+  for pid in $old; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then
+        warn "nginx's old worker $pid still runs 10 s after the reload (did nginx load the new file?)"
+        nginx_stale=yes
+        return 0
+      fi
+      sleep 0.05
+    done
+  done
 }
+nginx_stale=no
 keepalived_default_start() {
   if pid_alive "$KEEPALIVED_PID"; then kill "$(cat "$KEEPALIVED_PID")"; sleep 1; fi
   "$KEEPALIVED_BIN" --use-file="$KEEPALIVED_CONF"
@@ -109,7 +131,7 @@ keepalived_reload() {
 }
 watch_default_start() {
   local pidfile
-  pidfile="$(dirname "$DRAIN_FILE")/nginx-watch.pid"
+  pidfile="$(dirname "$DRAIN_DIR")/nginx-watch.pid"
   if pid_alive "$pidfile"; then kill "$(cat "$pidfile")"; fi
   setsid nohup /bin/bash "$WATCH_SCRIPT" </dev/null >/dev/null 2>&1 &
   echo "$!" >"$pidfile"
@@ -207,66 +229,46 @@ roll_back() {
   done
 }
 
-# ------------------------------------------------------------------ VRRP state
-declare -A vip_of=() want_of=()
-for entry in ${INSTANCES:-}; do
-  IFS='=' read -r inst vip want <<<"$entry"
-  vip_of[$inst]=$vip want_of[$inst]=${want:-ANY}
-done
-my_state() { local s; read -r s _ <"$STATE_DIR/$1" 2>/dev/null && printf '%s' "$s" || printf 'UNKNOWN'; }
-holds_vip() { ip -4 -o addr show dev "$IFACE" 2>/dev/null | grep -qF " ${vip_of[$1]}/"; }
-held=() # instances whose VIP is on this node's interface now
-peer_states="" # lines: PEER INSTANCE STATE (from each peer's nginx)
-read_peers() {
-  local entry name url body inst state
-  peer_states=""
-  for entry in ${PEERS:-}; do
-    name=${entry%%=*} url=${entry#*=}
-    if body=$(curl -fsS --max-time 2 --noproxy '*' "$url" 2>/dev/null); then
-      while read -r inst state _; do
-        [[ -n $inst ]] && peer_states+="$name $inst $state"$'\n'
-      done <<<"$body"
-    else
-      peer_states+="$name - UNREACHABLE"$'\n'
-    fi
-  done
-}
-peer_masters() { awk -v i="$1" '$2 == i && $3 == "MASTER" {print $1}' <<<"$peer_states"; }
-peers_answer() { [[ -n $peer_states ]] && ! grep -q ' UNREACHABLE$' <<<"$peer_states"; }
-vrrp_summary() {
-  local inst out=""
-  for inst in "${!vip_of[@]}"; do
-    out+="$inst $(my_state "$inst")"
-    local m; m=$(peer_masters "$inst" | tr '\n' ' ')
-    out+=" (peer MASTER: ${m:-none}); "
-  done
-  printf '%s' "${out%; }"
-}
-
 # ------------------------------------------------------------------ the gate
 saw=""
+GATE_STABLE=${GATE_STABLE:-1} # seconds the answers must stay good
 gate_request() {
-  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url
+  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url good good_since="" now
   if [[ $KIND == lb ]]; then url=$NODE_URL; else url=$TOMCAT_URL; fi
+  if [[ $nginx_stale == yes ]]; then
+    saw="nginx kept its old workers after the reload: the new file did not load"
+    return 1
+  fi
   while :; do
     code=$(curl -sS --max-time 3 --noproxy '*' -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err") || code="error: $(tr '\n' ' ' <"$work/err")"
     served=$(awk 'tolower($1) == "x-served-by:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
     if [[ $KIND == lb ]]; then
       backend=$(grep -o "${MARKER_KEY}=[a-z0-9-]*" "$work/body" 2>/dev/null | head -n1 || true)
       if [[ $code == 200 && $served == "$NODE" && -n $backend ]]; then
-        saw="GET $url: 200 from ${backend#*=} through $NODE's nginx"
-        return 0
+        good="GET $url: 200 from ${backend#*=} through $NODE's nginx"
+      else
+        good="" saw="GET $url: ${code}, X-Served-By '${served:-none}', backend '${backend#*=}'"
       fi
-      saw="GET $url: ${code}, X-Served-By '${served:-none}', backend '${backend#*=}'"
     else
       if [[ $code == 200 ]] && grep -qF -- "$EXPECT_MARKER" "$work/body"; then
-        saw="GET $url: 200, the page names $NODE"
+        good="GET $url: 200, the page names $NODE"
+      else
+        good="" saw="GET $url: ${code}, page $(grep -o "${MARKER_KEY:-nginx-ha-backend}=[^<]*" "$work/body" 2>/dev/null || echo 'without the marker')"
+      fi
+    fi
+    now=$EPOCHREALTIME
+    if [[ -n $good ]]; then
+      good_since=${good_since:-$now}
+      # Good for GATE_STABLE seconds in a row: one answer could come from an old worker.
+      if awk -v a="$good_since" -v b="$now" -v s="$GATE_STABLE" 'BEGIN { exit !(b - a >= s) }'; then
+        saw="$good (for ${GATE_STABLE} s)"
         return 0
       fi
-      saw="GET $url: ${code}, page $(grep -o 'nginx-ha-backend=[^<]*' "$work/body" 2>/dev/null || echo 'without the marker')"
+    else
+      good_since=""
+      ((SECONDS < deadline)) || { saw+=" (for ${GATE_TIMEOUT} s)"; return 1; }
     fi
-    ((SECONDS < deadline)) || { saw+=" (for ${GATE_TIMEOUT} s)"; return 1; }
-    sleep 0.5
+    sleep 0.25
   done
 }
 gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with the peers
@@ -316,8 +318,8 @@ gate() {
 drained=no
 drain() { # strict: fail the step (undrained) when no peer takes over in time
   local mode=${1:-strict} deadline=$((SECONDS + SETTLE_TIMEOUT)) inst pending
-  install -d -m 0755 "$(dirname "$DRAIN_FILE")"
-  printf '1\n' >"$DRAIN_FILE.tmp" && mv -f "$DRAIN_FILE.tmp" "$DRAIN_FILE"
+  for inst in "${held[@]}"; do quiesce on "$inst"; done
+  for inst in "${held[@]}"; do set_flag "$inst" 1; done
   drained=yes
   while :; do
     read_peers
@@ -325,7 +327,10 @@ drain() { # strict: fail the step (undrained) when no peer takes over in time
     for inst in "${held[@]}"; do
       if holds_vip "$inst" || [[ -z $(peer_masters "$inst") ]]; then pending+=" $inst"; fi
     done
-    [[ -z $pending ]] && return 0
+    if [[ -z $pending ]]; then
+      for inst in "${held[@]}"; do quiesce off "$inst"; done
+      return 0
+    fi
     if ((SECONDS >= deadline)); then
       [[ $mode == strict ]] || return 0
       undrain
@@ -335,13 +340,23 @@ drain() { # strict: fail the step (undrained) when no peer takes over in time
   done
 }
 undrain() {
-  printf '0\n' >"$DRAIN_FILE.tmp" && mv -f "$DRAIN_FILE.tmp" "$DRAIN_FILE"
+  local inst
+  # A VIP this node is meant to hold waits for the peer's handback (no preemption
+  # cuts the peer's requests); the hold lasts HOLD_MAX seconds at most.
+  for inst in "${!vip_of[@]}"; do
+    if [[ ${want_of[$inst]} == MASTER && $check_peers == yes ]]; then
+      set_flag "hold-$inst" 1
+      want_of["$inst"]=BACKUP
+      (sleep "$HOLD_MAX"; set_flag "hold-$inst" 0) </dev/null >/dev/null 2>&1 &
+    fi
+  done
+  for inst in "${held[@]}"; do set_flag "$inst" 0; quiesce off "$inst"; done
   drained=no
 }
 
 # ------------------------------------------------------------------ the activation
 what=()
-for i in "${changed[@]}"; do what+=("${targets[i]}"); done
+for i in "${changed[@]}"; do what+=("$(basename "${targets[i]}")"); done
 check_peers=no
 if [[ $KIND == lb ]]; then
   read_peers

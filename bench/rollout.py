@@ -1,0 +1,293 @@
+"""Rollouts measured in the network-namespace lab, printed as a markdown table.
+
+    sudo venv/bin/python -m bench.rollout [--stack dev] [--changes a,b] [--json FILE]
+
+For each kind of change: the lab up (a serving stack), the program's remote steps for
+the changed settings recorded under Pulumi mocks and replayed on the lab's nodes in
+their dependency order (bench/replay.py: stage on every node, then one activation at a
+time behind its gate), while a client sends one request through the VIP every 20 ms
+(each bounded by 2 s, the loop bounded in time). Printed per change: requests sent and
+failed, the longest wait for an answer, the VIP holder over time, where the rollout
+stopped and what it reported. The lab is taken down after each change, also on errors.
+
+The changes:
+- nginx-setting: nginx.readTimeout 1 s -> 2 s (nginx.conf on each load balancer);
+- broken-nginx: nginx.conf edited as a bad template change would (every upstream server
+  on a port nothing listens on): it passes `nginx -t`, cannot serve; the rollout must
+  stop at the first load balancer and roll it back, the MASTER untouched;
+- keepalived-unit: keepalived.version 2.3.3 (a new unit: keepalived restarts; the lab
+  runs its own keepalived binary, so the unit names it again);
+- health-path: nginx.healthPath (nginx.conf, the check script and the watcher at once);
+- tomcat-page: every backend's ROOT page changed (one backend at a time).
+A change that replaces VMs cannot happen in the lab: its order under mocks is in the
+program tests (tests/program/test_rollout.py), its effect in the sandbox's e2e run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import replay  # noqa: E402
+from lab.client import Probe  # noqa: E402
+from lab.config import lab_settings  # noqa: E402
+from lab.lab import Lab  # noqa: E402
+from lab.probe import Request  # noqa: E402
+from nginx_ha.config import stackfiles  # noqa: E402
+
+INTERVAL = 0.02  # one request every 20 ms
+REQUEST_TIMEOUT = 2.0
+LOOP_LIMIT = 300.0  # the request loop ends by itself after this many seconds
+
+
+def _backends_on_unused_port(text: str) -> str:
+    """Every upstream server of an nginx.conf on port 8099, where nothing listens."""
+    import re
+
+    return re.sub(r"(server \S+?):\d+( |;)", r"\1:8099\2", text)
+
+
+def _page_changed(text: str) -> str:
+    return text.replace("</body>", "<p>release 2</p>\n</body>")
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    what: str
+    settings: dict[str, Any] = field(default_factory=dict)  # overrides, as in a stack file
+    # An edit of the rendered files the replay uploads (a bad template change).
+    edit: tuple[str, Callable[[str], str]] | None = None
+    succeeds: bool = True
+
+
+CHANGES = {
+    c.name: c
+    for c in (
+        Change("nginx-setting", "nginx.readTimeout 1 s -> 2 s", {"nginx": {"readTimeout": 2}}),
+        Change(
+            "broken-nginx",
+            "nginx.conf that passes nginx -t but cannot serve",
+            edit=("-nginx-conf-upload", _backends_on_unused_port),
+            succeeds=False,
+        ),
+        Change(
+            "keepalived-unit",
+            "keepalived 2.3.3: a new unit, keepalived restarted",
+            {
+                "keepalived": {
+                    "version": "2.3.3",
+                    "url": "https://example.invalid/keepalived-2.3.3.tar.gz",
+                    "sha256": "0" * 64,
+                }
+            },
+        ),
+        Change(
+            "health-path",
+            "nginx.healthPath: nginx.conf, check script and watcher",
+            {"nginx": {"healthPath": "/nginx-ha/alive"}},
+        ),
+        Change(
+            "tomcat-page",
+            "every backend's ROOT page",
+            edit=("-tomcat-page-upload", _page_changed),
+        ),
+    )
+}
+
+
+@dataclass
+class Outcome:
+    change: Change
+    requests: list[Request]
+    holders: list[tuple[float, str]]  # (seconds since the start, holder) when it changed
+    replay: replay.Replay
+    started: float
+    seconds: float
+
+    @property
+    def failed(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+    @property
+    def worst_latency(self) -> float:
+        return max((r.latency for r in self.requests), default=0.0)
+
+    @property
+    def longest_gap(self) -> float:
+        """The longest time the client waited for a successful answer: between the
+        start of a request and the end of the next successful one."""
+        oks = sorted(r.t1 for r in self.requests if r.ok)
+        gap, last = 0.0, self.started
+        for t in oks:
+            gap, last = max(gap, t - last), t
+        return gap
+
+    def stopped(self) -> str:
+        failed = self.replay.failed
+        if failed is None:
+            return f"completed ({len(self.replay.activations)} activations)"
+        return f"stopped at {failed.step.name}"
+
+    def report(self) -> str:
+        failed = self.replay.failed
+        if failed is None:
+            return ""
+        lines = [ln for ln in failed.output.splitlines() if ln.startswith("nginx-ha:")]
+        return lines[-1] if lines else failed.output[-300:]
+
+
+def holder_timeline(lab: Lab, stop: threading.Event, out: list[tuple[float, str]], t0: float):
+    last = None
+    while not stop.is_set():
+        holders = ",".join(lab.vip_holders()) or "nobody"
+        if holders != last:
+            out.append((time.monotonic() - t0, holders))
+            last = holders
+        time.sleep(0.05)
+
+
+def steps_for(lab: Lab, settings: dict[str, Any]) -> list[replay.Step]:
+    """The program's replayed steps for the lab's stack with ``settings`` overridden."""
+    cfg = lab_settings(lab.stack, lab.profile_name, lab.keepalived_version, extra=settings)
+    recorded = replay.record(
+        cfg.settings,
+        {name: ln.layout for name, ln in lab.nodes.items()},
+        keepalived_version=lab.keepalived_version,
+        keepalived_ipvs=lab.topo.keepalived.ipvs,
+        vrrp_secret=lab.cfg.auth_secret,
+    )
+    return replay.plan(recorded, {str(ln.node.ip): name for name, ln in lab.nodes.items()})
+
+
+def deploy(lab: Lab) -> None:
+    """What the first `pulumi up` leaves on the nodes (units, stamps): the program's
+    steps for the unchanged stack, replayed once before any change is measured."""
+    namespaces = {name: ln.ns for name, ln in lab.nodes.items()}
+    done = replay.execute(steps_for(lab, {}), namespaces)
+    if done.failed is not None:
+        raise RuntimeError(f"the baseline deployment failed: {done.failed.output[-1000:]}")
+
+
+def run(lab: Lab, change: Change, log: Callable[[str], None]) -> Outcome:
+    steps = steps_for(lab, change.settings)
+    if change.edit is not None:
+        suffix, edit = change.edit
+        steps = [_edited(s, suffix, edit) for s in steps]
+    namespaces = {name: ln.ns for name, ln in lab.nodes.items()}
+    probe = Probe(lab, interval=INTERVAL, duration=LOOP_LIMIT, timeout=REQUEST_TIMEOUT)
+    holders: list[tuple[float, str]] = []
+    stop = threading.Event()
+    t0 = time.monotonic()
+    sampler = threading.Thread(target=holder_timeline, args=(lab, stop, holders, t0))
+    sampler.start()
+    try:
+        time.sleep(1.0)  # a second of service before the change
+        done = replay.execute(steps, namespaces, log=log)
+        time.sleep(2.0)  # and after it
+    finally:
+        stop.set()
+        sampler.join()
+        requests = probe.stop()
+    return Outcome(change, requests, holders, done, t0, time.monotonic() - t0)
+
+
+def _edited(step: replay.Step, suffix: str, edit: Callable[[str], str]) -> replay.Step:
+    if step.kind != "upload" or not step.name.endswith(suffix):
+        return step
+    return dataclasses.replace(step, text=edit(step.text))
+
+
+def timeline(o: Outcome) -> str:
+    return " -> ".join(f"{h} @{t:.1f} s" for t, h in o.holders)
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [
+        "| change | expected | requests | failed | worst latency | longest wait | VIP holder over time | rollout | report |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        expected = "succeeds" if o.change.succeeds else "stops after the first node"
+        rows.append(
+            f"| {o.change.name}: {o.change.what} | {expected} | {len(o.requests)} | "
+            f"{len(o.failed)} | {o.worst_latency:.2f} s | {o.longest_gap:.2f} s | "
+            f"{timeline(o)} | {o.stopped()} | {o.report().replace('|', '/')[:300]} |"
+        )
+    return "\n".join(rows)
+
+
+def as_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "change": o.change.name,
+        "succeeds": o.change.succeeds,
+        "requests": len(o.requests),
+        "failed": len(o.failed),
+        "failures": sorted({r.error or f"HTTP {r.status}" for r in o.failed}),
+        "worst_latency": round(o.worst_latency, 3),
+        "longest_gap": round(o.longest_gap, 3),
+        "holders": [[round(t, 2), h] for t, h in o.holders],
+        "stopped": o.stopped(),
+        "report": o.report(),
+        "steps": [
+            {
+                "name": r.step.name,
+                "ok": r.ok,
+                "at": round(r.started - o.started, 2),
+                "seconds": round(r.seconds, 2),
+                "output": r.output[-2000:],
+            }
+            for r in o.replay.results
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.rollout", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--stack", default="dev")
+    p.add_argument(
+        "--changes", default=",".join(CHANGES), help="comma-separated: " + ", ".join(CHANGES)
+    )
+    p.add_argument("--json", type=Path, help="also write every request and step here")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print(
+            "bench.rollout needs root (network namespaces, daemons): run it with sudo",
+            file=sys.stderr,
+        )
+        return 2
+    stackfiles.read_config(args.stack, ROOT)  # an unknown stack fails here, clearly
+    outcomes = []
+    for name in args.changes.split(","):
+        change = CHANGES[name]
+        lab = Lab(args.stack, "ours", instance=f"rollout-{args.stack}")
+        try:
+            lab.up(log=lambda *_: None)
+            deploy(lab)
+            print(f"# {name}: {change.what}", file=sys.stderr)
+            outcomes.append(run(lab, change, log=lambda line: print(f"  {line}", file=sys.stderr)))
+        finally:
+            lab.down(log=lambda *_: None)
+    print(table(outcomes))
+    if args.json:
+        args.json.write_text(json.dumps([as_json(o) for o in outcomes], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
