@@ -28,19 +28,31 @@ from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import Settings
 from nginx_ha.topology import Node, Topology, build_topology, vm_layout
+from nginx_ha.topology.hostkeys import HostKey, host_key
 
 
 @dataclass
 class NginxHaStackArgs:
-    """What an HA entry point needs: validated settings and its two secrets.
+    """What an HA entry point needs: validated settings and its three secrets.
 
-    ``ssh_private_key`` and ``vrrp_auth_pass`` may come from other resources (an
-    Output is kept secret); unset, they are the settings' own (``sshPrivateKey``,
-    ``vrrpAuthPass`` of a stack's config)."""
+    ``ssh_private_key``, ``vrrp_auth_pass`` and ``ssh_host_key_seed`` may come from
+    other resources (an Output is kept secret); unset, they are the settings' own
+    (``sshPrivateKey``, ``vrrpAuthPass``, ``sshHostKeySeed`` of a stack's config)."""
 
     settings: Settings
     ssh_private_key: pulumi.Input[str] | None = None
     vrrp_auth_pass: pulumi.Input[str] | None = None
+    ssh_host_key_seed: pulumi.Input[str] | None = None
+
+    def host_key_seed(self) -> pulumi.Output[str]:
+        if self.ssh_host_key_seed is not None:
+            return pulumi.Output.secret(self.ssh_host_key_seed)
+        if self.settings.ssh_host_key_seed is None:
+            raise ValueError(
+                "NginxHaStackArgs: no SSH host key seed (ssh_host_key_seed, or the "
+                "settings' sshHostKeySeed): each node's host key is derived from it"
+            )
+        return pulumi.Output.secret(self.settings.ssh_host_key_seed.get_secret_value())
 
     def private_key(self) -> pulumi.Output[str]:
         if self.ssh_private_key is not None:
@@ -72,6 +84,7 @@ class NginxHaStack(pulumi.ComponentResource):
         self.topology = topo
         self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
         private_key = args.private_key()
+        seed = args.host_key_seed()
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
@@ -81,6 +94,14 @@ class NginxHaStack(pulumi.ComponentResource):
         self.tomcat: dict[str, TomcatNode] = {}
         for node in topo.nodes:
             host = self.hosts[node.host]
+            # The node's SSH host key: derived from the secret seed, installed by
+            # cloud-init, pinned in the node's connection (topology/hostkeys.py).
+            key: pulumi.Output[HostKey] = seed.apply(
+                lambda s, n=node.name: host_key(s, topo.project, topo.stack, n)
+            )
+            user_data = pulumi.Output.secret(
+                key.apply(lambda k, n=node: render.cloud_init_user_data(topo, n, k))
+            )
             vm = ClonedVm(
                 node.name,
                 ClonedVmArgs(
@@ -90,14 +111,16 @@ class NginxHaStack(pulumi.ComponentResource):
                     pool=host.pool,
                     network_id=host.network_id,
                     bridge=host.bridge,
-                    user_data=render.cloud_init_user_data(topo, node),
+                    user_data=user_data,
                     meta_data=render.cloud_init_meta_data(topo, node),
                     network_config=render.cloud_init_network_config(topo, node),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
             self.vms[node.name] = vm
-            conn = connection(str(node.ip), topo.ssh.user, private_key)
+            conn = connection(
+                str(node.ip), topo.ssh.user, private_key, key.apply(lambda k: k.public_no_comment)
+            )
             self.ready[node.name] = wait_ready(
                 node.name,
                 conn,

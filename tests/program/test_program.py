@@ -87,13 +87,25 @@ def test_each_domain_carries_its_mac_address_and_hostname(dev):
         assert domain.inputs["disks"] == [{"volumeId": f"{vm}-disk-id"}]
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
+
+
+def unsecret(value):
+    """(plain value, was it a secret) of a registered input."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return value["value"], True
+    return value, False
+
+
 def test_cloud_init_disk_matches_the_vm(dev):
     nodes = dev.exports["nodes"]
     for r in dev.of_type(CIDATA):
         vm = r.name.removesuffix("-cloudinit")
         meta = yaml.safe_load(r.inputs["metaData"])
         net = yaml.safe_load(r.inputs["networkConfig"])
-        user = yaml.safe_load(r.inputs["userData"])
+        user_text, secret = unsecret(r.inputs["userData"])
+        assert secret, "user-data holds the node's private host key: a secret"
+        user = yaml.safe_load(user_text)
         assert meta["instance-id"] == f"iid-nginx-ha-dev-{vm}"
         assert user["hostname"] == vm
         assert net["ethernets"]["enp1s0"]["match"]["macaddress"] == nodes[vm]["mac"]
@@ -195,3 +207,32 @@ def test_bad_settings_stop_the_program_before_any_resource():
 def test_preview_builds_the_same_graph(dev):
     preview = run_program(stacks.raw_config("dev"), stack="dev", preview=True)
     assert sorted(r.name for r in preview.resources) == sorted(r.name for r in dev.resources)
+
+
+def test_every_connection_pins_the_host_key_its_cloud_init_installs(dev):
+    from cryptography.hazmat.primitives import serialization
+
+    user_data = {
+        r.name.removesuffix("-cloudinit"): yaml.safe_load(unsecret(r.inputs["userData"])[0])
+        for r in dev.of_type(CIDATA)
+    }
+    by_ip = {node["ip"]: name for name, node in dev.exports["nodes"].items()}
+    keys = set()
+    commands = dev.of_type(COMMAND)
+    assert commands
+    for cmd in commands:
+        conn, _ = unsecret(cmd.inputs["connection"])
+        pinned, _ = unsecret(conn["hostKey"])
+        doc = user_data[by_ip[conn["host"]]]
+        assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_deletekeys"] is True
+        private = serialization.load_ssh_private_key(
+            doc["ssh_keys"]["ed25519_private"].encode(), None
+        )
+        derived = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        assert pinned == derived
+        keys.add(pinned)
+    assert len(keys) == 4  # each clone its own key
