@@ -83,14 +83,17 @@ def uploaded_tarball_path(source: Keepalived) -> str:
 
 
 def firewall_params(topo: Topology, node: Node) -> dict[str, str]:
-    """VRRP (IP protocol 112) from the other load balancers: unicast adverts come from
-    their addresses, and so do multicast ones (to 224.0.0.18), so one rule serves both."""
+    """VRRP (IP protocol 112) from the other load balancers, dropped from anyone else
+    (a forged advert with a higher priority would take the VIP): unicast adverts come
+    from the peers' addresses, and so do multicast ones (to 224.0.0.18), so one rule
+    serves both."""
     peers = topo.peers[node.name].unicast_peers
     return {
         "FW_NAME": "vrrp",
         "FW_PROTO": "vrrp",
         "FW_PORT": "",
         "FW_SOURCES": " ".join(str(p) for p in peers),
+        "FW_RESTRICT": "yes",
     }
 
 

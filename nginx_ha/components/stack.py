@@ -20,6 +20,7 @@ import pulumi
 from pulumi_command import remote
 
 from nginx_ha import render
+from nginx_ha.components.firewall import ssh_firewall
 from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from nginx_ha.components.nginx import NginxNode
 from nginx_ha.components.remote import NodeStepArgs, connection, wait_ready
@@ -137,6 +138,10 @@ class NginxHaStack(pulumi.ComponentResource):
             args_ = NodeStepArgs(
                 topo, node, layout, self.connections[node.name], self.ready[node.name]
             )
+            # SSH from ssh.allowFrom only (no step with the default: anywhere).
+            ssh_rule = ssh_firewall(node.name, args_, pulumi.ResourceOptions(parent=self))
+            if ssh_rule is not None:
+                self.node_steps.append(ssh_rule)
             if node.is_load_balancer:
                 self.nginx[node.name] = NginxNode(node.name, args_, opts=child)
                 self.keepalived[node.name] = KeepalivedNode(

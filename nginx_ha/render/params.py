@@ -37,3 +37,22 @@ def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:
         "NFT_FILE": LVS_NFT_FILE,
         "UNIT_PATH": LVS_UNIT_PATH,
     }
+
+
+# ------------------------------------------------------------------ SSH's firewall
+# Kept apart from the other firewall rules: ssh.allowFrom (default: anywhere).
+
+
+def ssh_firewall_params(topo: Topology) -> dict[str, str] | None:
+    """firewall.sh's parameters for the SSH port: from ``ssh.allowFrom`` (and the node
+    itself) only, dropped from everyone else; None when allowFrom is empty (anywhere:
+    no rule at all). The machine running Pulumi must be among the sources."""
+    if not topo.ssh.allow_from:
+        return None
+    return {
+        "FW_NAME": "ssh",
+        "FW_PROTO": "tcp",
+        "FW_PORT": "22",
+        "FW_SOURCES": " ".join([*topo.ssh.allow_from, "127.0.0.1"]),
+        "FW_RESTRICT": "yes",
+    }

@@ -171,6 +171,25 @@ def test_firewall_allows_vrrp_from_the_peer_only(registrations):
     assert "FW_PROTO=vrrp" in fw and "FW_SOURCES=192.168.159.130" in fw
     fw2 = result.named("nginx-backup-vrrp-firewall").inputs["create"]
     assert "FW_SOURCES=192.168.159.129" in fw2
+    # ... and dropped from anyone else (a forged advert could take the VIP).
+    assert "FW_RESTRICT=yes" in fw and "FW_RESTRICT=yes" in fw2
+
+
+def test_ssh_is_open_to_anywhere_by_default_with_no_step():
+    result = run()
+    assert not [r for r in result.resources if r.name.endswith("-ssh-firewall")]
+
+
+def test_ssh_from_allow_from_only_on_every_node():
+    ssh = {"user": "debian", "publicKey": stacks.TEST_PUBLIC_KEY, "allowFrom": ["203.0.113.0/24"]}
+    result = run(ssh=ssh)
+    steps = {
+        r.name: r.inputs["create"] for r in result.resources if r.name.endswith("-ssh-firewall")
+    }
+    assert len(steps) == 4
+    for create in steps.values():
+        assert "FW_PORT=22" in create and "FW_RESTRICT=yes" in create
+        assert "FW_SOURCES='\"'\"'203.0.113.0/24 127.0.0.1" in create
 
 
 def keepalived_triggers(result) -> dict[str, Any]:
