@@ -21,8 +21,9 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 NAME_RE = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 # Linux interface and bridge names: at most IFNAMSIZ - 1 = 15 bytes, no '/', ':' or
-# whitespace (net/core/dev.c dev_valid_name), not "." or "..". Kept to a portable set.
-IFNAME_RE = re.compile(r"(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,15}")
+# whitespace (net/core/dev.c dev_valid_name). Kept to a portable set that starts with a
+# letter, digit or "_" (so neither "." nor ".." nor an option-like "-x").
+IFNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 # A non-root Linux account (useradd's default NAME_REGEX, 32 characters).
 USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")

@@ -236,3 +236,21 @@ def test_every_connection_pins_the_host_key_its_cloud_init_installs(dev):
         assert pinned == derived
         keys.add(pinned)
     assert len(keys) == 4  # each clone its own key
+
+
+def test_bad_settings_reach_pulumi_as_a_run_error_without_a_traceback():
+    """Pulumi's language host logs a RunError's message alone (no Python traceback)."""
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(stacks.raw_config("dev", vip="10.9.9.9"), stack="dev")
+    assert str(err.value).startswith("1 problem(s) in the stack settings; nothing was created")
+    assert "nginx-ha:vip: 10.9.9.9 is outside the network" in str(err.value)
+
+
+def test_a_private_key_of_another_pair_stops_the_program_before_any_resource():
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJTW6pNM6q0Cz0DeUMx3h1e79JYkfe1APi2nnMwMY3k0 x"
+    with pytest.raises(SettingsError, match="nginx-ha:sshPrivateKey: does not match"):
+        run_program(
+            stacks.raw_config("dev", ssh={"user": "debian", "publicKey": other}), stack="dev"
+        )

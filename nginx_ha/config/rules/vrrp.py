@@ -31,7 +31,8 @@ def _priority_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 "leave the election to address order; give each a distinct priority "
                 "(the highest is the MASTER)",
             )
-    if len(counts) == len(lbs) and vrrp.check.weight != 0 and vrrp.preempt:
+    # The gap needs two priorities (a bad load balancer reports its own problem).
+    if len(lbs) >= 2 and len(counts) == len(lbs) and vrrp.check.weight != 0 and vrrp.preempt:
         ordered = sorted((lb.priority for lb in lbs), reverse=True)
         gap = ordered[0] - ordered[1]
         if gap >= abs(vrrp.check.weight):
