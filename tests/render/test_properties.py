@@ -359,13 +359,16 @@ def test_accepted_keepalived_confs_pass_keepalived_t():
         if item["topo"].vrrp.interface not in interfaces:
             interfaces.append(item["topo"].vrrp.interface)
         confs.append(path)
-    command = "".join(
-        f'{binaries[0]} -t -f {c} >/dev/null 2>"$RUN/err" || {{ echo "FAIL {c}"; cat "$RUN/err"; }}\n'
-        for c in confs
+    command = (
+        "for c in /etc/keepalived/generated-*.conf; do\n"
+        f'  {binaries[0]} -t -f "$c" >/dev/null 2>"$RUN/err" || {{ echo "FAIL $c"; cat "$RUN/err"; }}\n'
+        "done\n"
+        f"echo checked {len(confs)}\n"
     )
     result = kv.in_namespace(files, [i for i in interfaces if i != "lo"], command)
     assert result.returncode == 0, result.stderr
     assert "FAIL" not in result.stdout, result.stdout[:3000]
+    assert f"checked {len(confs)}" in result.stdout
 
 
 def test_accepted_nginx_confs_pass_nginx_t(tmp_path):
