@@ -28,8 +28,9 @@ if str(ROOT) not in sys.path:
 
 from lab import active_active, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
-from lab.lab import Lab, keepalived_binary  # noqa: E402
-from lab.netns import LabError  # noqa: E402
+from lab.daemons import keepalived_binary  # noqa: E402
+from lab.lab import Lab  # noqa: E402
+from support.netns import NetnsError  # noqa: E402
 
 
 def _median(values: list[float]) -> float:
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"profile {prof}: {PROFILES[prof].description}", file=sys.stderr)
         try:
             rows, t_up, t_down, notes = measure(a.stack, prof, names, a.runs, a.seed, aa_rows)
-        except LabError as e:
+        except NetnsError as e:  # a LabError, or a namespace command that failed
             print(f"profile {prof}: {e}", file=sys.stderr)
             return 1
         all_rows += rows

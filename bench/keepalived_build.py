@@ -25,7 +25,7 @@ from pathlib import Path
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from nginx_ha.topology import Layout
-from tests.scripts import debian_keepalived
+from support import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "nginx_ha/templates/scripts/install_keepalived.sh"

@@ -17,8 +17,8 @@ import time
 
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 
 def raw_for(vms: int) -> dict[str, str]:

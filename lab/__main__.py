@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.config import PROFILES
-from lab.netns import LabError
+from support import netns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--out", type=Path, help="folder (default: print paths and sizes)")
     a = p.parse_args(argv)
 
+    from lab.errors import LabError
     from lab.lab import Lab, require_root
 
     lab = Lab(a.stack, a.profile)
@@ -55,8 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif a.cmd == "status":
             print(lab.status())
         elif a.cmd == "failover":
-            from lab import netns
-
             if not netns.exists(lab.switch):
                 raise LabError(f"lab {a.stack} is not running: start it with `python -m lab up`")
             obs = scenarios.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
@@ -69,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                     Path(path).write_text(text)
                 print(f"{path} ({len(text)} bytes)")
-    except LabError as e:
+    except netns.NetnsError as e:  # a LabError, or a namespace command that failed
         print(f"lab: {e}", file=sys.stderr)
         return 2
     return 0

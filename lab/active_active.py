@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 
 from lab import scenarios
+from lab.client import Probe, wait_serving
 from lab.lab import Lab, LabNode
-from lab.probe import Probe, wait_serving
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, Observation, _wait
 
 NGINX_DEAD = scenarios.SCENARIOS["nginx-dead"]

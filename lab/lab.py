@@ -18,32 +18,25 @@ import contextlib
 import ipaddress
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import netns, tutorial
+from lab import daemons, network, tutorial
+from lab.client import wait_serving
 from lab.config import ROOT, LabSettings, lab_settings
-from lab.netns import LabError
+from lab.daemons import CATALINA_HOME, NGINX_BIN
+from lab.errors import LabError
+from lab.network import IFACE
 from nginx_ha import render
 from nginx_ha.render import script
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header
 from nginx_ha.topology import Layout, Node, Topology, build_topology
+from support import netns
 
 RUN_ROOT = ROOT / ".run" / "lab"
-PROJECT_KEEPALIVED = Path("/usr/local/keepalived/sbin/keepalived")
-DISTRO_KEEPALIVED = Path("/usr/sbin/keepalived")
-NGINX_BIN = "/usr/sbin/nginx"
-CATALINA_HOME = Path("/usr/share/tomcat10")
-TOMCAT_CONF_SOURCES = (Path("/etc/tomcat10"), CATALINA_HOME / "etc")
-# Fast JVM start for a lab (C1 only, serial GC, small heap): ~1.5 s to the first 200.
-TOMCAT_JAVA_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m -Djava.awt.headless=true"
-BRIDGE = "br0"
-IFACE = "eth0"
 
 
 def require_root(what: str) -> None:
@@ -52,37 +45,6 @@ def require_root(what: str) -> None:
             f"`python -m lab {what}` needs root (it creates network namespaces and runs "
             "keepalived, nginx and Tomcat in them): run it with sudo"
         )
-
-
-def keepalived_options(binary: str) -> set[str]:
-    """Short options this keepalived build accepts (a VRRP-only build has no -P/-c)."""
-    res = subprocess.run([binary, "--help"], capture_output=True, text=True)
-    return set(re.findall(r"^\s+(-\w),", res.stdout + res.stderr, re.M))
-
-
-def keepalived_has_ipvs(binary: str) -> bool:
-    """The build has IPVS (LVS): `--version` lists LVS among its config options."""
-    try:
-        res = subprocess.run([binary, "--version"], capture_output=True, text=True)
-    except OSError:
-        return False
-    m = re.search(r"^Config options:(.*)$", res.stdout + res.stderr, re.M)
-    return bool(m and "LVS" in m.group(1).split())
-
-
-def keepalived_binary() -> tuple[str, tuple[int, int, int]]:
-    """The keepalived to run: the project-built one if installed, else Debian's."""
-    for path in (PROJECT_KEEPALIVED, DISTRO_KEEPALIVED):
-        if path.exists():
-            res = subprocess.run([str(path), "--version"], capture_output=True, text=True)
-            m = re.search(r"Keepalived v(\d+)\.(\d+)\.(\d+)", res.stdout + res.stderr)
-            if m:
-                a, b, c = (int(x) for x in m.groups())
-                return str(path), (a, b, c)
-    raise LabError(
-        "no keepalived found: run the project's install script (templates/scripts/"
-        "install_keepalived.sh) or `apt-get install keepalived`"
-    )
 
 
 def ns_prefix(instance: str) -> str:
@@ -190,8 +152,8 @@ class Lab:
         """Settings, topology and per-node layouts (no side effects)."""
         if self._cfg is not None:
             return
-        self.keepalived_bin, self.keepalived_version = keepalived_binary()
-        ipvs = keepalived_has_ipvs(self.keepalived_bin)
+        self.keepalived_bin, self.keepalived_version = daemons.keepalived_binary()
+        ipvs = daemons.keepalived_has_ipvs(self.keepalived_bin)
         self._cfg = lab_settings(self.stack, self.profile_name, self.keepalived_version)
         self._topo = build_topology(
             self._cfg.settings,
@@ -362,8 +324,6 @@ class Lab:
                         )
                     time.sleep(0.05)
             mark("Tomcat answers")
-            from lab.probe import wait_serving
-
             wait_serving(self, timeout=60)
             mark("VIP serves")
         except BaseException:
@@ -406,46 +366,16 @@ class Lab:
 
     def _network(self) -> None:
         prefixlen = self.topo.prefix_len
-        netns.add(self.switch)
-        netns.ip("link", "add", BRIDGE, "type", "bridge", ns=self.switch)
-        # No STP (ports forward at once) and no multicast snooping (tutorial VRRP
-        # multicast reaches every port); short ageing not needed: GARPs update the FDB.
-        netns.ip(
-            "link",
-            "set",
-            BRIDGE,
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "mcast_snooping",
-            "0",
-            ns=self.switch,
-        )
-        netns.ip("link", "set", BRIDGE, "up", ns=self.switch)
-        members = [(ln.ns, ln.port, str(ln.node.ip), ln.node.mac) for ln in self.nodes.values()]
-        members.append((self.client, "pc", str(self.client_ip()), "52:54:00:ff:ff:fe"))
-        for ns, port, addr, mac in members:
-            netns.add(ns)
-            netns.ip(
-                "link",
-                "add",
-                IFACE,
-                "netns",
-                ns,
-                "address",
-                mac,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                port,
-                "netns",
-                self.switch,
+        members = [
+            network.Member(ln.ns, ln.port, f"{ln.node.ip}/{prefixlen}", ln.node.mac)
+            for ln in self.nodes.values()
+        ]
+        members.append(
+            network.Member(
+                self.client, "pc", f"{self.client_ip()}/{prefixlen}", "52:54:00:ff:ff:fe"
             )
-            netns.ip("link", "set", port, "master", BRIDGE, "up", ns=self.switch)
-            netns.ip("addr", "add", f"{addr}/{prefixlen}", "dev", IFACE, ns=ns)
-            netns.ip("link", "set", IFACE, "up", ns=ns)
+        )
+        network.wire(self.switch, members)
 
     def _write_files(self) -> None:
         for ln in self.nodes.values():
@@ -461,7 +391,8 @@ class Lab:
                 for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir, health_dir):
                     Path(d).mkdir(parents=True, exist_ok=True)
             else:
-                self._tomcat_base(ln)
+                assert ln.node.port is not None  # every backend has its Tomcat port
+                daemons.tomcat_base(ln.dir / "tomcat", ln.node.port)
 
     @staticmethod
     def file_mode(ln: LabNode, path: str) -> int:
@@ -472,52 +403,18 @@ class Lab:
             return int(file_mode(ln.layout, path), 8)
         return 0o755 if path.endswith(".sh") else 0o644
 
-    def _tomcat_base(self, ln: LabNode) -> None:
-        base = ln.dir / "tomcat"
-        src = next((p for p in TOMCAT_CONF_SOURCES if (p / "server.xml").exists()), None)
-        if src is None:
-            raise LabError("no Tomcat configuration found (apt-get install tomcat10)")
-        conf = base / "conf"
-        shutil.copytree(src, conf, dirs_exist_ok=True, symlinks=False)
-        server = (conf / "server.xml").read_text()
-        server, n = re.subn(
-            r'(<Connector port=")8080(" protocol="HTTP/1.1")', rf"\g<1>{ln.node.port}\g<2>", server
-        )
-        if n != 1:
-            raise LabError(f"{conf / 'server.xml'}: no HTTP/1.1 connector on 8080 to re-port")
-        (conf / "server.xml").write_text(server)
-        # Lab start-up: no TLD/annotation scan of Tomcat's own jars (a static ROOT page
-        # needs none); the later key wins in a properties file.
-        with open(conf / "catalina.properties", "a") as f:
-            f.write(
-                "\n# nginx-ha lab: fast start\ntomcat.util.scan.StandardJarScanFilter.jarsToSkip=*.jar\n"
-            )
-        for sub in ("logs", "temp", "work"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
-
     # --------------------------------------------------------------- daemons
 
     def _record(self, ns: str, pid: int, what: str) -> None:
-        nid = netns.ns_id(ns)
-        with open(self.run_dir / "pids", "a") as f:
-            f.write(f"{pid} {nid[0] if nid else 0} {nid[1] if nid else 0} {ns} {what}\n")
+        network.record(self.run_dir / "pids", ns, pid, what)
 
     def start_tomcat(self, b: LabNode) -> int:
         base = b.dir / "tomcat"
-        java = Path(shutil.which("java") or "/usr/bin/java").resolve()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-            "JAVA_HOME": str(java.parent.parent),
-            "CATALINA_HOME": str(CATALINA_HOME),
-            "CATALINA_BASE": str(base),
-            "CATALINA_TMPDIR": str(base / "temp"),
-            "JAVA_OPTS": TOMCAT_JAVA_OPTS,
-        }
         pid = netns.spawn(
             b.ns,
             [str(CATALINA_HOME / "bin" / "catalina.sh"), "run"],
             base / "logs" / "console.log",
-            env,
+            daemons.tomcat_env(base),
         )
         (base / "tomcat.pid").write_text(f"{pid}\n")
         self._record(b.ns, pid, "tomcat")
@@ -582,7 +479,7 @@ class Lab:
         # Foreground, console log, VRRP only, and this node's own pid files (without
         # them a second instance on one host believes it is already running).
         # A build without the checker (LVS) has neither -P (VRRP only) nor -c.
-        opts = keepalived_options(self.keepalived_bin)
+        opts = daemons.keepalived_options(self.keepalived_bin)
         argv = [self.keepalived_bin, "-n", "-l", "-G", "-D"]
         # VRRP only, unless LVS is on (the checker process runs the virtual servers).
         argv += ["-P"] if "-P" in opts and self.topo.lvs is None else []
@@ -603,31 +500,14 @@ class Lab:
             with contextlib.suppress(ValueError):
                 namespaces |= set(json.loads(state.read_text()).get("namespaces", []))
         namespaces = {n for n in namespaces if netns.exists(n)}
-        killed = netns.kill_all_in(sorted(namespaces))
-        # Recorded pids whose namespace no longer has a name: still killed only if
-        # /proc/PID/ns/net is the namespace they were started in.
-        pids_file = self.run_dir / "pids"
-        if pids_file.exists():
-            for line in pids_file.read_text().splitlines():
-                parts = line.split()
-                if len(parts) < 3:
-                    continue
-                pid, dev, ino = int(parts[0]), int(parts[1]), int(parts[2])
-                if netns.pid_alive(pid) and netns.pid_ns_id(pid) == (dev, ino) and ino:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-        for ns in sorted(namespaces):
-            netns.delete(ns)
-        left = [ns for ns in namespaces if netns.exists(ns)]
-        if left:
-            raise LabError(f"namespaces still present after down: {', '.join(left)}")
+        removed = network.teardown(namespaces, self.run_dir / "pids")
         if self.run_dir.exists() and not keep_logs:
             shutil.rmtree(self.run_dir)
         elif keep_logs:
             for f in ("lab.json", "pids"):
                 (self.run_dir / f).unlink(missing_ok=True)
         log(
-            f"lab {self.stack}: down ({len(namespaces)} namespaces, {len(set(killed))} "
+            f"lab {self.stack}: down ({len(namespaces)} namespaces, {len(removed)} "
             "processes removed)"
         )
 
@@ -637,29 +517,14 @@ class Lab:
         """The load balancers holding ``vip`` (default: the first VIP) on their LAN
         interface (under LVS every node also has it on lo, which does not count)."""
         vip = vip or self.vip
-        out = []
-        for lb in self.lbs:
-            if not netns.exists(lb.ns):
-                continue
-            addrs = netns.ip("-4", "-o", "addr", "show", "dev", IFACE, ns=lb.ns, check=False)
-            if re.search(rf"inet {re.escape(vip)}/", addrs):
-                out.append(lb.node.name)
-        return out
+        return [lb.node.name for lb in self.lbs if network.holds(lb.ns, vip)]
 
     def processes(self, ln: LabNode) -> list[tuple[int, str, str]]:
         """(pid, command, state) of every process in the node's namespace."""
-        out = []
-        for pid in sorted(netns.pids_in([ln.ns])):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            out.append((pid, netns.comm(pid), stat))
-        return out
+        return netns.processes(ln.ns)
 
     def port_up(self, ln: LabNode) -> bool:
-        out = netns.ip("-o", "link", "show", ln.port, ns=self.switch, check=False)
-        return "state UP" in out or ",UP" in out.split(">")[0]
+        return network.port_up(self.switch, ln.port)
 
     def status(self) -> str:
         self.load()

@@ -8,6 +8,9 @@ with the orchestrating process), HTTP status, the load balancer that answered (n
 ``X-Served-By``), the Tomcat behind it (the page's ``nginx-ha-backend=`` line), or
 the error. Closing its stdin stops it early. ``--until-ok`` instead waits for the
 first 200 and exits 0 (1 on timeout).
+
+Standard library only: it starts in the client namespace while a scenario waits.
+The orchestrator's side (starting it there, reading it) is :mod:`lab.client`.
 """
 
 from __future__ import annotations
@@ -16,19 +19,14 @@ import argparse
 import asyncio
 import json
 import re
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nginx_ha.topology.naming import PAGE_MARKER_KEY
-
-if TYPE_CHECKING:
-    from lab.lab import Lab
 
 SERVED_BY = re.compile(rb"^x-served-by:\s*(\S+)", re.I | re.M)
 BACKEND = re.compile(PAGE_MARKER_KEY.encode() + rb"=(\S+)")
@@ -163,106 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     asyncio.run(loop(a.url, a.interval, a.duration, a.max_requests, a.timeout, emit))
     return 0
-
-
-# ------------------------------------------------------------ orchestrator side
-
-
-def _argv(lab: Lab, *args: str, url: str | None = None) -> list[str]:
-    from lab import netns
-
-    return netns.in_ns(lab.client, sys.executable, "-m", "lab.probe", url or lab.url, *args)
-
-
-def wait_serving(
-    lab: Lab, timeout: float = 30, backend: str | None = None, url: str | None = None
-) -> float:
-    """Wait until the VIP answers 200 from the client namespace; seconds waited."""
-    from lab.config import ROOT
-    from lab.netns import LabError
-
-    t0 = time.monotonic()
-    args = ["--until-ok", "--duration", str(timeout)]
-    if backend:
-        args += ["--backend", backend]
-    res = subprocess.run(_argv(lab, *args, url=url), cwd=ROOT, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise LabError(
-            f"{url or lab.url} did not serve within {timeout} s: see the logs under "
-            f"{lab.run_dir} ({res.stderr.strip()[-500:]})"
-        )
-    return time.monotonic() - t0
-
-
-class Probe:
-    """A running request loop in the client namespace, read as it goes."""
-
-    def __init__(
-        self,
-        lab: Lab,
-        interval: float = 0.02,
-        duration: float = 20.0,
-        timeout: float = 2.0,
-        url: str | None = None,  # default: the (first) VIP's
-    ):
-        from lab.config import ROOT
-
-        max_requests = int(duration / interval) + 1
-        self.proc = subprocess.Popen(
-            _argv(
-                lab,
-                "--interval",
-                str(interval),
-                "--duration",
-                str(duration),
-                "--max-requests",
-                str(max_requests),
-                "--timeout",
-                str(timeout),
-                url=url,
-            ),
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.requests: list[Request] = []
-        self.started: float | None = None
-        self.finished = threading.Event()
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(10):
-            self.stop()
-            raise RuntimeError("the probe did not start in the client namespace")
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            obj = json.loads(line)
-            if "ready" in obj:
-                self.started = obj["ready"]
-                self._ready.set()
-            elif "done" in obj:
-                self.finished.set()
-            else:
-                self.requests.append(Request(**obj))
-        self._ready.set()
-        self.finished.set()
-
-    def snapshot(self) -> list[Request]:
-        return list(self.requests)
-
-    def stop(self) -> list[Request]:
-        if self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(timeout=5)
-        return sorted(self.requests, key=lambda r: r.t0)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import netns
+from lab import network
+from lab.client import Probe, wait_serving
+from lab.errors import LabError
 from lab.lab import Lab, LabNode
-from lab.netns import LabError
-from lab.probe import Probe, Request
+from lab.probe import Request
+from support import netns
 
 INTERVAL = 0.02  # one request every 20 ms
 MAX_WINDOW = 20.0  # at most 20 s of requests per scenario
@@ -47,16 +49,12 @@ def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
 
 def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
     pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
-    if pid is not None and netns.pid_alive(pid) and netns.pid_ns_id(pid) == netns.ns_id(lb.ns):
-        return pid
-    return None
+    return pid if netns.pid_in(pid, lb.ns) else None
 
 
 def tomcat_pid(lab: Lab, b: LabNode) -> int | None:
     pid = netns.read_pid(b.dir / "tomcat" / "tomcat.pid")
-    if pid is not None and netns.pid_alive(pid) and netns.pid_ns_id(pid) == netns.ns_id(b.ns):
-        return pid
-    return None
+    return pid if netns.pid_in(pid, b.ns) else None
 
 
 def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -68,7 +66,7 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def set_port(lab: Lab, ln: LabNode, up: bool) -> None:
-    netns.ip("link", "set", ln.port, "up" if up else "down", ns=lab.switch)
+    network.set_port(lab.switch, ln.port, up)
 
 
 def blackhole_rule(b: LabNode) -> list[str]:
@@ -115,7 +113,7 @@ def heal(lab: Lab) -> None:
         _wait(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
         if not lab.nginx_answers(lb):
             # The health check may start it meanwhile (then ours fails: address in use).
-            with contextlib.suppress(LabError):
+            with contextlib.suppress(netns.NetnsError):
                 lab.start_nginx(lb)
             _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
     for lb in lab.lbs:
@@ -142,8 +140,6 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
         return len(holders) == 1 and (want is None or holders == [want])
 
     _wait(normal, timeout, f"the VIP on {want or 'one load balancer'}")
-    from lab.probe import wait_serving
-
     for b in lab.backends:
         _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     wait_serving(lab, timeout, backend=lab.primary.node.name)
@@ -442,8 +438,6 @@ def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = N
         scenario.setup(ctx)
         # The pre-state: the other load balancer holds the VIP, or the backup Tomcat
         # serves; then a second for the dust to settle.
-        from lab.probe import wait_serving
-
         if scenario.setup is _cut:
             _wait(lambda: lab.vip_holders() == [ctx.other.node.name], 30, "the VIP to move")
             wait_serving(lab, 30)

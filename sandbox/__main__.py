@@ -7,6 +7,7 @@ import json
 import sys
 
 from sandbox import config, daemons
+from support import netns
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             result = smoke_mod.run(paths, ssh_timeout=args.timeout)
             print(json.dumps(result, indent=2))
             return 0 if result["ok"] else 1
-    except daemons.SandboxError as e:
+    except netns.NetnsError as e:  # a SandboxError, or a namespace command that failed
         print(f"sandbox: {e}", file=sys.stderr)
         return 2
     return 0

@@ -22,13 +22,13 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import config
+from support import netns
 
 REQUIRED_TOOLS = {
     "ip": "iproute2",
@@ -52,8 +52,9 @@ FALLBACK_BRIDGE = "nhsb0"
 FALLBACK_BRIDGE_ADDRESS = "192.168.159.1/24"
 
 
-class SandboxError(RuntimeError):
-    pass
+class SandboxError(netns.NetnsError):
+    """A sandbox operation failed (a failed namespace command raises its base,
+    ``support.netns.NetnsError``)."""
 
 
 def missing_tools() -> dict[str, str]:
@@ -67,7 +68,8 @@ def _sh(cmd: list[str], *, check: bool = True, timeout: float = 60) -> subproces
 
 
 def in_netns(cmd: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", config.NETNS, *cmd]
+    """The argv that runs ``cmd`` in the sandbox's namespace."""
+    return netns.in_ns(config.NETNS, *cmd)
 
 
 # ----------------------------------------------------------------------------- state
@@ -79,6 +81,7 @@ class State:
 
     root: str = ""
     netns_inode: int | None = None
+    netns_dev: int | None = None
     created_dirs: list[str] = field(default_factory=list)
     bridge: str | None = None
     nat: bool | None = None
@@ -91,6 +94,22 @@ class State:
             return cls(root=str(paths.root))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
+    @property
+    def netns_id(self) -> netns.NsId | None:
+        """The namespace ``up`` made, as (device, inode); a state file without the
+        device (older) gets the nsfs device every network namespace shares."""
+        if self.netns_inode is None:
+            return None
+        dev = self.netns_dev
+        if dev is None:
+            own = netns.pid_ns_id(os.getpid())
+            dev = own[0] if own else 0
+        return (dev, self.netns_inode)
+
+    def record_netns(self) -> None:
+        ident = netns.ns_id(config.NETNS)
+        self.netns_dev, self.netns_inode = ident if ident else (None, None)
+
     def save(self, paths: config.Paths) -> None:
         paths.root.mkdir(parents=True, exist_ok=True)
         tmp = paths.state_file.with_suffix(".tmp")
@@ -98,42 +117,9 @@ class State:
         tmp.replace(paths.state_file)
 
 
-def netns_path() -> Path:
-    return Path("/run/netns") / config.NETNS
-
-
-def netns_inode() -> int | None:
-    try:
-        return os.stat(netns_path()).st_ino
-    except FileNotFoundError:
-        return None
-
-
-def pid_netns_inode(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-
-
-def pids_in_netns(inode: int) -> list[int]:
-    """Every process whose network namespace is the one with this inode."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and pid_netns_inode(int(entry.name)) == inode:
-            out.append(int(entry.name))
-    return sorted(out)
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-
-
-def _alive_in(pid: int | None, inode: int | None) -> bool:
-    return pid is not None and inode is not None and pid_netns_inode(pid) == inode
+def netns_id() -> netns.NsId | None:
+    """The sandbox namespace's (device, inode); None when it has no name."""
+    return netns.ns_id(config.NETNS)
 
 
 def anchor_target() -> Path | None:
@@ -201,7 +187,7 @@ def up(paths: config.Paths, *, with_image: bool = True, out=print) -> dict:
         )
     times: dict[str, float] = {}
     target = anchor_target()
-    if netns_inode() is not None and target is not None and target != paths.root:
+    if netns_id() is not None and target is not None and target != paths.root:
         raise SandboxError(
             f"a sandbox of another checkout ({target}) is up: run `python -m sandbox down` there"
         )
@@ -214,15 +200,15 @@ def up(paths: config.Paths, *, with_image: bool = True, out=print) -> dict:
         times["image"] = time.monotonic() - t
     state = State.load(paths)
     if (
-        netns_inode() is not None
-        and state.netns_inode == netns_inode()
+        netns_id() is not None
+        and state.netns_id == netns_id()
         and answering(paths)
-        and _alive_in(read_pid(paths.libvirtd_pid), state.netns_inode)
+        and netns.pid_in(netns.read_pid(paths.libvirtd_pid), state.netns_id)
     ):
         out(f"sandbox already up: {config.libvirt_uri(paths.socket)}")
         _import_base(paths, out)
         return times
-    if netns_inode() is not None or paths.state_file.exists():
+    if netns_id() is not None or paths.state_file.exists():
         out("cleaning up what a previous sandbox left")
         down(paths, purge=False, out=out)
 
@@ -252,28 +238,14 @@ def up(paths: config.Paths, *, with_image: bool = True, out=print) -> dict:
         config.ANCHOR.unlink()
     config.ANCHOR.symlink_to(paths.root)
 
-    _sh(["ip", "netns", "add", config.NETNS])
-    state.netns_inode = netns_inode()
+    netns.add(config.NETNS)  # only lo, up; IPv6 as the kernel has it
+    state.record_netns()
     state.save(paths)
-    _sh(["ip", "-n", config.NETNS, "link", "set", "lo", "up"])
     state.nat = nat_usable()
     if not state.nat:
         state.bridge = FALLBACK_BRIDGE
         state.save(paths)
-        _sh(["ip", "-n", config.NETNS, "link", "add", FALLBACK_BRIDGE, "type", "bridge"])
-        _sh(
-            [
-                "ip",
-                "-n",
-                config.NETNS,
-                "addr",
-                "add",
-                FALLBACK_BRIDGE_ADDRESS,
-                "dev",
-                FALLBACK_BRIDGE,
-            ]
-        )
-        _sh(["ip", "-n", config.NETNS, "link", "set", FALLBACK_BRIDGE, "up"])
+        netns.add_bridge(config.NETNS, FALLBACK_BRIDGE, address=FALLBACK_BRIDGE_ADDRESS)
     state.save(paths)
 
     r = _sh(
@@ -328,29 +300,6 @@ def _import_base(paths: config.Paths, out) -> None:
 # ------------------------------------------------------------------------------ down
 
 
-def _terminate(pids: list[int], grace: float) -> list[int]:
-    """SIGTERM, wait up to ``grace`` seconds, SIGKILL what is left; return the killed."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    left = pids
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = [p for p in left if Path(f"/proc/{p}").exists() and not _zombie(p)]
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return left
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (FileNotFoundError, IndexError):
-        return True
-
-
 def down(paths: config.Paths, *, purge: bool = False, out=print) -> dict:
     """Stop and remove everything the sandbox made; safe to run at any time."""
     if os.geteuid() != 0:
@@ -358,19 +307,19 @@ def down(paths: config.Paths, *, purge: bool = False, out=print) -> dict:
     times: dict[str, float] = {}
     t = time.monotonic()
     target = anchor_target()
-    if target is not None and target != paths.root and netns_inode() is not None:
+    if target is not None and target != paths.root and netns_id() is not None:
         raise SandboxError(
             f"the sandbox that is up belongs to another checkout ({target}): run "
             "`python -m sandbox down` there"
         )
     state = State.load(paths)
-    inode = netns_inode()
-    if inode is None:
-        inode = state.netns_inode  # namespace file gone; processes may still hold it
+    ident = netns_id()
+    if ident is None:
+        ident = state.netns_id  # namespace file gone; processes may still hold it
     if (
-        inode is not None
+        ident is not None
         and anchor_target() == paths.root
-        and _alive_in(read_pid(paths.libvirtd_pid), inode)
+        and netns.pid_in(netns.read_pid(paths.libvirtd_pid), ident)
         and answering(paths)
     ):
         names = virsh(paths, "list", "--name", check=False).stdout.split()
@@ -380,22 +329,20 @@ def down(paths: config.Paths, *, purge: bool = False, out=print) -> dict:
             out(f"  destroyed {len(names)} domain(s): {', '.join(names)}")
         for net in virsh(paths, "net-list", "--name", check=False).stdout.split():
             virsh(paths, "net-destroy", net, check=False)
-    if inode is not None:
+    if ident is not None:
         # The daemons first (by pid file, checked against the namespace), then anything
         # else still in the namespace (qemu, dnsmasq, a command someone ran there).
-        daemons = [
-            p
-            for p in (read_pid(paths.libvirtd_pid), read_pid(paths.virtlogd_pid))
-            if _alive_in(p, inode)
-        ]
-        if daemons:
-            _terminate([p for p in daemons if p is not None], grace=10)
-        rest = pids_in_netns(inode)
-        if rest:
-            killed = _terminate(rest, grace=10)
-            out(f"  stopped {len(rest)} process(es) in the namespace ({len(killed)} killed)")
-    if netns_path().exists():
-        _sh(["ip", "netns", "del", config.NETNS], check=False)
+        pidfiles = (paths.libvirtd_pid, paths.virtlogd_pid)
+        daemons = [p for p in map(netns.read_pid, pidfiles) if p is not None]
+        netns.terminate(ident, daemons, grace=10)
+        rest = netns.kill_all_in([ident], grace=10)
+        if rest.found:
+            out(
+                f"  stopped {len(rest.found)} process(es) in the namespace "
+                f"({len(rest.killed)} killed)"
+            )
+    if netns.exists(config.NETNS):
+        netns.delete(config.NETNS)
     if anchor_target() == paths.root:
         config.ANCHOR.unlink()
     for d in state.created_dirs:
@@ -423,16 +370,16 @@ def down(paths: config.Paths, *, purge: bool = False, out=print) -> dict:
 def status(paths: config.Paths) -> dict:
     """What is running and where; ``up`` true when libvirtd answers in the namespace."""
     state = State.load(paths)
-    inode = netns_inode()
-    libvirtd = read_pid(paths.libvirtd_pid)
-    virtlogd = read_pid(paths.virtlogd_pid)
+    ident = netns_id()
+    libvirtd = netns.read_pid(paths.libvirtd_pid)
+    virtlogd = netns.read_pid(paths.virtlogd_pid)
     info: dict = {
         "uri": config.libvirt_uri(paths.socket),
-        "netns": config.NETNS if inode is not None else None,
+        "netns": config.NETNS if ident is not None else None,
         "anchor": str(anchor_target()) if anchor_target() else None,
-        "libvirtd": libvirtd if _alive_in(libvirtd, inode) else None,
-        "virtlogd": virtlogd if _alive_in(virtlogd, inode) else None,
-        "processes_in_netns": len(pids_in_netns(inode)) if inode is not None else 0,
+        "libvirtd": libvirtd if netns.pid_in(libvirtd, ident) else None,
+        "virtlogd": virtlogd if netns.pid_in(virtlogd, ident) else None,
+        "processes_in_netns": len(netns.pids_in([ident])) if ident is not None else 0,
         "nat": state.nat,
         "bridge": state.bridge,
         "answering": False,

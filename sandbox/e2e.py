@@ -22,10 +22,10 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
+from support.netns import in_ns, processes
 
 ROOT = config.PROJECT_ROOT
 WORK = ROOT / ".run" / "e2e"
@@ -87,7 +87,7 @@ class E2E:
         log: str | None = None,
         input: str | None = None,
     ) -> subprocess.CompletedProcess:
-        full = (["ip", "netns", "exec", NETNS] if netns else []) + cmd
+        full = in_ns(NETNS, *cmd) if netns else list(cmd)
         if log:
             with open(WORK / log, "w") as fh:
                 p = subprocess.run(
@@ -130,7 +130,7 @@ class E2E:
     def pulumi_streamed(self, *args: str, log: str) -> dict[str, float]:
         """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
         time its line said created/updated/replaced. Raises when it fails."""
-        full = ["ip", "netns", "exec", NETNS, "pulumi", *args, "--stack", STACK]
+        full = in_ns(NETNS, "pulumi", *args, "--stack", STACK)
         full.append("--non-interactive")
         done: dict[str, float] = {}
         with open(WORK / log, "w") as fh:
@@ -407,12 +407,7 @@ class E2E:
             if lease_dir.exists()
             else []
         )
-        dnsmasq = subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True, text=True)
-        comms = [
-            Path(f"/proc/{pid}/comm").read_text().strip()
-            for pid in dnsmasq.stdout.split()
-            if Path(f"/proc/{pid}/comm").exists()
-        ]
+        comms = [c for _, c, _ in processes(NETNS)]
         self.check(
             "destroy leaves no domain, volume, network or lease",
             not doms

@@ -5,11 +5,15 @@ Another Pulumi program builds one from code::
     from nginx_ha.components import NginxHaStack, NginxHaStackArgs
     from nginx_ha.config import models, validate
 
-    settings = validate(models.Settings(stack=pulumi.get_stack(), vip="10.0.0.10", ...))
-    NginxHaStack("web", NginxHaStackArgs(settings, ssh_private_key=key.private_key_openssh))
+    settings = validate(
+        models.Settings(stack=pulumi.get_stack(), vip="10.0.0.10", ...),
+        vrrp_auth_pass_input=True,  # the VRRP secret comes as an Input, below
+    )
+    args = NginxHaStackArgs(settings, ssh_private_key=key, vrrp_auth_pass=vrrp_key)
+    NginxHaStack("web", args)
 
-(``examples/`` has a whole program). This project's own ``__main__.py`` maps the stack's
-config to the same args.
+(``examples/from-code`` is a whole program). This project's own ``__main__.py`` maps the
+stack's config to the same args.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
+from pydantic import SecretStr
 
 from nginx_ha import render
 from nginx_ha.components.firewall import ssh_firewall
@@ -27,7 +32,7 @@ from nginx_ha.components.remote import NodeStepArgs, connection, wait_ready
 from nginx_ha.components.smoke import smoke_test
 from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
-from nginx_ha.config import Settings
+from nginx_ha.config import NS, Settings, SettingsError, validate
 from nginx_ha.topology import Node, Topology, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import HostKey, host_key
 
@@ -67,10 +72,23 @@ class NginxHaStackArgs:
 
     def vrrp_secret(self) -> pulumi.Output[str] | None:
         if self.vrrp_auth_pass is not None:
-            return pulumi.Output.secret(self.vrrp_auth_pass)
+            # Known only now: checked as the settings' own would be (length, characters
+            # for the VRRP version and keepalived); a bad one fails the update.
+            return pulumi.Output.secret(self.vrrp_auth_pass).apply(self._checked_vrrp_secret)
         if self.settings.vrrp_auth_pass is None:
             return None
         return pulumi.Output.secret(self.settings.vrrp_auth_pass.get_secret_value())
+
+    def _checked_vrrp_secret(self, value: str) -> str:
+        try:
+            validate(self.settings.model_copy(update={"vrrp_auth_pass": SecretStr(value)}))
+        except SettingsError as err:
+            problems = [p.message for p in err.problems if p.key == f"{NS}:vrrpAuthPass"]
+            if problems:
+                raise ValueError(
+                    "NginxHaStackArgs.vrrp_auth_pass: " + "; ".join(problems)
+                ) from None
+        return value
 
 
 class NginxHaStack(pulumi.ComponentResource):

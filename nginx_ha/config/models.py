@@ -148,9 +148,9 @@ Port = Annotated[int, BeforeValidator(_no_bool_int), Strict(), Field(ge=1, le=65
 class VmSize(_Model):
     """Size of a VM; ``nginx-ha:vm`` sets the default, a node's ``vm`` overrides."""
 
-    memory_mib: Int = Field(1024, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB")
-    vcpus: Int = Field(1, ge=1, le=MAX_VCPUS)
-    disk_gib: Int = Field(10, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
+    memory_mib: Int = Field(default=1024, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB")
+    vcpus: Int = Field(default=1, ge=1, le=MAX_VCPUS)
+    disk_gib: Int = Field(default=10, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
     # "kvm" where the host has hardware virtualisation, "qemu" (software emulation)
     # where it has not (nested or paravirtualised hosts, the sandbox).
     domain_type: Literal["kvm", "qemu"] = "kvm"
@@ -164,9 +164,11 @@ class VmSize(_Model):
 
 
 class VmOverride(_Model):
-    memory_mib: Int | None = Field(None, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB")
-    vcpus: Int | None = Field(None, ge=1, le=MAX_VCPUS)
-    disk_gib: Int | None = Field(None, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
+    memory_mib: Int | None = Field(
+        default=None, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB"
+    )
+    vcpus: Int | None = Field(default=None, ge=1, le=MAX_VCPUS)
+    disk_gib: Int | None = Field(default=None, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
     domain_type: Literal["kvm", "qemu"] | None = None
 
 
@@ -249,24 +251,24 @@ class Ssh(_Model):
 class HealthCheck(_Model):
     """keepalived's check of the node's own nginx (vrrp_script)."""
 
-    interval: Seconds = Field(Decimal(1), gt=0, le=60)
-    timeout: Seconds = Field(Decimal("0.8"), gt=0, le=60)
-    fall: Int = Field(2, ge=1, le=10)
-    rise: Int = Field(2, ge=1, le=10)
+    interval: Seconds = Field(default=Decimal(1), gt=0, le=60)
+    timeout: Seconds = Field(default=Decimal("0.8"), gt=0, le=60)
+    fall: Int = Field(default=2, ge=1, le=10)
+    rise: Int = Field(default=2, ge=1, le=10)
     # 0: a failing check puts the instance in FAULT, which releases the VIP at once.
     # Negative: the priority drops by that much instead (see the priority gap rule).
     # Positive is refused (rules/vrrp.py): the watcher writes 1 for "down", so a
     # positive weight would raise the priority of the node whose nginx died.
-    weight: Int = Field(0, ge=-253, le=253)
+    weight: Int = Field(default=0, ge=-253, le=253)
     # The fast path (docs/keepalived.md): a watcher asks nginx every watchInterval
     # seconds and writes the verdict to a file keepalived tracks (track_file, inotify);
     # fall/rise apply to it too. The vrrp_script above stays as the safety net.
-    watch_interval: Seconds = Field(Decimal("0.2"), gt=0, le=60)
+    watch_interval: Seconds = Field(default=Decimal("0.2"), gt=0, le=60)
 
 
 class Vrrp(_Model):
-    virtual_router_id: Int = Field(51, ge=1, le=255)
-    advert_interval: Seconds = Field(Decimal("0.25"), gt=0, le=255)
+    virtual_router_id: Int = Field(default=51, ge=1, le=255)
+    advert_interval: Seconds = Field(default=Decimal("0.25"), gt=0, le=255)
     version: Literal[2, 3] = 3
     preempt: Bool = True
     unicast: Bool = True
@@ -274,7 +276,7 @@ class Vrrp(_Model):
     # VRRPv3 carries no authentication of its own; where the keepalived deployed cannot
     # authenticate adverts (auth_hmac needs 2.4), the stack must say it accepts that.
     allow_unauthenticated: Bool = False
-    garp_master_refresh: Int = Field(60, ge=0, le=3600)
+    garp_master_refresh: Int = Field(default=60, ge=0, le=3600)
     check: HealthCheck = Field(default_factory=HealthCheck)
 
     @field_validator("version", mode="before")
@@ -331,7 +333,7 @@ class VipSpec(_Model):
 
     address: Address
     # Unset: vrrp.virtualRouterId + the VIP's index in the list.
-    virtual_router_id: Int | None = Field(None, ge=1, le=255)
+    virtual_router_id: Int | None = Field(default=None, ge=1, le=255)
 
     @model_validator(mode="before")
     @classmethod
@@ -348,7 +350,7 @@ class Lvs(_Model):
     port: Port | None = None
     scheduler: Text = "wlc"
     # Seconds a client sticks to one nginx node; 0: no persistence.
-    persistence_timeout: Int = Field(0, ge=0, le=2592000)
+    persistence_timeout: Int = Field(default=0, ge=0, le=2592000)
 
     @field_validator("scheduler")
     @classmethod
@@ -374,11 +376,11 @@ class Notify(_Model):
 
 class Nginx(_Model):
     port: Port = 80
-    connect_timeout: Seconds = Field(Decimal(1), gt=0, le=600)
-    send_timeout: Seconds = Field(Decimal(1), gt=0, le=600)
-    read_timeout: Seconds = Field(Decimal(1), gt=0, le=600)
-    max_fails: Int = Field(1, ge=0, le=100)
-    fail_timeout: Int = Field(10, ge=1, le=3600)
+    connect_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    send_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    read_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    max_fails: Int = Field(default=1, ge=0, le=100)
+    fail_timeout: Int = Field(default=10, ge=1, le=3600)
     retry_non_idempotent: Bool = False
     balancing: Literal["round_robin", "least_conn", "hash", "ip_hash", "random"] = "round_robin"
     health_path: Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_url_path)] = (
@@ -414,7 +416,7 @@ class Settings(_Model):
 
     project: str = PROJECT
     stack: str = "dev"
-    libvirt_uri: LibvirtUri = Field("qemu:///system", alias="libvirt:uri")
+    libvirt_uri: LibvirtUri = Field(default="qemu:///system", alias="libvirt:uri")
     hosts: dict[Name, LibvirtUri] = Field(default_factory=dict, max_length=64)
     anti_affinity: Bool = False
     # Protect the managed base image from `pulumi destroy`; unset: protected except in
@@ -433,7 +435,7 @@ class Settings(_Model):
     # One VIP (vip) or several, active-active (vips); one of them, not both. After
     # parsing, vip is the first VIP either way.
     vip: Address | None = None
-    vips: list[VipSpec] | None = Field(None, max_length=32)
+    vips: list[VipSpec] | None = Field(default=None, max_length=32)
     lvs: Lvs = Field(default_factory=Lvs)
     load_balancers: list[LoadBalancer] = Field(min_length=2, max_length=16)
     backends: list[Backend] = Field(min_length=1, max_length=64)

@@ -21,6 +21,7 @@ from nginx_ha.config.errors import Problem, SettingsError
 from nginx_ha.config.models import Backend, LoadBalancer, Settings
 from nginx_ha.config.pins import NS, PROJECT
 from nginx_ha.config.rules import cross_checks
+from nginx_ha.config.rules.vrrp import SECRET_AS_INPUT
 
 # Keys that are secrets: they must be set with `pulumi config set --secret`, the
 # value on standard input (never on the command line: shell history, process list).
@@ -184,10 +185,17 @@ def parse_settings(
     return Settings.model_validate({k: v for k, v in parsed.items()})
 
 
-def validate(settings: Settings) -> Settings:
+def validate(settings: Settings, *, vrrp_auth_pass_input: bool = False) -> Settings:
     """Run every cross-key rule on settings built in code (the models check each key
-    as it is set); raise one SettingsError listing every problem."""
-    problems = cross_checks({name: getattr(settings, name) for name in Settings.model_fields})
+    as it is set); raise one SettingsError listing every problem.
+
+    ``vrrp_auth_pass_input``: the program passes the VRRP secret as a Pulumi Input
+    (``NginxHaStackArgs(vrrp_auth_pass=...)``) rather than in the settings; it counts
+    as set here, and its value is checked once known (when the stack is built)."""
+    sections: dict[str, Any] = {name: getattr(settings, name) for name in Settings.model_fields}
+    if vrrp_auth_pass_input:
+        sections[SECRET_AS_INPUT] = True
+    problems = cross_checks(sections)
     if problems:
         raise SettingsError(problems)
     return settings

@@ -5,6 +5,10 @@ into what the engine passes the program, and ``raw_config_from_file`` fills the 
 for runs without the engine (the offline ``render`` command): placeholders that pass
 validation, or, when asked for, the real ones from environment variables.
 
+The stack files are the Pulumi project's, not this package's: every function that
+reads one takes the project folder (``root``), since an installed nginx-ha lives in
+site-packages, away from the project that uses it.
+
 Stack files are read as YAML 1.2, as the engine (Go's yaml.v3) reads them: an
 unquoted ``52:54:00:12:34:56`` is text (YAML 1.1 readers such as PyYAML make it a
 base-60 number), ``yes``/``on`` are text, not booleans.
@@ -20,8 +24,6 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
@@ -72,14 +74,16 @@ def load_stack_document(path: Path) -> dict[str, Any]:
     return data
 
 
-def stack_path(stack: str, root: Path = ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
+def stack_path(stack: str, root: str | Path) -> Path:
+    """``Pulumi.<stack>.yaml`` in the project folder ``root``."""
+    return Path(root) / f"Pulumi.{stack}.yaml"
 
 
-def read_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """A committed stack file's ``config`` as plain values; encrypted values (only the
-    engine can read them) are left out. FileNotFoundError for an unknown stack,
-    StackFileError for a file that is not a stack file."""
+def read_config(stack: str, root: str | Path) -> dict[str, Any]:
+    """A committed stack file's ``config`` (in the project folder ``root``) as plain
+    values; encrypted values (only the engine can read them) are left out.
+    FileNotFoundError for an unknown stack, StackFileError for a file that is not a
+    stack file."""
     path = stack_path(stack, root)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
@@ -102,8 +106,8 @@ def as_engine_config(cfg: Mapping[str, Any]) -> dict[str, str]:
 
 def raw_config_from_file(
     stack: str,
+    root: str | Path,
     env: Mapping[str, str] | None = None,
-    root: Path = ROOT,
     *,
     real_secrets: bool = False,
 ) -> dict[str, Any]:

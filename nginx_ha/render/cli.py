@@ -1,5 +1,7 @@
-"""``python -m nginx_ha.render --stack dev --out DIR``: every file the program would
-install, rendered offline under ``DIR/<node name>/<absolute path on the node>``.
+"""``python -m nginx_ha.render --stack dev --out DIR [--project-dir DIR]``: every file
+the program would install, rendered offline under ``DIR/<node name>/<absolute path on
+the node>``. The stack file is read from the Pulumi project folder (default: the
+working directory, as ``pulumi`` itself).
 
 Secrets are placeholders that pass validation (the files show where a secret goes,
 never a secret), unless ``--with-secrets`` asks for the real ones: then they come
@@ -24,12 +26,16 @@ def write_stack_files(
     stack: str,
     out: Path,
     env: dict[str, str] | None = None,
+    project_dir: str | Path | None = None,
     *,
     real_secrets: bool = False,
 ) -> list[Path]:
-    """Render every node's files of ``stack`` under ``out``; return the paths written.
-    Secrets are placeholders unless ``real_secrets`` (then from ``env``)."""
-    raw = stackfiles.raw_config_from_file(stack, env, real_secrets=real_secrets)
+    """Render every node's files of ``stack`` (``Pulumi.<stack>.yaml`` in ``project_dir``,
+    default the working directory) under ``out``; return the paths written. Secrets
+    are placeholders unless ``real_secrets`` (then from ``env``)."""
+    raw = stackfiles.raw_config_from_file(
+        stack, project_dir or Path.cwd(), env, real_secrets=real_secrets
+    )
     settings = parse_settings(raw, stack=stack)
     topo = build_topology(settings)
     layout = vm_layout(topo)
@@ -60,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev", help="stack name (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="the Pulumi project folder holding the stack files (default: the working directory)",
+    )
+    parser.add_argument(
         "--with-secrets",
         action="store_true",
         help="render the real secrets from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED "
@@ -67,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        written = write_stack_files(args.stack, args.out, real_secrets=args.with_secrets)
+        written = write_stack_files(
+            args.stack, args.out, project_dir=args.project_dir, real_secrets=args.with_secrets
+        )
     except FileNotFoundError as e:
         print(f"no stack file for '{args.stack}': {e}", file=sys.stderr)
         return 2

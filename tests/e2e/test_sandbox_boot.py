@@ -50,5 +50,5 @@ def test_a_vm_boots_in_the_sandbox_and_works_offline():
         if not was_up:
             daemons.down(paths)
     if not was_up:
-        assert daemons.netns_inode() is None
+        assert daemons.netns_id() is None
         assert not config.ANCHOR.is_symlink()

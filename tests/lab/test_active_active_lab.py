@@ -70,7 +70,7 @@ def test_both_vips_answer_each_from_its_own_master(aa):
 
 
 def aa_request(lab: Lab, vip: str) -> str:
-    from lab import netns
+    from support import netns
 
     return netns.run(
         netns.in_ns(

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from lab import netns, scenarios
-from lab.lab import CATALINA_HOME, Lab, keepalived_binary
-from lab.netns import LabError
+from lab import scenarios
+from lab.daemons import CATALINA_HOME, keepalived_binary
+from lab.errors import LabError
+from lab.lab import Lab
 from nginx_ha import render
+from support import netns
 from tests.lab.instances import instance
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]

@@ -7,15 +7,17 @@ from pathlib import Path
 import pytest
 
 from lab import config, tutorial
+from lab.errors import LabError
 from lab.lab import Lab, lab_layout
-from lab.netns import LabError
 
 
 @pytest.fixture
 def lab(monkeypatch, tmp_path):
     # The keepalived the lab would run: pinned here so the test does not depend on
     # what the host has installed.
-    monkeypatch.setattr("lab.lab.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7)))
+    monkeypatch.setattr(
+        "lab.daemons.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7))
+    )
     return Lab("dev", "ours", run_root=tmp_path, instance="unit")
 
 
@@ -83,7 +85,9 @@ def test_rendered_files_point_at_the_node_and_its_peer(lab):
 
 
 def test_tutorial_profile_swaps_in_the_tutorials_keepalived_files(monkeypatch, tmp_path):
-    monkeypatch.setattr("lab.lab.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7)))
+    monkeypatch.setattr(
+        "lab.daemons.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7))
+    )
     lab = Lab("dev", "tutorial", run_root=tmp_path, instance="unit")
     files = lab.render()
     for lb in lab.lbs:

@@ -9,29 +9,13 @@ import shlex
 from typing import Any
 
 import pytest
-from pulumi.runtime import mocks as pulumi_mocks
 
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 LBS = ("nginx-master", "nginx-backup")
 TWO_VIPS = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}
 LVS = {"enabled": True, "scheduler": "rr", "persistenceTimeout": 120}
-
-
-@pytest.fixture
-def registrations(monkeypatch):
-    """name -> (dependency names, deleteBeforeReplace) of every registered resource."""
-    seen: dict[str, tuple[set[str], bool]] = {}
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(self, request):
-        deps = {u.rsplit("::", 1)[-1] for u in request.dependencies}
-        seen[request.name] = (deps, request.deleteBeforeReplace)
-        return original(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    return seen
 
 
 def run(**overrides: Any):
@@ -107,7 +91,7 @@ def test_lvs_builds_with_ipvs_and_changes_the_build_trigger():
 
 
 @pytest.mark.parametrize("lb", LBS)
-def test_each_load_balancer_gets_an_lvs_step_whose_delete_undoes_it(registrations, lb):
+def test_each_load_balancer_gets_an_lvs_step_whose_delete_undoes_it(lb):
     result = run(**TWO_VIPS, lvs=LVS)
     step = result.named(f"{lb}-lvs-realserver").inputs
     up, down = params_of(step["create"]), params_of(step["delete"])
@@ -119,10 +103,11 @@ def test_each_load_balancer_gets_an_lvs_step_whose_delete_undoes_it(registration
         assert params["LVS_PEER_MACS"] == other_mac
         assert params["SYSCTL_FILE"] == "/etc/sysctl.d/90-nginx-ha-lvs.conf"
     assert "lvs_realserver.sh" in step["create"]
-    deps, delete_first = registrations[f"{lb}-lvs-realserver"]
-    assert f"{lb}-wait-ready" in deps
-    assert delete_first, "a changed setup must be removed before the new one is applied"
-    assert f"{lb}-lvs-realserver" in registrations[f"{lb}-keepalived-service"][0]
+    assert f"{lb}-wait-ready" in result.dependencies(f"{lb}-lvs-realserver")
+    assert result.get(f"{lb}-lvs-realserver").delete_before_replace, (
+        "a changed setup must be removed before the new one is applied"
+    )
+    assert f"{lb}-lvs-realserver" in result.dependencies(f"{lb}-keepalived-service")
 
 
 def test_the_lvs_step_reruns_on_a_change_of_what_it_sets_up():
@@ -139,6 +124,12 @@ def test_lvs_config_reaches_keepalived_conf_and_nginx_health():
     plain = run(**TWO_VIPS).exports["configHashes"]["nginx-master"]
     assert hashes["/etc/keepalived/keepalived.conf"] != plain["/etc/keepalived/keepalived.conf"]
     assert hashes["/etc/nginx/nginx.conf"] != plain["/etc/nginx/nginx.conf"]
+    # What changed: a virtual server per VIP, and the other director may read the health.
+    conf = result.named("nginx-master-keepalived-conf-upload").inputs["source"].text
+    assert conf.count("virtual_server fwmark ") == 2 and "lvs_sched rr" in conf
+    nginx = result.named("nginx-master-nginx-conf-upload").inputs["source"].text
+    health = nginx[nginx.index("location = /nginx-ha/health {") :]
+    assert "allow 192.168.159.130;" in health[: health.index("}")]
 
 
 def test_conflicting_settings_stop_the_program_before_any_resource():

@@ -4,16 +4,14 @@ node, what each waits for, what re-runs them, the firewall rules, the outputs.""
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 
-import pulumi
 import pytest
 
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology, vm_layout
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import key_of, run_program
 
 LBS = ("nginx-master", "nginx-backup")
 BACKENDS = ("tomcat-primary", "tomcat-backup")
@@ -21,79 +19,27 @@ NGINX_STEPS = ("nginx-install", "http-firewall", "nginx-conf", "nginx-service")
 TOMCAT_STEPS = ("tomcat-install", "tomcat-firewall", "tomcat-page", "tomcat-service")
 
 
-@dataclass
-class Graph:
-    """Every resource the program built, with its parent and explicit depends_on.
-
-    Keys: a custom resource's name; a component's "Type:name" (components of
-    different types share names, e.g. NginxNode and KeepalivedNode "nginx-master")."""
-
-    types: dict[str, str] = field(default_factory=dict)
-    parent: dict[str, str | None] = field(default_factory=dict)
-    deps: dict[str, set[str]] = field(default_factory=dict)
-
-    def children(self, name: str) -> set[str]:
-        out = set()
-        for child, parent in self.parent.items():
-            if parent == name:
-                out |= {child} | self.children(child)
-        return out
-
-    def waits_for(self, name: str) -> set[str]:
-        """Everything ``name`` waits for: its depends_on (a component stands for all
-        its children, as the engine expands it), transitively, and its parents'."""
-        seen: set[str] = set()
-        todo = list(self.deps.get(name, ()))
-        while todo:
-            d = todo.pop()
-            if d in seen:
-                continue
-            seen.add(d)
-            todo.extend(self.deps.get(d, ()))
-            todo.extend(self.children(d))
-        return seen
-
-
-def key(t: str, name: str, custom: bool) -> str:
-    return name if custom else f"{t.rsplit(':', 1)[-1]}:{name}"
+NGINX_NODE = "nginx-ha:index:NginxNode"
+TOMCAT_NODE = "nginx-ha:index:TomcatNode"
+KEEPALIVED_NODE = "nginx-ha:index:KeepalivedNode"
+VALIDATED_FILE = "nginx-ha:index:ValidatedFile"
 
 
 def step(name: str) -> str:
-    """The graph key of a step (the config steps are ValidatedFile components)."""
-    return f"ValidatedFile:{name}" if name.endswith(("-nginx-conf", "-tomcat-page")) else name
+    """The key of a step (the config steps are ValidatedFile components)."""
+    if name.endswith(("-nginx-conf", "-tomcat-page")):
+        return key_of(VALIDATED_FILE, name, custom=False)
+    return name
 
 
-def run_with_graph(monkeypatch, raw, stack="dev", preview=False):
-    graph = Graph()
-    objects: dict[int, str] = {}
-    real_init = pulumi.Resource.__init__
-
-    def recording_init(self, t, name, custom, props=None, opts=None, *args, **kwargs):
-        k = key(t, name, custom)
-        objects[id(self)] = k
-        graph.types[k] = t
-        pending = opts.depends_on if opts is not None else None
-        graph.parent[k] = None
-        graph.deps[k] = set()
-        if opts is not None and opts.parent is not None:
-            graph.parent[k] = objects.get(id(opts.parent))
-        if pending is not None:
-            items = pending if isinstance(pending, list | tuple) else [pending]
-            graph.deps[k] = {objects[id(d)] for d in items}
-        return real_init(self, t, name, custom, props, opts, *args, **kwargs)
-
-    monkeypatch.setattr(pulumi.Resource, "__init__", recording_init)
-    run = run_program(raw, stack=stack, preview=preview)
-    return run, graph
+def node_key(node: str) -> str:
+    """The key of a node's component: NginxNode for a load balancer, TomcatNode else."""
+    return key_of(NGINX_NODE if node in LBS else TOMCAT_NODE, node, custom=False)
 
 
 @pytest.fixture(scope="module")
 def dev():
-    mp = pytest.MonkeyPatch()
-    try:
-        yield run_with_graph(mp, stacks.raw_config("dev"))
-    finally:
-        mp.undo()
+    return run_program(stacks.raw_config("dev"))
 
 
 def params(create: str) -> dict[str, str]:
@@ -111,18 +57,18 @@ def params(create: str) -> dict[str, str]:
 
 
 def test_every_node_gets_its_steps_under_its_component(dev):
-    run, graph = dev
+    run = dev
     for lb in LBS:
-        assert graph.types[f"NginxNode:{lb}"] == "nginx-ha:index:NginxNode"
-        assert {step(f"{lb}-{s}") for s in NGINX_STEPS} <= graph.children(f"NginxNode:{lb}")
-        assert not any(f"{lb}-tomcat" in n for n in graph.types)
+        assert run.get(node_key(lb)).typ == NGINX_NODE
+        assert {step(f"{lb}-{s}") for s in NGINX_STEPS} <= run.children(node_key(lb))
+        assert not any(f"{lb}-tomcat" in n for n in run.resource_keys())
     for be in BACKENDS:
-        assert graph.types[f"TomcatNode:{be}"] == "nginx-ha:index:TomcatNode"
-        assert {step(f"{be}-{s}") for s in TOMCAT_STEPS} <= graph.children(f"TomcatNode:{be}")
-        assert not any(f"{be}-nginx" in n for n in graph.types)
+        assert run.get(node_key(be)).typ == TOMCAT_NODE
+        assert {step(f"{be}-{s}") for s in TOMCAT_STEPS} <= run.children(node_key(be))
+        assert not any(f"{be}-nginx" in n for n in run.resource_keys())
     # The config files go through ValidatedFile (upload, validate, swap, reload).
     assert {"nginx-master-nginx-conf-upload", "nginx-master-nginx-conf-install"} == (
-        graph.children(step("nginx-master-nginx-conf"))
+        run.children(step("nginx-master-nginx-conf"))
     )
     conf = run.named("nginx-master-nginx-conf-install").inputs["create"]
     p = params(conf)
@@ -135,34 +81,32 @@ def test_every_node_gets_its_steps_under_its_component(dev):
 
 
 def test_every_remote_step_waits_for_its_node_and_in_order(dev):
-    _, graph = dev
+    run = dev
     for node, steps in [*((n, NGINX_STEPS) for n in LBS), *((n, TOMCAT_STEPS) for n in BACKENDS)]:
-        kind = "NginxNode" if node in LBS else "TomcatNode"
-        leaves = [
-            c for c in graph.children(f"{kind}:{node}") if graph.types[c].startswith("command:")
-        ]
+        leaves = [c for c in run.children(node_key(node)) if run.get(c).typ.startswith("command:")]
         assert len(leaves) == 5  # install, firewall, upload, validate+swap+reload, service
         for leaf in leaves:
-            assert f"{node}-wait-ready" in graph.waits_for(leaf), leaf
+            assert f"{node}-wait-ready" in run.waits_for(leaf), leaf
             # and never another node's
             others = {f"{n}-wait-ready" for n in (*LBS, *BACKENDS)} - {f"{node}-wait-ready"}
-            assert not graph.waits_for(leaf) & others, leaf
+            assert not run.waits_for(leaf) & others, leaf
         install, firewall, conf, service = (f"{node}-{s}" for s in steps)
-        assert install in graph.waits_for(f"{conf}-install")  # the validator is installed
-        assert install in graph.waits_for(f"{conf}-upload")
-        assert {f"{conf}-install", firewall} <= graph.waits_for(service)
+        assert install in run.waits_for(f"{conf}-install")  # the validator is installed
+        assert install in run.waits_for(f"{conf}-upload")
+        assert {f"{conf}-install", firewall} <= run.waits_for(service)
 
 
 def test_smoke_runs_on_a_backup_after_every_node(dev):
-    run, graph = dev
+    run = dev
     smoke = run.named("nginx-ha-smoke")
     # On the BACKUP: its request crosses the network to the VIP's holder.
     assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.130"
-    waits = graph.waits_for("nginx-ha-smoke")
+    waits = run.waits_for("nginx-ha-smoke")
     for node, steps in [*((n, NGINX_STEPS) for n in LBS), *((n, TOMCAT_STEPS) for n in BACKENDS)]:
         assert f"{node}-{steps[-1]}" in waits  # each node's last step
     for lb in LBS:  # and keepalived's steps (the VIP) too
-        assert graph.children(f"KeepalivedNode:{lb}") <= waits
+        steps = {c for c in run.children(key_of(KEEPALIVED_NODE, lb, False)) if run.get(c).custom}
+        assert steps and steps <= waits
     p = params(smoke.inputs["create"])
     assert p == {
         "URL": "http://192.168.159.110/",
@@ -176,7 +120,7 @@ def test_smoke_runs_on_a_backup_after_every_node(dev):
 
 
 def test_firewall_rules(dev):
-    run, _ = dev
+    run = dev
     for lb in LBS:
         p = params(run.named(f"{lb}-http-firewall").inputs["create"])
         assert (p["FW_NAME"], p["FW_PROTO"], p["FW_PORT"], p["FW_SOURCES"]) == (
@@ -199,12 +143,12 @@ def test_firewall_rules(dev):
         ]
 
 
-def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx(monkeypatch):
+def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx():
     backends = [
         {"name": "tomcat-primary", "ip": "192.168.159.131", "role": "primary", "port": 8081},
         {"name": "tomcat-backup", "ip": "192.168.159.132", "role": "backup"},
     ]
-    run, _ = run_with_graph(monkeypatch, stacks.raw_config("dev", backends=backends))
+    run = run_program(stacks.raw_config("dev", backends=backends))
     assert (
         params(run.named("tomcat-primary-tomcat-install").inputs["create"])["TOMCAT_PORT"] == "8081"
     )
@@ -221,11 +165,9 @@ def inputs_by_name(run):
     return {r.name: r.inputs for r in run.resources}
 
 
-def test_a_changed_nginx_setting_reruns_only_the_nginx_conf_steps(monkeypatch, dev):
-    base, _ = dev
-    changed, _ = run_with_graph(
-        monkeypatch, stacks.raw_config("dev", nginx={"readTimeout": 2, "maxFails": 2})
-    )
+def test_a_changed_nginx_setting_reruns_only_the_nginx_conf_steps(dev):
+    base = dev
+    changed = run_program(stacks.raw_config("dev", nginx={"readTimeout": 2, "maxFails": 2}))
     a, b = inputs_by_name(base), inputs_by_name(changed)
     assert a.keys() == b.keys()
     differ = {n for n in a if repr(a[n].get("triggers")) != repr(b[n].get("triggers"))}
@@ -242,7 +184,7 @@ def test_a_changed_nginx_setting_reruns_only_the_nginx_conf_steps(monkeypatch, d
 
 
 def test_outputs_smoke_and_config_hashes(dev):
-    run, _ = dev
+    run = dev
     assert set(run.exports) >= {"vip", "url", "nodes", "smoke", "configHashes"}
     s = parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS)
     t = build_topology(s)
@@ -266,9 +208,9 @@ def test_outputs_smoke_and_config_hashes(dev):
     )
 
 
-def test_preview_builds_the_same_steps(monkeypatch, dev):
-    base, _ = dev
-    preview, _ = run_with_graph(monkeypatch, stacks.raw_config("dev"), preview=True)
+def test_preview_builds_the_same_steps(dev):
+    base = dev
+    preview = run_program(stacks.raw_config("dev"), preview=True)
     assert sorted(r.name for r in preview.resources) == sorted(r.name for r in base.resources)
     smoke = preview.named("nginx-ha-smoke").inputs
     assert smoke["create"] == base.named("nginx-ha-smoke").inputs["create"]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import mocks as pulumi_mocks
 
 from nginx_ha.config import (
     SettingsError,
@@ -28,8 +27,8 @@ from nginx_ha.config.collisions import (
     host_key,
     stack_conflicts,
 )
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"
@@ -69,18 +68,9 @@ def staging():
     return run_program(stacks.raw_config("staging"), stack="staging")
 
 
-@pytest.fixture
-def protect_flags(monkeypatch):
-    """Record the `protect` option of every resource the program registers."""
-    flags: dict[str, bool] = {}
-    real = pulumi_mocks.MockMonitor.RegisterResource
-
-    def register(self, request):
-        flags[request.name] = request.protect
-        return real(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", register)
-    return flags
+def protect_flags(run) -> dict[str, bool]:
+    """The `protect` option of every resource the program registered, by key."""
+    return {r.key: r.protect for r in run.resources}
 
 
 # ------------------------------------------------------------------ the staging example
@@ -180,7 +170,9 @@ def test_without_anti_affinity_shared_host_is_a_preview_warning(monkeypatch):
     warned: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warned.append(msg))
     run = run_program(
-        stacks.raw_config("staging", loadBalancers=lbs, antiAffinity=False), stack="staging"
+        stacks.raw_config("staging", loadBalancers=lbs, antiAffinity=False),
+        stack="staging",
+        preview=True,
     )
     assert any("share a libvirt host" in w for w in warned), warned
     assert {provider_name(d.provider) for d in run.of_type(DOMAIN) if "nginx-" in d.name} == {
@@ -211,23 +203,21 @@ def test_lab_stacks_by_name(stack, lab):
     assert is_lab_stack(stack) is lab
 
 
-def test_base_image_is_protected_in_staging_only(protect_flags):
-    run_program(stacks.raw_config("staging"), stack="staging")
-    staging = dict(protect_flags)
-    protect_flags.clear()
-    run_program(stacks.raw_config("dev"), stack="dev")
-    dev = dict(protect_flags)
+def test_base_image_is_protected_in_staging_only():
+    staging = protect_flags(run_program(stacks.raw_config("staging"), stack="staging"))
+    dev = protect_flags(run_program(stacks.raw_config("dev"), stack="dev"))
     assert {n for n, p in staging.items() if p} == {"base-image-hv1", "base-image-hv2"}
     assert dev["base-image"] is False
     assert not any(dev.values())
 
 
-def test_protect_base_image_overrides_the_stack_kind(protect_flags):
-    run_program(stacks.raw_config("staging", protectBaseImage=False), stack="staging")
-    assert not any(protect_flags.values())
-    protect_flags.clear()
-    run_program(stacks.raw_config("dev", protectBaseImage=True), stack="dev")
-    assert {n for n, p in protect_flags.items() if p} == {"base-image"}
+def test_protect_base_image_overrides_the_stack_kind():
+    staging = protect_flags(
+        run_program(stacks.raw_config("staging", protectBaseImage=False), stack="staging")
+    )
+    assert staging and not any(staging.values())
+    dev = protect_flags(run_program(stacks.raw_config("dev", protectBaseImage=True), stack="dev"))
+    assert {n for n, p in dev.items() if p} == {"base-image"}
 
 
 def test_protect_base_image_with_an_existing_volume_is_refused():
@@ -238,13 +228,19 @@ def test_protect_base_image_with_an_existing_volume_is_refused():
 # ------------------------------------------------------------------------------ teardown
 
 
-def test_no_remote_step_runs_on_delete(dev, staging):
+def test_no_remote_step_runs_on_delete_but_the_lvs_cleanup(dev, staging):
     """Destroying a VM deletes its disk; a `delete` command would only dial a VM that may
     be gone and block `pulumi destroy` (pulumi/pulumi-command#553, #104). A step that ever
-    needs one must tolerate an unreachable VM (docs/operations.md, "Teardown")."""
+    needs one must tolerate an unreachable VM (docs/operations.md, "Teardown"): the only
+    one is LVS's real-server step, whose delete undoes it when LVS is turned off."""
     commands = dev.of_type(COMMAND) + staging.of_type(COMMAND)
     assert commands
     assert [c.name for c in commands if c.inputs.get("delete")] == []
+    lvs = run_program(stacks.raw_config("dev", lvs={"enabled": True}), stack="dev")
+    assert sorted(c.name for c in lvs.of_type(COMMAND) if c.inputs.get("delete")) == [
+        "nginx-backup-lvs-realserver",
+        "nginx-master-lvs-realserver",
+    ]
 
 
 def test_everything_on_the_host_is_a_managed_resource(dev):
@@ -400,9 +396,11 @@ def test_own_file_and_unreadable_files_are_skipped(tmp_path):
 
 
 def test_footprint_of_settings_lists_every_address_and_host():
-    fp = footprint_of_settings(settings_of("staging"))
+    s = settings_of("staging")
+    fp = footprint_of_settings(s)
     assert fp.hosts == {host_key(u) for u in STAGING_HOSTS.values()}
     assert len(fp.addresses) == 1 + 2 + 3
+    assert set(fp.addresses) == {s.vip, *(n.ip for n in [*s.load_balancers, *s.backends])}
     assert fp.vrid == 122
 
 
@@ -440,7 +438,7 @@ def test_pairwise_check_is_symmetric_for_router_ids(tmp_path):
 
 def test_load_from_pulumi_reads_the_given_project_dir(tmp_path):
     from nginx_ha.components.engine import load_settings
-    from tests.program.mocks import Recorder, use_config
+    from support.mocks import Recorder, use_config
 
     pulumi.runtime.set_mocks(Recorder(), project="nginx-ha", stack="staging-copy")
     use_config(stacks.raw_config("staging"))

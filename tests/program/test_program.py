@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from pulumi.runtime import rpc
 
 from nginx_ha.config import SettingsError
-from tests import stacks
-from tests.program.mocks import run_program
+from support import stacks
+from support.mocks import run_program
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"
@@ -85,6 +86,9 @@ def test_each_domain_carries_its_mac_address_and_hostname(dev):
         assert nic["networkId"] == "network-id"
         assert domain.inputs["cloudinit"] == f"{vm}-cloudinit-id"
         assert domain.inputs["disks"] == [{"volumeId": f"{vm}-disk-id"}]
+        # The hostname travels on the domain's own cloud-init disk.
+        user = yaml.safe_load(unsecret(dev.named(f"{vm}-cloudinit").inputs["userData"])[0])
+        assert user["hostname"] == vm
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
@@ -140,8 +144,15 @@ def test_every_vm_waits_for_cloud_init_over_ssh_with_a_secret_key(dev):
         "tomcat-primary-wait-ready",
     ]
     for w in waits:
+        vm = w.name.removesuffix("-wait-ready")
         assert "cloud-init status --wait" in w.inputs["create"]
         assert stacks.TEST_PRIVATE_KEY not in w.inputs["create"]
+        # Over SSH to the VM, with the key as a secret; after its domain exists.
+        assert rpc.is_rpc_secret(w.inputs["connection"])
+        conn = rpc.unwrap_rpc_secret(w.inputs["connection"])
+        assert (conn["host"], conn["user"]) == (dev.exports["nodes"][vm]["ip"], "debian")
+        assert conn["privateKey"] == stacks.TEST_PRIVATE_KEY
+        assert f"{vm}-domain" in dev.dependencies(w.name)
 
 
 def test_single_host_uses_one_explicit_provider_from_libvirt_uri(dev):
@@ -207,6 +218,10 @@ def test_bad_settings_stop_the_program_before_any_resource():
 def test_preview_builds_the_same_graph(dev):
     preview = run_program(stacks.raw_config("dev"), stack="dev", preview=True)
     assert sorted(r.name for r in preview.resources) == sorted(r.name for r in dev.resources)
+    # The same graph: every resource under the same parent, after the same ones.
+    for r in dev.resources:
+        assert preview.get(r.key).parent == r.parent, r.key
+        assert preview.dependencies(r.key) == dev.dependencies(r.key), r.key
 
 
 def test_every_connection_pins_the_host_key_its_cloud_init_installs(dev):

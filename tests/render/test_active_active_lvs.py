@@ -19,7 +19,7 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import Layout, build_topology, vm_layout
-from tests import stacks
+from support import stacks
 from tests.golden import assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -73,7 +73,7 @@ def setup(name: str, layout: Layout | None = None, ipvs: bool | None = None):
 
 
 def secret_of(topo) -> str | None:
-    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    """The fixture's VRRP secret for this topology's authentication (support/stacks.py)."""
     return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 

@@ -12,7 +12,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from nginx_ha.topology.hostkeys import host_key
-from tests import stacks
+from support import stacks
 from tests.golden import assert_golden
 
 CLOUD_INIT = shutil.which("cloud-init")

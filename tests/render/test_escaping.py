@@ -17,7 +17,7 @@ from nginx_ha.render.templates import UnsafeValue
 from nginx_ha.topology import build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
 from nginx_ha.topology.model import EmailPlan, NotifyPlan
-from tests import stacks
+from support import stacks
 
 INJECTED = 'ops@example.com\nvrrp_script evil {\n    script "/bin/sh -c reboot"\n}\n'
 

@@ -25,7 +25,7 @@ from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
-from tests import stacks
+from support import stacks
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -89,7 +89,7 @@ def setup(overrides: dict, version: tuple[int, int, int], layout: Layout | None 
 
 
 def secret_of(topo) -> str | None:
-    """The fixture's VRRP secret for this topology's authentication (tests/stacks.py)."""
+    """The fixture's VRRP secret for this topology's authentication (support/stacks.py)."""
     return {"pass": stacks.TEST_PASS, "hmac": stacks.TEST_HMAC_KEY, "none": None}[topo.vrrp.auth]
 
 
@@ -120,7 +120,7 @@ def test_rendered_files_match_their_golden_copies(variant):
 
 
 def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
-    written = render_cli.write_stack_files("dev", tmp_path, env={})
+    written = render_cli.write_stack_files("dev", tmp_path, env={}, project_dir=stacks.ROOT)
     assert tmp_path / "nginx-master/etc/keepalived/keepalived.conf" in written
     for node in ("nginx-master", "nginx-backup"):
         base = tmp_path / node / "etc/keepalived"
@@ -137,7 +137,9 @@ def test_the_render_command_writes_placeholders_even_with_the_secret_in_the_envi
     tmp_path,
 ):
     key = "k" * 40
-    render_cli.write_stack_files("dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key})
+    render_cli.write_stack_files(
+        "dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key}, project_dir=stacks.ROOT
+    )
     text = (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text()
     assert text == stackfiles.PLACEHOLDER_HMAC_KEY + "\n"
     everything = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
@@ -148,7 +150,9 @@ def test_the_render_command_takes_the_real_secrets_only_when_asked(tmp_path):
     key = "k" * 40
     seed = "s" * 40
     env = {stackfiles.ENV_VRRP_AUTH_PASS: key, stackfiles.ENV_SSH_HOST_KEY_SEED: seed}
-    render_cli.write_stack_files("dev", tmp_path, env=env, real_secrets=True)
+    render_cli.write_stack_files(
+        "dev", tmp_path, env=env, project_dir=stacks.ROOT, real_secrets=True
+    )
     assert (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text() == key + "\n"
     conf = (tmp_path / "nginx-backup/etc/keepalived/keepalived.conf").read_text()
     assert key not in conf
@@ -160,17 +164,9 @@ def test_the_render_command_takes_the_real_secrets_only_when_asked(tmp_path):
 def test_the_render_command_names_a_stack_file_whose_config_is_a_list(tmp_path, capsys):
     (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  - nginx-ha:vip: 10.0.0.1\n")
     with pytest.raises(stackfiles.StackFileError, match=r"Pulumi.broken.yaml: config is a list"):
-        stackfiles.raw_config_from_file("broken", root=tmp_path)
-    from unittest import mock
-
-    with mock.patch.object(stackfiles, "ROOT", tmp_path):
-        real = stackfiles.raw_config_from_file
-
-        def from_tmp(stack, env=None, root=tmp_path, **kw):
-            return real(stack, env, tmp_path, **kw)
-
-        with mock.patch.object(stackfiles, "raw_config_from_file", from_tmp):
-            assert render_cli.main(["--stack", "broken", "--out", str(tmp_path / "o")]) == 2
+        stackfiles.raw_config_from_file("broken", tmp_path)
+    argv = ["--stack", "broken", "--out", str(tmp_path / "o"), "--project-dir", str(tmp_path)]
+    assert render_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "Pulumi.broken.yaml: config is a list" in err and "Traceback" not in err
 
@@ -178,6 +174,28 @@ def test_the_render_command_names_a_stack_file_whose_config_is_a_list(tmp_path, 
 def test_the_render_command_refuses_an_unknown_stack(tmp_path, capsys):
     assert render_cli.main(["--stack", "no-such-stack", "--out", str(tmp_path)]) == 2
     assert "no stack file" in capsys.readouterr().err
+
+
+def test_the_render_command_reads_the_stack_file_of_the_project_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """Not the package's folder (an installed nginx-ha is in site-packages): the
+    working directory by default, else --project-dir."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.dev.yaml").write_text((stacks.ROOT / "Pulumi.dev.yaml").read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = tmp_path / "out"
+    assert render_cli.main(["--stack", "dev", "--out", str(out)]) == 2
+    assert f"no stack file Pulumi.dev.yaml in {elsewhere}" in capsys.readouterr().err
+    argv = ["--stack", "dev", "--out", str(out), "--project-dir", str(project)]
+    assert render_cli.main(argv) == 0
+    assert (out / "nginx-master/etc/keepalived/keepalived.conf").exists()
+    monkeypatch.chdir(project)
+    assert render_cli.main(["--stack", "dev", "--out", str(tmp_path / "out2")]) == 0
+    assert (tmp_path / "out2/nginx-backup/etc/nginx/nginx.conf").exists()
 
 
 # ------------------------------------------------------- what is rendered, by version

@@ -10,9 +10,8 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import SettingsError, parse_settings
 from nginx_ha.topology import Layout, build_topology, vm_layout
-from tests import stacks
+from support import nginx_validate, stacks
 from tests.golden import assert_golden
-from tests.render import nginx_validate
 
 needs_nginx = pytest.mark.skipif(
     not nginx_validate.available(), reason="nginx (Debian package nginx-light) not installed"

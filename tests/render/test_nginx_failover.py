@@ -19,8 +19,8 @@ import time
 import pytest
 
 from nginx_ha.render import script
-from tests.render import nginx_validate
-from tests.render.live_nginx import (
+from support import nginx_validate
+from support.live_nginx import (
     BACKUP,
     BACKUP_ADDR,
     FAIL_TIMEOUT,

@@ -45,9 +45,8 @@ from nginx_ha.config.stackfiles import as_engine_config
 from nginx_ha.render.templates import TEMPLATES
 from nginx_ha.topology import build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
-from tests import stacks
+from support import nginx_validate, stacks
 from tests.render import keepalived_validate as kv
-from tests.render import nginx_validate
 
 settings.register_profile(
     "fast",

@@ -9,6 +9,7 @@ Booting a VM takes minutes: tests/e2e/test_sandbox_boot.py (NGINX_HA_E2E=1).
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -21,7 +22,7 @@ import pytest
 from nginx_ha.config import parse_settings
 from nginx_ha.config.collisions import host_key
 from sandbox import config, daemons
-from tests import stacks
+from support import netns, stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -277,7 +278,7 @@ def _skip_reason() -> str | None:
         pwd.getpwnam("libvirt-qemu")
     except KeyError:
         return "no libvirt-qemu user (scripts/sandbox-prereqs.sh)"
-    if daemons.netns_inode() is not None or config.ANCHOR.is_symlink():
+    if daemons.netns_id() is not None or config.ANCHOR.is_symlink():
         return "a sandbox is already up on this machine (python -m sandbox down)"
     return None
 
@@ -311,12 +312,8 @@ def test_up_status_down_leaves_nothing(tmp_path):
         assert info["up"] and info["netns"] == config.NETNS
         assert info["libvirtd"] and info["virtlogd"]
         assert info["anchor"] == str(paths.root)
-        inode = daemons.netns_inode()
-        assert (
-            daemons.pid_netns_inode(info["libvirtd"])
-            == inode
-            != daemons.pid_netns_inode(os.getpid())
-        )
+        ident = daemons.netns_id()
+        assert netns.pid_ns_id(info["libvirtd"]) == ident != netns.pid_ns_id(os.getpid())
         uri = config.libvirt_uri(paths.socket)
         r = subprocess.run(
             daemons.in_netns(["virsh", "-c", uri, "pool-list", "--name"]),
@@ -332,8 +329,8 @@ def test_up_status_down_leaves_nothing(tmp_path):
         assert _root_links() == links_before
     finally:
         daemons.down(paths, out=lambda *_: None)
-    assert daemons.netns_inode() is None
-    assert daemons.pids_in_netns(inode) == []
+    assert daemons.netns_id() is None
+    assert netns.pids_in([ident]) == {}
     assert not config.ANCHOR.is_symlink()
     assert [p.name for p in paths.root.iterdir()] == []
     assert [d for d in created if Path(d).exists()] == []
@@ -350,15 +347,15 @@ def test_down_after_a_crash_kills_what_is_left(tmp_path):
     paths = config.Paths(root=tmp_path / "sandbox")
     try:
         daemons.up(paths, with_image=False, out=lambda *_: None)
-        inode = daemons.netns_inode()
-        os.kill(daemons.read_pid(paths.libvirtd_pid), 9)
+        ident = daemons.netns_id()
+        os.kill(netns.read_pid(paths.libvirtd_pid), 9)
         # A straggler in the namespace, as a crashed run would leave.
         sleeper = subprocess.Popen(daemons.in_netns(["sleep", "300"]))
     finally:
         daemons.down(paths, out=lambda *_: None)
     assert sleeper.wait(timeout=15) != 0
-    assert daemons.netns_inode() is None
-    assert daemons.pids_in_netns(inode) == []
+    assert daemons.netns_id() is None
+    assert netns.pids_in([ident]) == {}
     assert not config.ANCHOR.is_symlink()
     assert [p.name for p in paths.root.iterdir()] == []
 
@@ -378,7 +375,7 @@ def test_down_from_another_checkout_refuses_and_touches_nothing(tmp_path):
         assert daemons.status(ours)["up"]
     finally:
         daemons.down(ours, out=lambda *_: None)
-    assert daemons.netns_inode() is None
+    assert daemons.netns_id() is None
 
 
 @pytest.mark.slow
@@ -403,3 +400,16 @@ def test_without_nat_up_makes_the_fallback_bridge_in_the_namespace(tmp_path, mon
     finally:
         daemons.down(paths, out=lambda *_: None)
     assert _root_links() == links_before
+
+
+def test_state_names_the_namespace_by_device_and_inode_also_from_an_older_file(tmp_path):
+    paths = config.Paths(root=tmp_path / "sandbox")
+    assert daemons.State.load(paths).netns_id is None
+    daemons.State(root=str(paths.root), netns_inode=1234, netns_dev=7).save(paths)
+    assert daemons.State.load(paths).netns_id == (7, 1234)
+    # A state file written before the device was recorded: the nsfs device, which
+    # every network namespace shares (this process's own namespace's).
+    paths.state_file.write_text(json.dumps({"root": str(paths.root), "netns_inode": 1234}))
+    own = netns.pid_ns_id(os.getpid())
+    assert own is not None
+    assert daemons.State.load(paths).netns_id == (own[0], 1234)

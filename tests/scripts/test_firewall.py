@@ -198,5 +198,13 @@ def test_vrrp_rule_from_peers(netns, backend, listing):
     ],
 )
 def test_bad_parameters_are_refused_before_any_change(netns, params, message):
+    listings = [
+        listing
+        for listing, tool in (("nft list ruleset", "nft"), ("iptables -S", "iptables"))
+        if shutil.which(tool)
+    ]
+    assert listings, "neither nft nor iptables here"
+    before = {listing: ruleset(netns, listing) for listing in listings}
     out = firewall(netns, FW_PERSIST="no", **params)
     assert out.returncode != 0 and message in out.stderr
+    assert {listing: ruleset(netns, listing) for listing in listings} == before

@@ -28,7 +28,7 @@ from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.render.params import ssh_firewall_params
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 
 pytestmark = [
     pytest.mark.root,

@@ -28,7 +28,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from nginx_ha.topology.hostkeys import host_key
-from tests import stacks
+from support import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"

@@ -18,9 +18,8 @@ from nginx_ha.components.keepalived import build_params
 from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
 from nginx_ha.topology import build_topology, vm_layout
-from tests import stacks
+from support import debian_keepalived, stacks
 from tests.render import keepalived_validate as kv
-from tests.scripts import debian_keepalived
 
 ROOT = Path(__file__).resolve().parents[2]
 

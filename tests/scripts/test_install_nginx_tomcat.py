@@ -18,8 +18,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -30,7 +28,7 @@ from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.topology import build_topology, vm_layout
-from tests import stacks
+from support import netns, stacks
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,41 +59,17 @@ def installed(pkg: str) -> bool:
     return "install ok installed" in out.stdout
 
 
-class Node:
-    """A network namespace plus one private mount namespace, held open by a sleeper."""
+class Node(netns.Holder):
+    """A network namespace plus one private mount namespace (a holder) in which
+    ``binds`` (and a scratch /run) are bound over the machine's folders."""
 
     def __init__(self, scratch: Path, binds: dict[str, Path]):
         self.run_dir = scratch / "run"
         self.run_dir.mkdir()
         binds = {**binds, "/run": self.run_dir}
-        self.netns = f"nhinst-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
-        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
-        mounts = " && ".join(f'mount --bind "{src}" "{dst}"' for dst, src in binds.items())
-        self.holder = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                f"{mounts} && exec sleep 600",
-            ],
-            start_new_session=True,
+        super().__init__(
+            "nhinst-", mounts=[["mount", "--bind", str(src), dst] for dst, src in binds.items()]
         )
-        want = [str(Path(d)) for d in binds]
-        for _ in range(100):
-            info = Path(f"/proc/{self.holder.pid}/mountinfo")
-            if info.exists() and all(f" {d} " in info.read_text() for d in want):
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the private mounts did not appear")
         self.scratch = scratch
 
     def sh(
@@ -103,73 +77,14 @@ class Node:
     ) -> subprocess.CompletedProcess:
         """Run a script as the program does: parameters set at the top."""
         header = "".join(f"{k}={_quote(v)}\n" for k, v in params.items())
-        return subprocess.run(
-            [
-                "nsenter",
-                "-t",
-                str(self.holder.pid),
-                "-m",
-                "-n",
-                "bash",
-                "-c",
-                "set -euo pipefail\n" + header + text,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return self.run("bash", "-c", "set -euo pipefail\n" + header + text, timeout=timeout)
 
     def curl(self, url: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                "nsenter",
-                "-t",
-                str(self.holder.pid),
-                "-m",
-                "-n",
-                "curl",
-                "-sS",
-                "-m",
-                "5",
-                "-i",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-        )
-
-    def close(self) -> None:
-        if self.holder.poll() is None:
-            os.killpg(self.holder.pid, signal.SIGKILL)
-            self.holder.wait(timeout=5)
-        subprocess.run(["ip", "netns", "del", self.netns], check=False)
+        return self.run("curl", "-sS", "-m", "5", "-i", url, timeout=15)
 
 
 def _quote(v: str | int) -> str:
     return shlex.quote(str(v))
-
-
-def stop_pidfile(path: Path, sig: int = signal.SIGTERM) -> None:
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -243,7 +158,7 @@ def test_install_nginx_then_push_rendered_conf(scratch):
         site = node.curl("http://127.0.0.1/").stdout
         assert site.startswith("HTTP/1.1 502") and "X-Served-By: nginx-master" in site
     finally:
-        stop_pidfile(pidfile, signal.SIGQUIT)
+        node.stop(pidfile, signal.SIGQUIT)
         node.close()
 
 
@@ -303,5 +218,5 @@ def test_install_tomcat_then_push_page_and_change_port(scratch):
         assert "tomcat-primary" in node.curl("http://127.0.0.1:8081/").stdout
         assert node.curl("http://127.0.0.1:8080/").returncode != 0  # nothing on 8080 now
     finally:
-        stop_pidfile(pidfile)
+        node.stop(pidfile)
         node.close()

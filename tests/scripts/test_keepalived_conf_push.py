@@ -16,7 +16,7 @@ from nginx_ha.components import keepalived
 from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology, vm_layout
-from tests import stacks
+from support import stacks
 from tests.render import keepalived_validate as kv
 
 OVERRIDES = {

@@ -26,7 +26,7 @@ from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.render.params import lvs_params
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_MAC = "52:54:00:0a:0b:0c"
@@ -234,6 +234,10 @@ def test_bad_parameters_change_nothing(net):
     )
     assert bad.returncode != 0 and "one mark per VIP" in bad.stderr
     assert net.lo_addresses() == ["127.0.0.1/8"]
+    assert net.sysctl("net.ipv4.conf.all.arp_ignore") == "0"
+    assert net.sysctl("net.ipv4.conf.all.arp_announce") == "0"
+    table = net.run(net.lb, "nft", "list", "table", "ip", "nginx_ha_lvs", check=False)
+    assert table.returncode != 0
 
 
 def test_the_program_passes_the_other_directors_mac_and_one_mark_per_vip():

@@ -17,14 +17,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests import stacks
-from tests.program.mocks import run_program
+from support import netns, stacks
+from support.mocks import run_program
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,65 +42,32 @@ OVERLAYS = ("/etc", "/var/log", "/var/lib/tomcat10")
 SCRATCH = ("/run", "/var/tmp")
 
 
-class EmulatedNode:
+class EmulatedNode(netns.Holder):
+    """A network namespace plus one private mount namespace (a holder): /etc, /var/log
+    and /var/lib/tomcat10 overlaid with writes into ``scratch``, /run and /var/tmp
+    scratch folders, and ``addresses`` on lo."""
+
     def __init__(self, scratch: Path, addresses: list[str]):
         self.scratch = scratch
-        self.netns = f"nhnode-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
-        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
-        for a in addresses:  # the node's own and its peers' addresses, on lo here
-            subprocess.run(
-                ["ip", "-n", self.netns, "addr", "add", f"{a}/32", "dev", "lo"], check=True
-            )
         mounts = []
         for d in OVERLAYS:
             up, work = scratch / "upper" / d.strip("/"), scratch / "work" / d.strip("/")
             up.mkdir(parents=True)
             work.mkdir(parents=True)
             mounts.append(
-                f"mount -t overlay overlay -o lowerdir={d},upperdir={up},workdir={work} {d}"
-            )
+                ["mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={d},upperdir={up},workdir={work}", d]
+            )  # fmt: skip
         for d in SCRATCH:
             s = scratch / "tmp" / d.strip("/")
             s.mkdir(parents=True)
             s.chmod(0o1777)
-            mounts.append(f"mount --bind {s} {d}")
-        self.holder = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                " && ".join(mounts) + " && exec sleep 900",
-            ],
-            start_new_session=True,
-        )
-        for _ in range(100):
-            info = Path(f"/proc/{self.holder.pid}/mountinfo")
-            if info.exists() and " /var/tmp " in info.read_text():
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the node's mounts did not appear")
-
-    def path(self, node_path: str) -> Path:
-        """A file as the node sees it."""
-        return Path(f"/proc/{self.holder.pid}/root") / node_path.lstrip("/")
+            mounts.append(["mount", "--bind", str(s), d])
+        # the node's own and its peers' addresses, on lo here
+        super().__init__("nhnode-", mounts=mounts, addresses=[f"{a}/32" for a in addresses])
 
     def sh(self, command: str, timeout: float = 240) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "sh", "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return self.run("sh", "-c", command, timeout=timeout)
 
     def curl(self, url: str, *extra: str) -> subprocess.CompletedProcess:
         return self.sh(f"curl -sS -m 3 -i {' '.join(extra)} {url}", timeout=20)
@@ -112,20 +77,8 @@ class EmulatedNode:
             ("nginx.pid", signal.SIGQUIT),
             ("nginx-ha-tomcat.pid", signal.SIGTERM),
         ):
-            f = self.scratch / "tmp" / "run" / pidfile
-            try:
-                pid = int(f.read_text().strip())
-                os.kill(pid, sig)
-                for _ in range(100):
-                    os.kill(pid, 0)
-                    time.sleep(0.1)
-                os.kill(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        if self.holder.poll() is None:
-            os.killpg(self.holder.pid, signal.SIGKILL)
-            self.holder.wait(timeout=5)
-        subprocess.run(["ip", "netns", "del", self.netns], check=False)
+            self.stop(self.scratch / "tmp" / "run" / pidfile, sig)
+        super().close()
 
 
 @pytest.fixture(scope="module")

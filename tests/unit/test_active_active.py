@@ -11,7 +11,7 @@ from nginx_ha.config import SettingsError, parse_settings
 from nginx_ha.config.collisions import conflicts_between, footprint_of_config, footprint_of_settings
 from nginx_ha.config.models import LVS_SCHEDULERS
 from nginx_ha.topology import build_topology
-from tests import stacks
+from support import stacks
 
 AA = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}
 THREE_LBS = [
@@ -107,8 +107,9 @@ def test_router_ids_must_be_distinct_and_derived_ones_at_most_255():
     assert "122 (derived: vrrp.virtualRouterId + 1)" in derived["nginx-ha:vips[1].virtualRouterId"]
 
 
-def test_an_explicit_router_id_outside_1_255_is_refused_by_its_model():
-    got = problems(vip=None, vips=[{"address": "192.168.159.110", "virtualRouterId": 0}])
+@pytest.mark.parametrize("vrid", [0, 256])
+def test_an_explicit_router_id_outside_1_255_is_refused_by_its_model(vrid):
+    got = problems(vip=None, vips=[{"address": "192.168.159.110", "virtualRouterId": vrid}])
     assert "nginx-ha:vips[0].virtualRouterId" in got
 
 
@@ -122,6 +123,9 @@ def test_lvs_defaults_follow_nginx_and_build_without_ipvs_when_off():
     )
     on = settings(lvs={"enabled": True, "scheduler": "rr", "persistenceTimeout": 300})
     assert (on.lvs_port, on.keepalived_ipvs) == (80, True)
+    # The port follows nginx's, not a default that happens to be the same.
+    moved = settings(lvs={"enabled": True}, nginx={"port": 8081})
+    assert moved.lvs_port == 8081
 
 
 @pytest.mark.parametrize("scheduler", LVS_SCHEDULERS)

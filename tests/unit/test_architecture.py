@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("nginx_ha", "lab", "sandbox", "bench")
+PACKAGES = ("nginx_ha", "lab", "sandbox", "bench", "support")
 
 pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed")
 

@@ -12,7 +12,7 @@ import pytest
 
 from nginx_ha.config import SettingsError, parse_settings
 from nginx_ha.config.preflight import preflight
-from tests import stacks
+from support import stacks
 
 LBS = [
     {"name": "nginx-master", "ip": "192.168.159.129", "priority": 150},

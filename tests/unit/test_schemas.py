@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from nginx_ha.config.parse import SECRET_KEYS
-from tests.stacks import ROOT
+from support.stacks import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
@@ -179,6 +179,17 @@ def test_pulumi_yaml_matches_pulumi_project_schema(project_schema, tmp_path):
     bad = tmp_path / "Pulumi.yaml"
     bad.write_text(yaml.safe_dump(broken))
     assert check_jsonschema("--schemafile", project_schema, bad).returncode == 1
+
+
+EXAMPLE_PROJECTS = sorted((ROOT / "examples").glob("*/Pulumi.yaml"))
+
+
+def test_example_projects_match_pulumi_project_schema(project_schema):
+    assert EXAMPLE_PROJECTS, "examples/*/Pulumi.yaml"
+    res = check_jsonschema("--schemafile", project_schema, *EXAMPLE_PROJECTS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = [load(p)["name"] for p in EXAMPLE_PROJECTS]
+    assert load(ROOT / "Pulumi.yaml")["name"] not in names, "an example is a project of its own"
 
 
 def test_stack_files_match_the_stack_schema(tmp_path):

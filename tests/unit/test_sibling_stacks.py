@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nginx_ha.config import parse_settings
 from nginx_ha.config.collisions import committed_footprints, stack_conflicts
-from tests import stacks
+from support import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 

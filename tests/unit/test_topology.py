@@ -6,7 +6,7 @@ import re
 
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import assign_macs, build_topology, derive_mac
-from tests import stacks
+from support import stacks
 
 
 def topo(stack="dev", **overrides):
@@ -51,17 +51,22 @@ def test_macs_are_qemu_unicast_stable_and_different_per_stack():
 
 
 def test_mac_override_wins_and_generated_macs_avoid_it():
-    lbs = [
-        {
-            "name": "nginx-master",
-            "ip": "192.168.159.129",
-            "priority": 150,
-            "mac": "52:54:00:AA:BB:CC",
-        },
-        {"name": "nginx-backup", "ip": "192.168.159.130", "priority": 100},
-    ]
-    t = topo(loadBalancers=lbs)
+    def with_master_mac(mac: str):
+        lbs = [
+            {"name": "nginx-master", "ip": "192.168.159.129", "priority": 150, "mac": mac},
+            {"name": "nginx-backup", "ip": "192.168.159.130", "priority": 100},
+        ]
+        return topo(loadBalancers=lbs)
+
+    t = with_master_mac("52:54:00:AA:BB:CC")
     assert t.node("nginx-master").mac == "52:54:00:aa:bb:cc"
+    # The override is what nginx-backup would be given: nginx-backup gets another one.
+    backups = topo().node("nginx-backup").mac
+    t = with_master_mac(backups)
+    assert t.node("nginx-master").mac == backups
+    assert t.node("nginx-backup").mac != backups
+    macs = [n.mac for n in t.nodes]
+    assert len(set(macs)) == len(macs)
 
 
 def test_a_generated_collision_is_resolved_deterministically():

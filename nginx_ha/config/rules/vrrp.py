@@ -17,6 +17,10 @@ from nginx_ha.config.models import Keepalived, LoadBalancer, Network, VipSpec, V
 from nginx_ha.config.pins import NS
 from nginx_ha.config.rules.base import config_key, each_node, rule
 
+# A pseudo-section: the VRRP secret comes as a Pulumi Input (NginxHaStackArgs), not in
+# the settings; it counts as set, and its value is checked when it is known.
+SECRET_AS_INPUT = "vrrp_auth_pass_input"  # noqa: S105 - a section name
+
 
 @rule("load_balancers", "vrrp")
 def _priority_rules(s: dict[str, Any]) -> Iterable[Problem]:
@@ -92,9 +96,10 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
     secret: SecretStr | None = s.get("vrrp_auth_pass")
     if "vrrp_auth_pass" not in s:  # the secret itself failed to parse
         return
+    given = secret is not None or bool(s.get(SECRET_AS_INPUT))
     has_hmac = supports(ka.version_tuple, "auth_hmac")
     if vrrp.version == 2:
-        if secret is None and not vrrp.allow_unauthenticated:
+        if not given and not vrrp.allow_unauthenticated:
             yield Problem(
                 config_key("vrrpAuthPass"),
                 "VRRPv2 adverts are authenticated with a PASS of at most 8 characters: "
@@ -125,7 +130,7 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 f"newer): deploy keepalived {since('auth_hmac')}+, use vrrp.version 2 with a PASS, or "
                 "set vrrp.allowUnauthenticated true",
             )
-        elif has_hmac and secret is None and not vrrp.allow_unauthenticated:
+        elif has_hmac and not given and not vrrp.allow_unauthenticated:
             yield Problem(
                 config_key("vrrpAuthPass"),
                 "VRRPv3 adverts are authenticated with keepalived's auth_hmac: set a "

@@ -20,8 +20,7 @@ from nginx_ha import render
 from nginx_ha.config import Settings, parse_settings
 from nginx_ha.topology import build_topology
 from nginx_ha.topology.naming import parse_page_marker
-from tests import stacks
-from tests.render import nginx_validate
+from support import nginx_validate, stacks
 
 LB, LB_IP = "lb-test", "127.0.0.11"
 PRIMARY, PRIMARY_ADDR = "app-primary", ("127.0.0.21", 8081)

@@ -1,4 +1,5 @@
-"""Stack configurations for tests: the committed stack files plus test secrets."""
+"""Stack configurations for the tests and the benchmarks: the committed stack files
+plus test secrets."""
 
 from __future__ import annotations
 

@@ -14,11 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from nginx_ha.render.templates import TEMPLATES
+
 CACHE = Path("/var/tmp/nginx-ha-src")
 # A dedicated file, so the system's own sources stay as they are.
 DEB_SRC = Path("/etc/apt/sources.list.d/nginx-ha-deb-src.sources")
 DEB_SRC_TEXT = """\
-# Added by nginx-ha's tests (tests/scripts/debian_keepalived.py): Debian source
+# Added by nginx-ha's tests and benchmarks (support/debian_keepalived.py): Debian source
 # packages, for keepalived's upstream tarball without internet access.
 Types: deb-src
 URIs: http://deb.debian.org/debian
@@ -75,9 +77,7 @@ def orig_tarball() -> tuple[Path, str, str]:
     return path, sha, version
 
 
-INSTALL_SCRIPT = (
-    Path(__file__).resolve().parents[2] / "nginx_ha/templates/scripts/install_keepalived.sh"
-)
+INSTALL_SCRIPT = TEMPLATES / "scripts/install_keepalived.sh"
 
 
 def run_install_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
