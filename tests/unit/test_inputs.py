@@ -275,3 +275,23 @@ def counts() -> dict[str, int]:
 
 if __name__ == "__main__":
     print(counts())
+
+
+def test_no_doc_or_script_sets_a_secret_on_the_command_line():
+    """`pulumi config set --secret KEY VALUE` puts VALUE in shell history and the process
+    list: every doc, script and example reads a secret from standard input instead."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "README.md", *root.glob("docs/*.md"), *root.glob("scripts/*.sh")]
+    files += [*root.glob("examples/**/*.md"), *root.glob("nginx_ha/**/*.py")]
+    bad = []
+    for f in files:
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            m = re.search(r"config set\b[^|<]*--secret\s+([\w.:-]+)\s+(\S+)", line)
+            # A value after the key: text, a quote or a substitution (not a comment,
+            # a redirection, the end of a quoted hint or "...").
+            if m and re.match(r"[\w'$]|\"\$", m.group(2)):
+                bad.append(f"{f.relative_to(root)}:{n}: {line.strip()}")
+    assert not bad, bad
