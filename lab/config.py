@@ -168,6 +168,7 @@ def lab_settings(
             )
             cfg[f"{NS}:vrrp"] = _merge(vrrp, {"allowUnauthenticated": True})
     cfg[f"{NS}:sshPrivateKey"] = "lab: not used"
+    cfg[f"{NS}:sshHostKeySeed"] = "lab-not-used-the-lab-runs-no-sshd-000000"  # noqa: S105
     if secret is not None:
         cfg[f"{NS}:vrrpAuthPass"] = secret
     else:

@@ -18,8 +18,10 @@
 #      PULUMI_CONFIG_PASSPHRASE_FILE, else creates .pulumi-passphrase (mode 0600);
 #   5. creates the stack when absent, and generates what it lacks: an SSH key pair
 #      (.run/keys/<stack>_ed25519, public key into ssh.publicKey, private key as the
-#      secret sshPrivateKey) and the VRRP secret vrrpAuthPass (an auth_hmac key for
-#      VRRPv3, an 8-character PASS for VRRPv2);
+#      secret sshPrivateKey), the VRRP secret vrrpAuthPass (an auth_hmac key for
+#      VRRPv3, an 8-character PASS for VRRPv2) and sshHostKeySeed, the secret each
+#      node's SSH host key is derived from (pinned in every remote step). Secrets go
+#      to `pulumi config set --secret` on standard input, never on its command line;
 #   6. checks that the libvirt host at libvirt:uri answers. When none is configured or
 #      answering and no stack was chosen (STACK unset), or STACK=sandbox, it uses the
 #      sandbox libvirt on this machine (docs/sandbox.md): scripts/sandbox-prereqs.sh,
@@ -124,6 +126,11 @@ ensure_stack() { # creates $STACK when absent and generates the secrets it lacks
     say "VRRP secret: $what, stored as the secret vrrpAuthPass"
     printf '%s' "$secret" | pulumi config set --stack "$STACK" --secret vrrpAuthPass
     unset secret
+  fi
+  if ! pulumi config get --stack "$STACK" sshHostKeySeed >/dev/null 2>&1; then
+    say "SSH host key seed: 32 random bytes, stored as the secret sshHostKeySeed"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' |
+      pulumi config set --stack "$STACK" --secret sshHostKeySeed
   fi
 }
 ensure_stack

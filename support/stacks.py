@@ -10,17 +10,28 @@ from nginx_ha.config import stackfiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Test-only key material: not a real key, never used outside tests.
+# Test-only key material: a real ed25519 pair (the settings parse the private key and
+# match it against the public one), generated for the tests and used nowhere else.
 TEST_PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LW5vdC1mb3ItdXNlLWFueXdoZXJlLTAw test@nginx-ha"
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP0KDWWT1UDxhMGnvKYVJIDy//oEbUsK3WdbP3ARr/o3 test@nginx-ha"
 )
-TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-private-key-material\n-----END OPENSSH PRIVATE KEY-----\n"
+TEST_PRIVATE_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACD9Cg1lk9VA8YTBp7ymFSSA8v/6BG1LCt1nWz9wEa/6NwAAAJBuemWAbnpl
+gAAAAAtzc2gtZWQyNTUxOQAAACD9Cg1lk9VA8YTBp7ymFSSA8v/6BG1LCt1nWz9wEa/6Nw
+AAAEBcVtYxcBSYEXPdL1x754G8Cw8U5l5pVcES1Xd3zAyC/P0KDWWT1UDxhMGnvKYVJIDy
+//oEbUsK3WdbP3ARr/o3AAAADXRlc3RAbmdpbngtaGE=
+-----END OPENSSH PRIVATE KEY-----
+"""
+# The secret the nodes' SSH host keys derive from (topology/hostkeys.py).
+TEST_HOST_KEY_SEED = "test-host-key-seed-0123456789abcdef0123456789"
 TEST_HMAC_KEY = "0123456789abcdef0123456789abcdef"  # 32 bytes, auth_hmac
 TEST_PASS = "s3cr3t!!"  # 8 characters, VRRPv2 PASS
 
 SECRETS = {
     "nginx-ha:sshPrivateKey": TEST_PRIVATE_KEY,
     "nginx-ha:vrrpAuthPass": TEST_HMAC_KEY,
+    "nginx-ha:sshHostKeySeed": TEST_HOST_KEY_SEED,
 }
 
 

@@ -44,6 +44,8 @@ web = NginxHaStack(
         # Secret Outputs: never in plain text in the state or the preview.
         ssh_private_key=config.require_secret("sshPrivateKey"),
         vrrp_auth_pass=config.require_secret("vrrpAuthPass"),
+        # Each node's SSH host key is derived from it and pinned in every connection.
+        ssh_host_key_seed=config.require_secret("sshHostKeySeed"),
     ),
 )
 

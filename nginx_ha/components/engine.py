@@ -19,6 +19,7 @@ from nginx_ha.config import Settings, SettingsError, parse_settings
 from nginx_ha.config.collisions import stack_conflicts
 from nginx_ha.config.parse import OUR_KEYS
 from nginx_ha.config.pins import NS
+from nginx_ha.config.preflight import preflight
 
 PROVIDER_KEYS = ("libvirt:uri",)
 
@@ -47,16 +48,31 @@ def engine_config() -> tuple[dict[str, str], set[str]]:
     return raw, secret
 
 
+class SettingsRunError(SettingsError, pulumi.RunError):
+    """A SettingsError that Pulumi's language host shows as the problem list alone:
+    it logs a ``RunError``'s message and exits, where any other exception is shown
+    with a Python traceback around it."""
+
+
 def load_settings(project_dir: str | Path | None = None) -> Settings:
-    """Read, parse and validate the stack's settings; raise one SettingsError listing
-    every problem (collisions with the other committed stacks included).
+    """Read, parse and validate the stack's settings, then check what they point at
+    on this machine (the SSH private key against ssh.publicKey, uploaded files);
+    raise one SettingsRunError listing every problem (collisions with the other
+    committed stacks included) before any resource exists.
 
     ``project_dir`` (default: the working directory, where Pulumi runs the program)
-    holds the committed stack files that this stack must not collide with.
+    holds the committed stack files that this stack must not collide with; one that
+    cannot be read is named in a warning and left out.
     """
     raw, secret_keys = engine_config()
-    settings = parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
-    conflicts = stack_conflicts(settings, project_dir or os.getcwd())
-    if conflicts:
-        raise SettingsError(conflicts)
+    try:
+        settings = parse_settings(raw, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    except SettingsError as err:
+        raise SettingsRunError(err.problems) from None
+    notes: list[str] = []
+    problems = stack_conflicts(settings, project_dir or os.getcwd(), notes) + preflight(settings)
+    for note in notes:
+        pulumi.log.warn(note)
+    if problems:
+        raise SettingsRunError(problems)
     return settings

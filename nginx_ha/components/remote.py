@@ -38,12 +38,18 @@ class NodeStepArgs:
     ready: pulumi.Resource
 
 
-def connection(host: str, user: str, private_key: pulumi.Input[str]) -> remote.ConnectionArgs:
-    """The SSH connection to a VM. ``private_key`` must be a secret Output."""
+def connection(
+    host: str, user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str]
+) -> remote.ConnectionArgs:
+    """The SSH connection to a VM. ``private_key`` must be a secret Output.
+    ``host_key`` ("ssh-ed25519 AAAA...") is the node's own host key
+    (nginx_ha/topology/hostkeys.py): the provider refuses any other server key, so
+    whoever else answers at the address gets neither a command nor a secret."""
     return remote.ConnectionArgs(
         host=host,
         user=user,
         private_key=private_key,
+        host_key=host_key,
         # A fresh clone needs a few minutes to boot (software emulation: ~2 min); the
         # first dial retries for up to 90 x 10 s before the step fails.
         dial_error_limit=90,

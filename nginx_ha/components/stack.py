@@ -26,6 +26,7 @@ from pulumi_command import remote
 from pydantic import SecretStr
 
 from nginx_ha import render
+from nginx_ha.components.firewall import ssh_firewall
 from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from nginx_ha.components.nginx import NginxNode
 from nginx_ha.components.remote import (
@@ -40,16 +41,17 @@ from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import NS, Settings, SettingsError, validate
 from nginx_ha.render.rollout import activation_script, handback_script
 from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
+from nginx_ha.topology.hostkeys import HostKey, host_key
 from nginx_ha.topology.model import Version
 
 
 @dataclass
 class NginxHaStackArgs:
-    """What an HA entry point needs: validated settings and its two secrets.
+    """What an HA entry point needs: validated settings and its three secrets.
 
-    ``ssh_private_key`` and ``vrrp_auth_pass`` may come from other resources (an
-    Output is kept secret); unset, they are the settings' own (``sshPrivateKey``,
-    ``vrrpAuthPass`` of a stack's config)."""
+    ``ssh_private_key``, ``vrrp_auth_pass`` and ``ssh_host_key_seed`` may come from
+    other resources (an Output is kept secret); unset, they are the settings' own
+    (``sshPrivateKey``, ``vrrpAuthPass``, ``sshHostKeySeed`` of a stack's config)."""
 
     settings: Settings
     ssh_private_key: pulumi.Input[str] | None = None
@@ -66,6 +68,18 @@ class NginxHaStackArgs:
         if self.layouts and node.name in self.layouts:
             return self.layouts[node.name]
         return vm_layout(topo)
+
+    ssh_host_key_seed: pulumi.Input[str] | None = None
+
+    def host_key_seed(self) -> pulumi.Output[str]:
+        if self.ssh_host_key_seed is not None:
+            return pulumi.Output.secret(self.ssh_host_key_seed)
+        if self.settings.ssh_host_key_seed is None:
+            raise ValueError(
+                "NginxHaStackArgs: no SSH host key seed (ssh_host_key_seed, or the "
+                "settings' sshHostKeySeed): each node's host key is derived from it"
+            )
+        return pulumi.Output.secret(self.settings.ssh_host_key_seed.get_secret_value())
 
     def private_key(self) -> pulumi.Output[str]:
         if self.ssh_private_key is not None:
@@ -115,6 +129,7 @@ class NginxHaStack(pulumi.ComponentResource):
         self.topology = topo
         self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
         private_key = args.private_key()
+        seed = args.host_key_seed()
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
@@ -135,6 +150,14 @@ class NginxHaStack(pulumi.ComponentResource):
         for node in topo.rollout:
             layout = args.layout_of(topo, node)
             host = self.hosts[node.host]
+            # The node's SSH host key: derived from the secret seed, installed by
+            # cloud-init, pinned in the node's connection (topology/hostkeys.py).
+            key: pulumi.Output[HostKey] = seed.apply(
+                lambda s, n=node.name: host_key(s, topo.project, topo.stack, n)
+            )
+            user_data = pulumi.Output.secret(
+                key.apply(lambda k, n=node: render.cloud_init_user_data(topo, n, k))
+            )
             vm = ClonedVm(
                 node.name,
                 ClonedVmArgs(
@@ -144,7 +167,7 @@ class NginxHaStack(pulumi.ComponentResource):
                     pool=host.pool,
                     network_id=host.network_id,
                     bridge=host.bridge,
-                    user_data=render.cloud_init_user_data(topo, node),
+                    user_data=user_data,
                     meta_data=render.cloud_init_meta_data(topo, node),
                     network_config=render.cloud_init_network_config(topo, node),
                     after=previous if topo.serving else (),
@@ -152,7 +175,9 @@ class NginxHaStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
             self.vms[node.name] = vm
-            conn = connection(str(node.ip), topo.ssh.user, private_key)
+            conn = connection(
+                str(node.ip), topo.ssh.user, private_key, key.apply(lambda k: k.public_no_comment)
+            )
             ready = wait_ready(
                 node.name,
                 conn,
@@ -163,6 +188,8 @@ class NginxHaStack(pulumi.ComponentResource):
 
             step_args = NodeStepArgs(topo, node, layout, conn, ready)
             secrets: list[pulumi.Input[str]] = []
+            # SSH from ssh.allowFrom only (no step with the default: anywhere).
+            ssh_rule = ssh_firewall(node.name, step_args, pulumi.ResourceOptions(parent=self))
             if node.is_load_balancer:
                 self.nginx[node.name] = NginxNode(node.name, step_args, opts=child)
                 ka = KeepalivedNode(
@@ -176,6 +203,8 @@ class NginxHaStack(pulumi.ComponentResource):
             else:
                 self.tomcat[node.name] = TomcatNode(node.name, step_args, opts=child)
                 staged = self.tomcat[node.name].steps
+            if ssh_rule is not None:
+                staged = [*staged, ssh_rule]
 
             self.activations[node.name] = remote.Command(
                 f"{node.name}-activate",

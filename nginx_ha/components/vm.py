@@ -26,7 +26,8 @@ class ClonedVmArgs:
     pool: str
     network_id: pulumi.Input[str] | None  # nat mode
     bridge: str | None  # bridge mode
-    user_data: str
+    # Holds the node's private SSH host key: a secret Output.
+    user_data: pulumi.Input[str]
     meta_data: str
     network_config: str
     # Serving stacks: the previous node's activation (its gate passed), so no two

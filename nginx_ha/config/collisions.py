@@ -16,7 +16,10 @@ cannot separate is what two stacks share on a host:
 ``stack_conflicts`` compares a parsed stack with every other ``Pulumi.<stack>.yaml`` in
 the project folder and returns one :class:`Problem` per clash, naming the key and the
 other stack. The other stacks are read leniently (each section on its own, defaults as
-in the models): a file that does not parse is judged by its own run, not here.
+in the models): a value that does not parse is judged by that stack's own run, not
+here, and a file that is not a stack file at all (not YAML, a list where a mapping
+belongs, ...) is named in a note for the operator; no shape of another stack's file
+stops this stack's run.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
 from pydantic import ValidationError
 
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Network, Settings, VipSpec, Vrrp, vip_specs
 from nginx_ha.config.parse import decode_value
 from nginx_ha.config.pins import NS
+from nginx_ha.config.stackfiles import StackFileError, load_stack_document
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -139,7 +142,7 @@ def footprint_of_config(
             if not isinstance(node, dict):
                 continue
             host = node.get("host")
-            node_uri = hosts.get(host) if host is not None else uri
+            node_uri = hosts.get(host) if isinstance(host, str) else uri if host is None else None
             if isinstance(node_uri, str):
                 fp.hosts.add(host_key(node_uri))
             try:
@@ -150,13 +153,21 @@ def footprint_of_config(
     return fp
 
 
-def committed_footprints(project_dir: str | Path, exclude: str) -> list[Footprint]:
-    """Every ``Pulumi.<stack>.yaml`` in the project folder but ``exclude``'s own."""
+def committed_footprints(
+    project_dir: str | Path, exclude: str, notes: list[str] | None = None
+) -> list[Footprint]:
+    """Every ``Pulumi.<stack>.yaml`` in the project folder but ``exclude``'s own. A file
+    that cannot be read as a stack file is left out, with a line in ``notes`` naming it."""
     root = Path(project_dir)
+    notes = [] if notes is None else notes
     defaults: dict[str, Any] = {}
     project_file = root / "Pulumi.yaml"
     if project_file.is_file():
-        project = yaml.safe_load(project_file.read_text()) or {}
+        try:
+            project = load_stack_document(project_file)
+        except StackFileError as e:
+            notes.append(f"{e}; its config defaults are not used in the collision check")
+            project = {}
         for key, value in (project.get("config") or {}).items():
             if isinstance(value, dict):  # a declaration: {type, default, ...}
                 if "default" in value:
@@ -169,11 +180,17 @@ def committed_footprints(project_dir: str | Path, exclude: str) -> list[Footprin
         if stack == exclude:
             continue
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            continue  # its own run reports it
-        config = doc.get("config") if isinstance(doc, dict) else None
-        out.append(footprint_of_config(stack, config or {}, defaults))
+            doc = load_stack_document(path)
+            out.append(footprint_of_config(stack, doc.get("config") or {}, defaults))
+        except StackFileError as e:
+            notes.append(f"{e}; stack '{stack}' is not compared for collisions")
+        except (ValueError, TypeError, AttributeError, KeyError) as e:
+            # Values of a shape no stack file should have: that stack's own run names
+            # them; this one goes on without comparing against it.
+            notes.append(
+                f"{path.name}: not understood ({type(e).__name__}: {e}); stack "
+                f"'{stack}' is not compared for collisions"
+            )
     return out
 
 
@@ -220,10 +237,13 @@ def conflicts_between(mine: Footprint, other: Footprint) -> Iterable[Problem]:
         )
 
 
-def stack_conflicts(settings: Settings, project_dir: str | Path) -> list[Problem]:
-    """Every clash of this stack with the other committed stacks, as settings problems."""
+def stack_conflicts(
+    settings: Settings, project_dir: str | Path, notes: list[str] | None = None
+) -> list[Problem]:
+    """Every clash of this stack with the other committed stacks, as settings problems;
+    other stack files that could not be read are named in ``notes``."""
     mine = footprint_of_settings(settings)
     out: list[Problem] = []
-    for other in committed_footprints(project_dir, exclude=settings.stack):
+    for other in committed_footprints(project_dir, exclude=settings.stack, notes=notes):
         out.extend(conflicts_between(mine, other))
     return out

@@ -13,23 +13,30 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    Strict,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from nginx_ha.config import grammar
 from nginx_ha.config.capabilities import Version, parse_version
-from nginx_ha.config.grammar import MAC_RE, NAME_RE
+from nginx_ha.config.grammar import MAC_RE
 from nginx_ha.config.lab_stacks import is_lab_stack
 from nginx_ha.config.pins import (
     DEFAULT_INTERFACE,
     DEFAULT_KEEPALIVED_COMMIT,
     DEFAULT_KEEPALIVED_GIT,
     DEFAULT_KEEPALIVED_VERSION,
+    MAX_DISK_GIB,
+    MAX_MEMORY_MIB,
+    MAX_VCPUS,
     MIN_DISK_GIB,
     MIN_MEMORY_MIB,
     PROJECT,
@@ -47,19 +54,15 @@ class _Model(BaseModel):
 
 
 def _check_name(v: str) -> str:
-    if not NAME_RE.match(v):
-        raise ValueError(
-            "must be a lowercase hostname label (a-z, 0-9, '-', starting with a "
-            "letter, at most 32 characters)"
-        )
-    return v
+    return grammar.check_name(v)
 
 
 def _check_mac(v: str | None) -> str | None:
     if v is None:
         return v
+    grammar.no_controls(v)
     v = v.lower().replace("-", ":")
-    if not MAC_RE.match(v):
+    if not MAC_RE.fullmatch(v):
         raise ValueError("must be a MAC address like 52:54:00:12:34:56")
     if int(v[:2], 16) & 1:
         raise ValueError(
@@ -71,39 +74,111 @@ def _check_mac(v: str | None) -> str | None:
     return v
 
 
-Name = Annotated[str, Field(min_length=1)]
+# ------------------------------------------------------------------ strict scalars
+# A YAML boolean must not become a number (true == 1), a number must not become an
+# address (3232235777 == 192.168.0.1), and "yes" must not become true: each kind of
+# value is taken only in its own form.
+
+
+def _no_bool_int(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("is a boolean (true/false) where a whole number belongs")
+    return v
+
+
+def _seconds(v: Any) -> Any:
+    """A number of seconds: an integer, a finite decimal, or its text ("0.25")."""
+    if isinstance(v, bool):
+        raise ValueError("is a boolean (true/false) where a number of seconds belongs")
+    if isinstance(v, Decimal):
+        if not v.is_finite():
+            raise ValueError("must be a finite number")
+        return v
+    if isinstance(v, int):
+        return Decimal(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return Decimal(repr(v))
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", v):
+        return Decimal(v)
+    raise ValueError("must be a number of seconds, e.g. 1 or 0.25")
+
+
+def _bool(v: Any) -> Any:
+    """true/false, or the engine's text for a top-level boolean ("true"/"false")."""
+    if isinstance(v, bool):
+        return v
+    if v in ("true", "false"):
+        return v == "true"
+    raise ValueError("must be true or false")
+
+
+def _address_text(v: Any) -> Any:
+    if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv4Network)):
+        return v
+    if not isinstance(v, str):
+        raise ValueError("must be written as text, e.g. 192.168.159.110")
+    grammar.no_controls(v)
+    return v
+
+
+def _text(v: Any) -> Any:
+    if not isinstance(v, str):
+        raise ValueError("must be text")
+    return grammar.no_controls(v)
+
+
+Int = Annotated[int, BeforeValidator(_no_bool_int), Strict()]
+Seconds = Annotated[Decimal, BeforeValidator(_seconds)]
+Bool = Annotated[bool, BeforeValidator(_bool)]
+Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_address_text)]
+NetworkAddr = Annotated[ipaddress.IPv4Network, BeforeValidator(_address_text)]
+Text = Annotated[str, BeforeValidator(_text)]
+Name = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_name)]
+IfName = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_ifname)]
+PathText = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_path)]
+VolumeName = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_volume)]
+Url = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_url)]
+Email = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_email)]
+LibvirtUri = Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_libvirt_uri)]
+Port = Annotated[int, BeforeValidator(_no_bool_int), Strict(), Field(ge=1, le=65535)]
 
 
 class VmSize(_Model):
     """Size of a VM; ``nginx-ha:vm`` sets the default, a node's ``vm`` overrides."""
 
-    memory_mib: int = Field(default=1024, ge=MIN_MEMORY_MIB, alias="memoryMiB")
-    vcpus: int = Field(default=1, ge=1, le=64)
-    disk_gib: int = Field(default=10, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
+    memory_mib: Int = Field(default=1024, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB")
+    vcpus: Int = Field(default=1, ge=1, le=MAX_VCPUS)
+    disk_gib: Int = Field(default=10, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
     # "kvm" where the host has hardware virtualisation, "qemu" (software emulation)
     # where it has not (nested or paravirtualised hosts, the sandbox).
     domain_type: Literal["kvm", "qemu"] = "kvm"
     # Direct kernel boot, for images without a bootloader (the sandbox's): paths on
     # the libvirt host. Unset: the image boots through its own bootloader.
-    kernel: str | None = None
-    initrd: str | None = None
-    cmdline: str | None = None
+    kernel: PathText | None = None
+    initrd: PathText | None = None
+    cmdline: (
+        Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_cmdline)] | None
+    ) = None
 
 
 class VmOverride(_Model):
-    memory_mib: int | None = Field(default=None, ge=MIN_MEMORY_MIB, alias="memoryMiB")
-    vcpus: int | None = Field(default=None, ge=1, le=64)
-    disk_gib: int | None = Field(default=None, ge=MIN_DISK_GIB, le=2048, alias="diskGiB")
+    memory_mib: Int | None = Field(
+        default=None, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB, alias="memoryMiB"
+    )
+    vcpus: Int | None = Field(default=None, ge=1, le=MAX_VCPUS)
+    disk_gib: Int | None = Field(default=None, ge=MIN_DISK_GIB, le=MAX_DISK_GIB, alias="diskGiB")
     domain_type: Literal["kvm", "qemu"] | None = None
 
 
 class Network(_Model):
     name: Name = "lan"
     mode: Literal["nat", "bridge"] = "nat"
-    bridge: str | None = None
-    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("192.168.159.0/24")
-    gateway: ipaddress.IPv4Address | None = None  # default: first host address
-    dns: list[ipaddress.IPv4Address] = Field(default_factory=list)
+    bridge: IfName | None = None
+    cidr: NetworkAddr = ipaddress.IPv4Network("192.168.159.0/24")
+    gateway: Address | None = None  # default: first host address
+    dns: list[Address] = Field(default_factory=list, max_length=3)
 
     @field_validator("cidr", mode="before")
     @classmethod
@@ -128,30 +203,42 @@ class Network(_Model):
 
 
 class Image(_Model):
-    url: str | None = None
-    volume: str | None = None  # an existing volume in `pool` to clone from
-    pool: Name = "default"
+    url: Url | None = None
+    volume: VolumeName | None = None  # an existing volume in `pool` to clone from
+    pool: VolumeName = "default"
 
 
 class Ssh(_Model):
-    user: Name = "debian"
-    public_key: str = Field(min_length=1)
+    user: Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_user)] = "debian"
+    public_key: Text = Field(min_length=1, max_length=16384)
+    # Who may reach the nodes' SSH port (IPv4 addresses or CIDRs); empty: anywhere.
+    # The machine running Pulumi must be among them (the remote steps use SSH).
+    allow_from: list[NetworkAddr] = Field(default_factory=list, max_length=64)
 
-    @field_validator("user")
+    @field_validator("allow_from", mode="before")
     @classmethod
-    def _user(cls, v: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", v) or v == "root":
-            raise ValueError(
-                "must be a non-root Linux user name (lowercase letters, digits, '_', '-')"
-            )
+    def _sources(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            out = []
+            for item in v:
+                if isinstance(item, str):
+                    try:
+                        ipaddress.IPv4Network(item, strict=True)
+                    except ValueError as e:
+                        raise ValueError(
+                            f"'{item}' is not an IPv4 address or network with host bits "
+                            f"zero ({e}); e.g. 203.0.113.7 or 10.0.0.0/8"
+                        ) from None
+                out.append(item)
+            return out
         return v
 
     @field_validator("public_key")
     @classmethod
     def _key(cls, v: str) -> str:
-        v = v.strip()
-        if not re.match(
-            r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-\S+) [A-Za-z0-9+/=]+( .*)?$",
+        v = v.strip(" ")
+        if not re.fullmatch(
+            r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,2}( [!-~][ -~]*)?",
             v,
         ):
             raise ValueError(
@@ -164,62 +251,69 @@ class Ssh(_Model):
 class HealthCheck(_Model):
     """keepalived's check of the node's own nginx (vrrp_script)."""
 
-    interval: Decimal = Field(default=Decimal(1), gt=0, le=60)
-    timeout: Decimal = Field(default=Decimal("0.8"), gt=0, le=60)
-    fall: int = Field(default=2, ge=1, le=10)
-    rise: int = Field(default=2, ge=1, le=10)
+    interval: Seconds = Field(default=Decimal(1), gt=0, le=60)
+    timeout: Seconds = Field(default=Decimal("0.8"), gt=0, le=60)
+    fall: Int = Field(default=2, ge=1, le=10)
+    rise: Int = Field(default=2, ge=1, le=10)
     # 0: a failing check puts the instance in FAULT, which releases the VIP at once.
     # Negative: the priority drops by that much instead (see the priority gap rule).
-    weight: int = Field(default=0, ge=-253, le=253)
+    # Positive is refused (rules/vrrp.py): the watcher writes 1 for "down", so a
+    # positive weight would raise the priority of the node whose nginx died.
+    weight: Int = Field(default=0, ge=-253, le=253)
     # The fast path (docs/keepalived.md): a watcher asks nginx every watchInterval
     # seconds and writes the verdict to a file keepalived tracks (track_file, inotify);
     # fall/rise apply to it too. The vrrp_script above stays as the safety net.
-    watch_interval: Decimal = Field(default=Decimal("0.2"), gt=0, le=60)
+    watch_interval: Seconds = Field(default=Decimal("0.2"), gt=0, le=60)
 
 
 class Vrrp(_Model):
-    virtual_router_id: int = Field(default=51, ge=1, le=255)
-    advert_interval: Decimal = Field(default=Decimal("0.25"), gt=0, le=255)
+    virtual_router_id: Int = Field(default=51, ge=1, le=255)
+    advert_interval: Seconds = Field(default=Decimal("0.25"), gt=0, le=255)
     version: Literal[2, 3] = 3
-    preempt: bool = True
-    unicast: bool = True
-    interface: Name = DEFAULT_INTERFACE
+    preempt: Bool = True
+    unicast: Bool = True
+    interface: IfName = DEFAULT_INTERFACE
     # VRRPv3 carries no authentication of its own; where the keepalived deployed cannot
     # authenticate adverts (auth_hmac needs 2.4), the stack must say it accepts that.
-    allow_unauthenticated: bool = False
-    garp_master_refresh: int = Field(default=60, ge=0, le=3600)
+    allow_unauthenticated: Bool = False
+    garp_master_refresh: Int = Field(default=60, ge=0, le=3600)
     check: HealthCheck = Field(default_factory=HealthCheck)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_int(cls, v: Any) -> Any:
+        return _no_bool_int(v)
 
 
 class Keepalived(_Model):
-    version: str = DEFAULT_KEEPALIVED_VERSION
+    version: Text = DEFAULT_KEEPALIVED_VERSION
     # Build with IPVS (LVS) support. Unset: exactly when lvs.enabled (otherwise the
     # build uses --disable-lvs); false with lvs.enabled is an error.
-    ipvs: bool | None = None
-    url: str | None = None
-    path: str | None = None  # a tarball on the operator's machine, uploaded to the VMs
-    sha256: str | None = None
-    git: str | None = None  # a git repository; the tag v<version> must be `commit`
-    commit: str | None = None
+    ipvs: Bool | None = None
+    url: Url | None = None
+    path: PathText | None = None  # a tarball on the operator's machine, uploaded to the VMs
+    sha256: Text | None = None
+    git: Url | None = None  # a git repository; the tag v<version> must be `commit`
+    commit: Text | None = None
 
     @field_validator("commit")
     @classmethod
     def _commit(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[0-9a-f]{40}$", v.lower()):
+        if v is not None and not grammar.full(grammar.COMMIT_RE, v.lower()):
             raise ValueError("must be a full 40-hex commit id (git rev-parse v<version>)")
         return v.lower() if v else v
 
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if not re.match(r"^\d+\.\d+\.\d+$", v):
+        if not grammar.full(grammar.VERSION_RE, v):
             raise ValueError("must be a keepalived release like 2.4.3")
         return v
 
     @field_validator("sha256")
     @classmethod
     def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[0-9a-f]{64}$", v.lower()):
+        if v is not None and not grammar.full(grammar.SHA256_RE, v.lower()):
             raise ValueError("must be 64 hexadecimal characters (sha256sum of the tarball)")
         return v.lower() if v else v
 
@@ -237,9 +331,9 @@ LVS_SCHEDULERS = (
 class VipSpec(_Model):
     """One VIP of ``nginx-ha:vips``: a plain address, or {address, virtualRouterId}."""
 
-    address: ipaddress.IPv4Address
+    address: Address
     # Unset: vrrp.virtualRouterId + the VIP's index in the list.
-    virtual_router_id: int | None = Field(default=None, ge=1, le=255)
+    virtual_router_id: Int | None = Field(default=None, ge=1, le=255)
 
     @model_validator(mode="before")
     @classmethod
@@ -250,20 +344,20 @@ class VipSpec(_Model):
 class Lvs(_Model):
     """LVS (IPVS) in direct-routing mode in front of the nginx nodes (docs/active-active-lvs.md)."""
 
-    enabled: bool = False
+    enabled: Bool = False
     # The virtual service's port; direct routing cannot translate ports, so it is
     # nginx.port (unset: nginx.port).
-    port: int | None = Field(default=None, ge=1, le=65535)
-    scheduler: str = "wlc"
+    port: Port | None = None
+    scheduler: Text = "wlc"
     # Seconds a client sticks to one nginx node; 0: no persistence.
-    persistence_timeout: int = Field(default=0, ge=0, le=2592000)
+    persistence_timeout: Int = Field(default=0, ge=0, le=2592000)
 
     @field_validator("scheduler")
     @classmethod
     def _scheduler(cls, v: str) -> str:
         if v not in LVS_SCHEDULERS:
             raise ValueError(
-                f"'{v}' is not one of keepalived's LVS schedulers ({', '.join(LVS_SCHEDULERS)}); "
+                f"{v!r} is not one of keepalived's LVS schedulers ({', '.join(LVS_SCHEDULERS)}); "
                 "wlc (weighted least-connection) is the default"
             )
         return v
@@ -272,46 +366,48 @@ class Lvs(_Model):
 class Notify(_Model):
     """State-change notification (notify script, optional e-mail via keepalived's SMTP)."""
 
-    script: bool = False
-    email_to: list[str] = Field(default_factory=list)
-    email_from: str | None = None
-    smtp_server: str | None = None
+    script: Bool = False
+    email_to: list[Email] = Field(default_factory=list, max_length=16)
+    email_from: Email | None = None
+    smtp_server: (
+        Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_smtp_server)] | None
+    ) = None
 
 
 class Nginx(_Model):
-    port: int = Field(default=80, ge=1, le=65535)
-    connect_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
-    send_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
-    read_timeout: Decimal = Field(default=Decimal(1), gt=0, le=600)
-    max_fails: int = Field(default=1, ge=0, le=100)
-    fail_timeout: int = Field(default=10, ge=1, le=3600)
-    retry_non_idempotent: bool = False
+    port: Port = 80
+    connect_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    send_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    read_timeout: Seconds = Field(default=Decimal(1), gt=0, le=600)
+    max_fails: Int = Field(default=1, ge=0, le=100)
+    fail_timeout: Int = Field(default=10, ge=1, le=3600)
+    retry_non_idempotent: Bool = False
     balancing: Literal["round_robin", "least_conn", "hash", "ip_hash", "random"] = "round_robin"
-    health_path: str = Field(default="/nginx-ha/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    health_path: Annotated[str, BeforeValidator(_text), AfterValidator(grammar.check_url_path)] = (
+        "/nginx-ha/health"
+    )
 
 
 class LoadBalancer(_Model):
     name: Name
-    ip: ipaddress.IPv4Address
-    priority: int = Field(ge=1, le=254)
-    host: str | None = None
-    mac: str | None = None
+    ip: Address
+    priority: Int = Field(ge=1, le=254)
+    host: Name | None = None
+    mac: Text | None = None
     vm: VmOverride | None = None
 
-    _n = field_validator("name")(_check_name)
     _m = field_validator("mac")(_check_mac)
 
 
 class Backend(_Model):
     name: Name
-    ip: ipaddress.IPv4Address
+    ip: Address
     role: Literal["primary", "backup"]
-    port: int = Field(default=8080, ge=1, le=65535)
-    host: str | None = None
-    mac: str | None = None
+    port: Port = 8080
+    host: Name | None = None
+    mac: Text | None = None
     vm: VmOverride | None = None
 
-    _n = field_validator("name")(_check_name)
     _m = field_validator("mac")(_check_mac)
 
 
@@ -320,30 +416,34 @@ class Settings(_Model):
 
     project: str = PROJECT
     stack: str = "dev"
-    libvirt_uri: str = Field(default="qemu:///system", alias="libvirt:uri")
-    hosts: dict[str, str] = Field(default_factory=dict)
-    anti_affinity: bool = False
+    libvirt_uri: LibvirtUri = Field(default="qemu:///system", alias="libvirt:uri")
+    hosts: dict[Name, LibvirtUri] = Field(default_factory=dict, max_length=64)
+    anti_affinity: Bool = False
     # Protect the managed base image from `pulumi destroy`; unset: protected except in
     # lab stacks (is_lab_stack), which are torn down whole. See docs/operations.md.
-    protect_base_image: bool | None = None
+    protect_base_image: Bool | None = None
     # The stack serves traffic: VMs are created and replaced one node at a time in
     # rollout order, each after the previous node's gate (a first creation is then
     # sequential too). Unset: true except in lab stacks (is_lab_stack). Changes of
     # files and builds roll one node at a time either way (docs/operations.md).
-    serving: bool | None = None
+    serving: Bool | None = None
     network: Network = Field(default_factory=Network)
     image: Image = Field(default_factory=Image)
     ssh: Ssh
     # Required in a stack's config (parse_settings); a program building the stack from
     # code may pass the key as a Pulumi Input instead (NginxHaStackArgs).
     ssh_private_key: SecretStr | None = None
+    # The secret each node's SSH host key is derived from (topology/hostkeys.py):
+    # every key is known before the first connection and pinned in it. Required in a
+    # stack's config, like ssh_private_key.
+    ssh_host_key_seed: SecretStr | None = None
     # One VIP (vip) or several, active-active (vips); one of them, not both. After
     # parsing, vip is the first VIP either way.
-    vip: ipaddress.IPv4Address | None = None
-    vips: list[VipSpec] | None = None
+    vip: Address | None = None
+    vips: list[VipSpec] | None = Field(default=None, max_length=32)
     lvs: Lvs = Field(default_factory=Lvs)
-    load_balancers: list[LoadBalancer] = Field(min_length=2)
-    backends: list[Backend] = Field(min_length=1)
+    load_balancers: list[LoadBalancer] = Field(min_length=2, max_length=16)
+    backends: list[Backend] = Field(min_length=1, max_length=64)
     vrrp: Vrrp = Field(default_factory=Vrrp)
     vrrp_auth_pass: SecretStr | None = None
     vm: VmSize = Field(default_factory=VmSize)

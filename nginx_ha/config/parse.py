@@ -23,11 +23,18 @@ from nginx_ha.config.pins import NS, PROJECT
 from nginx_ha.config.rules import cross_checks
 from nginx_ha.config.rules.vrrp import SECRET_AS_INPUT
 
-# Keys that are secrets: they must be set with `pulumi config set --secret`.
-SECRET_KEYS = {"sshPrivateKey", "vrrpAuthPass"}
+# Keys that are secrets: they must be set with `pulumi config set --secret`, the
+# value on standard input (never on the command line: shell history, process list).
+SECRET_KEYS = {"sshPrivateKey", "vrrpAuthPass", "sshHostKeySeed"}
+# How to set each secret, reading it from standard input.
+SECRET_HINTS = {
+    "sshPrivateKey": "pulumi config set --secret sshPrivateKey < ~/.ssh/KEY",
+    "vrrpAuthPass": "openssl rand -hex 16 | pulumi config set --secret vrrpAuthPass",
+    "sshHostKeySeed": "openssl rand -hex 32 | pulumi config set --secret sshHostKeySeed",
+}
 # Optional in the model (a program may give them as Pulumi Inputs), required in a
 # stack's config.
-REQUIRED_IN_CONFIG = {"ssh_private_key"}
+REQUIRED_IN_CONFIG = {"ssh_private_key", "ssh_host_key_seed"}
 OUR_KEYS = {
     (f.alias or name)
     for name, f in Settings.model_fields.items()
@@ -121,8 +128,8 @@ def parse_settings(
                 problems.append(
                     Problem(
                         full,
-                        "is stored in plain text; set it again with "
-                        f"`pulumi config set --secret {key} ...`",
+                        "is stored in plain text; set it again as a secret, the value on "
+                        f"standard input: `{SECRET_HINTS[key]}`",
                     )
                 )
 
@@ -139,7 +146,13 @@ def parse_settings(
             continue
         if alias not in ours:
             if field.is_required() or name in REQUIRED_IN_CONFIG:
-                problems.append(Problem(_key_path(alias, []), _HINTS["missing"].format(key=alias)))
+                hint = _HINTS["missing"].format(key=alias)
+                if alias in SECRET_HINTS:
+                    hint = (
+                        f"required: a secret, set with its value on standard input: "
+                        f"`{SECRET_HINTS[alias]}` (scripts/bootstrap.sh generates it)"
+                    )
+                problems.append(Problem(_key_path(alias, []), hint))
             else:
                 parsed[name] = field.get_default(call_default_factory=True)
             continue

@@ -31,3 +31,8 @@ DEFAULT_INTERFACE = "enp1s0"
 
 MIN_MEMORY_MIB = 512
 MIN_DISK_GIB = 3
+# Upper bounds a libvirt host accepts and the program was meant for: 1 TiB of memory,
+# QEMU's q35 limit of 255 vCPUs without an IOMMU (kept to 64 here), 16 TiB of disk.
+MAX_MEMORY_MIB = 1024 * 1024
+MAX_VCPUS = 64
+MAX_DISK_GIB = 16 * 1024

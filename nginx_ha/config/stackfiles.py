@@ -2,12 +2,16 @@
 
 ``read_config`` gives a ``Pulumi.<stack>.yaml``'s config, ``as_engine_config`` turns it
 into what the engine passes the program, and ``raw_config_from_file`` fills the secrets
-for runs without the engine (the offline ``render`` command): from environment
-variables, else from placeholders that pass validation.
+for runs without the engine (the offline ``render`` command): placeholders that pass
+validation, or, when asked for, the real ones from environment variables.
 
 The stack files are the Pulumi project's, not this package's: every function that
 reads one takes the project folder (``root``), since an installed nginx-ha lives in
 site-packages, away from the project that uses it.
+
+Stack files are read as YAML 1.2, as the engine (Go's yaml.v3) reads them: an
+unquoted ``52:54:00:12:34:56`` is text (YAML 1.1 readers such as PyYAML make it a
+base-60 number), ``yes``/``on`` are text, not booleans.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
+ENV_SSH_HOST_KEY_SEED = "NGINX_HA_SSH_HOST_KEY_SEED"
 
 PLACEHOLDER_PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYWNlaG9sZGVyLW9mZmxpbmUtcmVuZGVyLTAwMDA "
@@ -32,6 +38,40 @@ PLACEHOLDER_PRIVATE_KEY = "placeholder: set NGINX_HA_SSH_PRIVATE_KEY"
 # an auth_hmac key. Rendered files show where the real one goes, never a real one.
 PLACEHOLDER_PASS = "CHANGEME"  # noqa: S105 - a documented placeholder
 PLACEHOLDER_HMAC_KEY = "placeholder-set-NGINX_HA_VRRP_00"
+PLACEHOLDER_HOST_KEY_SEED = "placeholder-host-key-seed-not-a-secret-0000"  # noqa: S105
+
+
+class StackFileError(ValueError):
+    """A stack file that cannot be read as one (its name and what is wrong)."""
+
+
+def load_yaml(text: str) -> Any:
+    """YAML 1.2 (the engine's reading), plain Python values."""
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def load_stack_document(path: Path) -> dict[str, Any]:
+    """A stack (or project) file as a mapping; StackFileError naming the file when it
+    is not YAML, not a mapping, or its ``config`` is not a mapping."""
+    try:
+        data = load_yaml(path.read_text())
+    except (YAMLError, UnicodeDecodeError, OSError) as e:
+        raise StackFileError(f"{path.name}: not readable as YAML ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StackFileError(
+            f"{path.name}: is a {type(data).__name__}, not a mapping with a config: section"
+        )
+    config = data.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise StackFileError(
+            f"{path.name}: config is a {type(config).__name__}, not a mapping of keys "
+            "to values (config:\n  nginx-ha:vip: 192.168.159.110)"
+        )
+    if isinstance(config, dict) and not all(isinstance(k, str) for k in config):
+        raise StackFileError(f"{path.name}: every key under config must be text")
+    return data
 
 
 def stack_path(stack: str, root: str | Path) -> Path:
@@ -42,11 +82,12 @@ def stack_path(stack: str, root: str | Path) -> Path:
 def read_config(stack: str, root: str | Path) -> dict[str, Any]:
     """A committed stack file's ``config`` (in the project folder ``root``) as plain
     values; encrypted values (only the engine can read them) are left out.
-    FileNotFoundError for an unknown stack."""
+    FileNotFoundError for an unknown stack, StackFileError for a file that is not a
+    stack file."""
     path = stack_path(stack, root)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_stack_document(path)
     return {
         key: value
         for key, value in (data.get("config") or {}).items()
@@ -64,21 +105,31 @@ def as_engine_config(cfg: Mapping[str, Any]) -> dict[str, str]:
 
 
 def raw_config_from_file(
-    stack: str, root: str | Path, env: Mapping[str, str] | None = None
+    stack: str,
+    root: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    real_secrets: bool = False,
 ) -> dict[str, Any]:
     """The stack file's config, structured values as JSON text (as the engine hands
-    them over), secrets from ``env`` (default: the process environment) or
-    placeholders. Raises FileNotFoundError for an unknown stack."""
+    them over), secrets as placeholders that pass validation; with ``real_secrets``,
+    from ``env`` (default: the process environment) where set there. Raises
+    FileNotFoundError for an unknown stack, StackFileError for a broken file."""
     env = os.environ if env is None else env
+    given = env if real_secrets else {}
     cfg = read_config(stack, root)
-    ssh = dict(cfg.get("nginx-ha:ssh") or {})
-    ssh.setdefault("publicKey", PLACEHOLDER_PUBLIC_KEY)
-    cfg["nginx-ha:ssh"] = ssh
-    cfg["nginx-ha:sshPrivateKey"] = env.get(ENV_SSH_PRIVATE_KEY) or PLACEHOLDER_PRIVATE_KEY
-    vrrp = cfg.get("nginx-ha:vrrp") or {}
-    if env.get(ENV_VRRP_AUTH_PASS):
-        cfg["nginx-ha:vrrpAuthPass"] = env[ENV_VRRP_AUTH_PASS]
-    elif not vrrp.get("allowUnauthenticated"):
-        v2 = int(vrrp.get("version", 3)) == 2
+    ssh = cfg.get("nginx-ha:ssh")
+    ssh = dict(ssh) if isinstance(ssh, dict) else ssh
+    if isinstance(ssh, dict):
+        ssh.setdefault("publicKey", PLACEHOLDER_PUBLIC_KEY)
+    cfg["nginx-ha:ssh"] = {"publicKey": PLACEHOLDER_PUBLIC_KEY} if ssh is None else ssh
+    cfg["nginx-ha:sshPrivateKey"] = given.get(ENV_SSH_PRIVATE_KEY) or PLACEHOLDER_PRIVATE_KEY
+    cfg["nginx-ha:sshHostKeySeed"] = given.get(ENV_SSH_HOST_KEY_SEED) or PLACEHOLDER_HOST_KEY_SEED
+    vrrp = cfg.get("nginx-ha:vrrp")
+    vrrp = vrrp if isinstance(vrrp, dict) else {}
+    if given.get(ENV_VRRP_AUTH_PASS):
+        cfg["nginx-ha:vrrpAuthPass"] = given[ENV_VRRP_AUTH_PASS]
+    elif vrrp.get("allowUnauthenticated") is not True:
+        v2 = vrrp.get("version") == 2
         cfg["nginx-ha:vrrpAuthPass"] = PLACEHOLDER_PASS if v2 else PLACEHOLDER_HMAC_KEY
     return as_engine_config(cfg)

@@ -14,6 +14,7 @@ Templates get decided values from the topology; nothing here reads raw settings.
 """
 
 from nginx_ha.render.cloudinit import (
+    cloud_init_files,
     cloud_init_meta_data,
     cloud_init_network_config,
     cloud_init_user_data,
@@ -45,6 +46,7 @@ __all__ = [
     "TRACK_FILE",
     "check_nginx_script",
     "check_restart_marker",
+    "cloud_init_files",
     "cloud_init_meta_data",
     "cloud_init_network_config",
     "cloud_init_user_data",

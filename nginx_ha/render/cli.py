@@ -3,8 +3,10 @@ the program would install, rendered offline under ``DIR/<node name>/<absolute pa
 the node>``. The stack file is read from the Pulumi project folder (default: the
 working directory, as ``pulumi`` itself).
 
-Secrets come from NGINX_HA_SSH_PRIVATE_KEY and NGINX_HA_VRRP_AUTH_PASS, else from
-placeholders that pass validation (see nginx_ha/config/stackfiles.py).
+Secrets are placeholders that pass validation (the files show where a secret goes,
+never a secret), unless ``--with-secrets`` asks for the real ones: then they come
+from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED and NGINX_HA_SSH_PRIVATE_KEY
+(see nginx_ha/config/stackfiles.py), and the output folder holds secrets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from nginx_ha import render
 from nginx_ha.config import SettingsError, parse_settings, stackfiles
 from nginx_ha.topology import build_topology, vm_layout
+from nginx_ha.topology.hostkeys import host_key
 
 
 def write_stack_files(
@@ -24,19 +27,29 @@ def write_stack_files(
     out: Path,
     env: dict[str, str] | None = None,
     project_dir: str | Path | None = None,
+    *,
+    real_secrets: bool = False,
 ) -> list[Path]:
     """Render every node's files of ``stack`` (``Pulumi.<stack>.yaml`` in ``project_dir``,
-    default the working directory) under ``out``; return the paths written."""
-    raw = stackfiles.raw_config_from_file(stack, project_dir or Path.cwd(), env)
+    default the working directory) under ``out``; return the paths written. Secrets
+    are placeholders unless ``real_secrets`` (then from ``env``)."""
+    raw = stackfiles.raw_config_from_file(
+        stack, project_dir or Path.cwd(), env, real_secrets=real_secrets
+    )
     settings = parse_settings(raw, stack=stack)
     topo = build_topology(settings)
-    layout = vm_layout(settings)
+    layout = vm_layout(topo)
     secrets = {}
     if settings.vrrp_auth_pass is not None:
         secrets["vrrpAuthPass"] = settings.vrrp_auth_pass.get_secret_value()
+    seed = settings.ssh_host_key_seed
     written = []
     for node in topo.nodes:
-        for path, text in render.node_files(topo, node, layout, secrets).items():
+        files = dict(render.node_files(topo, node, layout, secrets))
+        if seed is not None:
+            key = host_key(seed.get_secret_value(), topo.project, topo.stack, node.name)
+            files.update(render.cloud_init_files(topo, node, key))
+        for path, text in files.items():
             target = out / node.name / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
@@ -58,17 +71,30 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the Pulumi project folder holding the stack files (default: the working directory)",
     )
+    parser.add_argument(
+        "--with-secrets",
+        action="store_true",
+        help="render the real secrets from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED "
+        "and NGINX_HA_SSH_PRIVATE_KEY instead of placeholders (the output then holds secrets)",
+    )
     args = parser.parse_args(argv)
     try:
-        written = write_stack_files(args.stack, args.out, project_dir=args.project_dir)
+        written = write_stack_files(
+            args.stack, args.out, project_dir=args.project_dir, real_secrets=args.with_secrets
+        )
     except FileNotFoundError as e:
         print(f"no stack file for '{args.stack}': {e}", file=sys.stderr)
+        return 2
+    except stackfiles.StackFileError as e:
+        print(f"stack file of '{args.stack}' is broken: {e}", file=sys.stderr)
         return 2
     except SettingsError as e:
         print(e, file=sys.stderr)
         return 1
     for path in written:
         print(path)
+    if args.with_secrets:
+        print(f"note: {args.out} holds the stack's secrets", file=sys.stderr)
     return 0
 
 

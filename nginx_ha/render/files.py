@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from nginx_ha.render.cloudinit import USER_DATA
 from nginx_ha.render.keepalived import keepalived_file_modes, keepalived_files
 from nginx_ha.render.nginx import nginx_conf
 from nginx_ha.render.tomcat import tomcat_page, tomcat_page_path
@@ -28,5 +29,8 @@ def node_files(
 
 
 def file_mode(layout: Layout, path: str) -> str:
-    """The mode a rendered file gets on the node (root-owned; 0644 unless listed)."""
+    """The mode a rendered file gets on the node (root-owned; 0644 unless listed);
+    the offline render's user-data holds the node's private host key: 0600."""
+    if path == USER_DATA:
+        return "0600"
     return keepalived_file_modes(layout).get(path, "0644")

@@ -9,7 +9,6 @@ refuse a stack that would need one (naming both versions).
 from __future__ import annotations
 
 import posixpath
-import shlex
 from decimal import Decimal
 
 from nginx_ha.render.templates import render_template
@@ -64,7 +63,11 @@ def keepalived_conf(topo: Topology, node: Node, layout: Layout) -> str:
         keepalived_version=topo.keepalived.version_text,
         script_user=layout.script_user,
         email=(
-            {"to": list(email.to), "sender": email.sender_for(node.name), "server": email.server}
+            {
+                "to": list(email.to),
+                "sender": email.sender_for(node.name),
+                "server": email.server.split(" "),
+            }
             if email
             else None
         ),
@@ -174,9 +177,9 @@ def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
     return render_template(
         "keepalived/check_nginx.sh.j2",
         node_name=node.name,
-        url=shlex.quote(topo.nginx.health_url),
-        restart=shlex.quote(layout.nginx_restart),
-        marker=shlex.quote(check_restart_marker(layout)),
+        url=topo.nginx.health_url,
+        restart=layout.nginx_restart,
+        marker=check_restart_marker(layout),
         timeout=timeout,
         probe_timeout=probe.normalize(),
         restart_timeout=NGINX_RESTART_TIMEOUT,
@@ -192,8 +195,8 @@ def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
     return render_template(
         "keepalived/nginx_watch.sh.j2",
         node_name=node.name,
-        url=shlex.quote(topo.nginx.health_url),
-        health_file=shlex.quote(layout.health_file),
+        url=topo.nginx.health_url,
+        health_file=layout.health_file,
         health_file_text=layout.health_file,
         interval=check.watch_interval.normalize(),
         probe_timeout=probe.normalize(),
@@ -223,7 +226,7 @@ def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
         "keepalived/notify.sh.j2",
         node_name=node.name,
         instance=topo.instances[0].name,
-        state_file=shlex.quote(vrrp_state_file(layout)),
+        state_file=vrrp_state_file(layout),
     )
 
 

@@ -50,8 +50,9 @@ def firewall_params(kind: str, topo: Topology, node: Node) -> dict[str, str]:
     """firewall.sh's parameters for one rule set of ``node``:
 
     - ``http``: nginx's port from anywhere;
-    - ``vrrp``: VRRP (IP protocol 112) from the other load balancers (unicast adverts
-      come from their addresses, and so do multicast ones to 224.0.0.18);
+    - ``vrrp``: VRRP (IP protocol 112) from the other load balancers, dropped from
+      anyone else (a forged advert with a higher priority would take the VIP); unicast
+      adverts come from the peers' addresses, and so do multicast ones to 224.0.0.18;
     - ``tomcat``: the backend's port from the load balancers only."""
     if kind == "http":
         rule = {"FW_NAME": "http", "FW_PROTO": "tcp", "FW_PORT": str(topo.nginx.port)}
@@ -60,6 +61,7 @@ def firewall_params(kind: str, topo: Topology, node: Node) -> dict[str, str]:
         peers = topo.peers[node.name].unicast_peers
         rule = {"FW_NAME": "vrrp", "FW_PROTO": "vrrp", "FW_PORT": ""}
         rule["FW_SOURCES"] = " ".join(str(p) for p in peers)
+        rule["FW_RESTRICT"] = "yes"
     elif kind == "tomcat":
         rule = {"FW_NAME": "tomcat", "FW_PROTO": "tcp", "FW_PORT": str(node.port or 8080)}
         rule["FW_SOURCES"] = " ".join(tomcat_sources(topo))
@@ -67,3 +69,22 @@ def firewall_params(kind: str, topo: Topology, node: Node) -> dict[str, str]:
     else:
         raise ValueError(f"no firewall rule set {kind!r}")
     return rule
+
+
+# ------------------------------------------------------------------ SSH's firewall
+# Kept apart from the other firewall rules: ssh.allowFrom (default: anywhere).
+
+
+def ssh_firewall_params(topo: Topology) -> dict[str, str] | None:
+    """firewall.sh's parameters for the SSH port: from ``ssh.allowFrom`` (and the node
+    itself) only, dropped from everyone else; None when allowFrom is empty (anywhere:
+    no rule at all). The machine running Pulumi must be among the sources."""
+    if not topo.ssh.allow_from:
+        return None
+    return {
+        "FW_NAME": "ssh",
+        "FW_PROTO": "tcp",
+        "FW_PORT": "22",
+        "FW_SOURCES": " ".join([*topo.ssh.allow_from, "127.0.0.1"]),
+        "FW_RESTRICT": "yes",
+    }

@@ -5,12 +5,67 @@ nginx-ha renders the same files as a checkout."""
 from __future__ import annotations
 
 import hashlib
+import re
+import shlex
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# ----------------------------------------------------------- escaping, per context
+# The settings check every value against its grammar; these filters make a value that
+# a rule missed harmless where it lands anyway. Every interpolated value passes
+# ``_finalize``: one holding a control character (a newline would start a line of its
+# own: a directive, a YAML key, a shell command) stops the render. Then each context
+# has its filter:
+#   keepalived.conf  ``kw`` (one bare word) and ``kq`` (inside "...")
+#   nginx.conf       ``nw`` (one bare word)
+#   shell            ``sh`` (shlex.quote)
+#   YAML             ``tojson`` (a JSON string is a YAML scalar)
+# ``kw``/``kq``/``nw`` refuse what they cannot write safely: neither keepalived nor
+# nginx has an escape that would keep a brace, quote or ';' in a value inert everywhere.
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# One keepalived word: what addresses, names, paths and e-mail addresses use. No
+# '#'/'!' (comments), quotes, braces or whitespace.
+KEEPALIVED_WORD = re.compile(r"[A-Za-z0-9_.:/@%+=,-]+")
+# Inside keepalived's double quotes: anything printable but the quote itself.
+KEEPALIVED_QUOTED = re.compile(r"[^\"\x00-\x1f\x7f-\x9f]*")
+# One nginx word: no whitespace, quotes, braces, ';', '$' (variables) or '#'.
+NGINX_WORD = re.compile(r"[A-Za-z0-9_.:/@%+=,~\[\]-]+")
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot be written safely in the context it would land in."""
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, str) and CONTROL.search(value):
+        raise UnsafeValue(
+            f"refusing to render {value!r}: a control character (a newline?) would add "
+            "lines of its own to the file"
+        )
+    return value
+
+
+def _word(pattern: re.Pattern[str], context: str):
+    def check(value: object) -> str:
+        text = str(value)
+        if not pattern.fullmatch(text):
+            raise UnsafeValue(f"refusing to render {text!r} as one {context} word")
+        return text
+
+    return check
+
+
+def _keepalived_quoted(value: object) -> str:
+    text = str(value)
+    if not KEEPALIVED_QUOTED.fullmatch(text):
+        raise UnsafeValue(f"refusing to render {text!r} inside keepalived's quotes")
+    return text
+
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -19,6 +74,13 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
     autoescape=False,  # noqa: S701 - config files and shell, not HTML
+    finalize=_finalize,
+)
+_env.filters.update(
+    kw=_word(KEEPALIVED_WORD, "keepalived.conf"),
+    kq=_keepalived_quoted,
+    nw=_word(NGINX_WORD, "nginx.conf"),
+    sh=lambda value: shlex.quote(str(value)),
 )
 
 

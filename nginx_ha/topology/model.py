@@ -182,6 +182,8 @@ class ImagePlan:
 class SshPlan:
     user: str
     public_key: str
+    # Who may reach the nodes' SSH port (ssh.allowFrom); empty: anywhere (no rule).
+    allow_from: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------ nodes and VRRP
@@ -478,7 +480,7 @@ def build_topology(
             pool=s.image.pool,
             protect=s.protects_base_image,
         ),
-        ssh=SshPlan(s.ssh.user, s.ssh.public_key),
+        ssh=SshPlan(s.ssh.user, s.ssh.public_key, tuple(str(n) for n in s.ssh.allow_from)),
         hosts=hosts,
         serving=s.serves_traffic,
     )

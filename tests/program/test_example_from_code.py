@@ -20,8 +20,9 @@ CONFIG = {
     f"{PROJECT}:sshPublicKey": stacks.TEST_PUBLIC_KEY,
     f"{PROJECT}:sshPrivateKey": stacks.TEST_PRIVATE_KEY,
     f"{PROJECT}:vrrpAuthPass": stacks.TEST_HMAC_KEY,
+    f"{PROJECT}:sshHostKeySeed": stacks.TEST_HOST_KEY_SEED,
 }
-SECRET_KEYS = {f"{PROJECT}:sshPrivateKey", f"{PROJECT}:vrrpAuthPass"}
+SECRET_KEYS = {f"{PROJECT}:sshPrivateKey", f"{PROJECT}:vrrpAuthPass", f"{PROJECT}:sshHostKeySeed"}
 LBS = ("edge-a", "edge-b")
 BACKENDS = ("app-1", "app-2")
 STACK = "nginx-ha:index:NginxHaStack::web"

@@ -6,6 +6,7 @@ records each resource's parent, dependencies and additional secret outputs.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from typing import Any
 
@@ -110,7 +111,8 @@ def test_the_build_is_pinned_by_tag_and_commit_with_parameters_at_the_top():
 def test_a_tarball_from_the_operator_is_uploaded_then_verified(tmp_path):
     tarball = tmp_path / "keepalived-2.2.7.tar.gz"
     tarball.write_bytes(b"not really a tarball")
-    sha = "c61940d874154a560a54627ecf7ef47adebdf832164368d10bf242a4d9b7d49d"
+    # The settings check the file and its checksum before any resource.
+    sha = hashlib.sha256(b"not really a tarball").hexdigest()
     result = run(
         keepalived={"version": "2.2.7", "path": str(tarball), "sha256": sha},
         vrrp=dict(V2["vrrp"], check={"interval": 1, "timeout": 1}),
@@ -142,6 +144,8 @@ def test_firewall_allows_vrrp_from_the_peer_only():
     for lb, peer in (("nginx-master", "192.168.159.130"), ("nginx-backup", "192.168.159.129")):
         fw = params_of(result.named(f"{lb}-vrrp-firewall").inputs["create"])
         assert (fw["FW_PROTO"], fw["FW_SOURCES"]) == ("vrrp", peer)
+        # ... and dropped from anyone else (a forged advert could take the VIP).
+        assert fw["FW_RESTRICT"] == "yes"
 
 
 def params_of(command: str) -> dict[str, str]:
@@ -155,6 +159,25 @@ def params_of(command: str) -> dict[str, str]:
             break  # the script body starts
         out[name] = shlex.split(value)[0] if value else ""
     return out
+
+
+def test_ssh_is_open_to_anywhere_by_default_with_no_step():
+    result = run()
+    assert not [r for r in result.resources if r.name.endswith("-ssh-firewall")]
+
+
+def test_ssh_from_allow_from_only_on_every_node():
+    ssh = {"user": "debian", "publicKey": stacks.TEST_PUBLIC_KEY, "allowFrom": ["203.0.113.0/24"]}
+    result = run(ssh=ssh)
+    steps = {
+        r.name: params_of(r.inputs["create"])
+        for r in result.resources
+        if r.name.endswith("-ssh-firewall")
+    }
+    assert len(steps) == 4
+    for fw in steps.values():
+        assert (fw["FW_PORT"], fw["FW_RESTRICT"]) == ("22", "yes")
+        assert fw["FW_SOURCES"] == "203.0.113.0/24 127.0.0.1"
 
 
 def keepalived_triggers(result) -> dict[str, Any]:

@@ -87,8 +87,18 @@ def test_each_domain_carries_its_mac_address_and_hostname(dev):
         assert domain.inputs["cloudinit"] == f"{vm}-cloudinit-id"
         assert domain.inputs["disks"] == [{"volumeId": f"{vm}-disk-id"}]
         # The hostname travels on the domain's own cloud-init disk.
-        user = yaml.safe_load(dev.named(f"{vm}-cloudinit").inputs["userData"])
+        user = yaml.safe_load(unsecret(dev.named(f"{vm}-cloudinit").inputs["userData"])[0])
         assert user["hostname"] == vm
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
+
+
+def unsecret(value):
+    """(plain value, was it a secret) of a registered input."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return value["value"], True
+    return value, False
 
 
 def test_cloud_init_disk_matches_the_vm(dev):
@@ -97,7 +107,9 @@ def test_cloud_init_disk_matches_the_vm(dev):
         vm = r.name.removesuffix("-cloudinit")
         meta = yaml.safe_load(r.inputs["metaData"])
         net = yaml.safe_load(r.inputs["networkConfig"])
-        user = yaml.safe_load(r.inputs["userData"])
+        user_text, secret = unsecret(r.inputs["userData"])
+        assert secret, "user-data holds the node's private host key: a secret"
+        user = yaml.safe_load(user_text)
         assert meta["instance-id"] == f"iid-nginx-ha-dev-{vm}"
         assert user["hostname"] == vm
         assert net["ethernets"]["enp1s0"]["match"]["macaddress"] == nodes[vm]["mac"]
@@ -210,3 +222,50 @@ def test_preview_builds_the_same_graph(dev):
     for r in dev.resources:
         assert preview.get(r.key).parent == r.parent, r.key
         assert preview.dependencies(r.key) == dev.dependencies(r.key), r.key
+
+
+def test_every_connection_pins_the_host_key_its_cloud_init_installs(dev):
+    from cryptography.hazmat.primitives import serialization
+
+    user_data = {
+        r.name.removesuffix("-cloudinit"): yaml.safe_load(unsecret(r.inputs["userData"])[0])
+        for r in dev.of_type(CIDATA)
+    }
+    by_ip = {node["ip"]: name for name, node in dev.exports["nodes"].items()}
+    keys = set()
+    commands = dev.of_type(COMMAND)
+    assert commands
+    for cmd in commands:
+        conn, _ = unsecret(cmd.inputs["connection"])
+        pinned, _ = unsecret(conn["hostKey"])
+        doc = user_data[by_ip[conn["host"]]]
+        assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_deletekeys"] is True
+        private = serialization.load_ssh_private_key(
+            doc["ssh_keys"]["ed25519_private"].encode(), None
+        )
+        derived = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        assert pinned == derived
+        keys.add(pinned)
+    assert len(keys) == 4  # each clone its own key
+
+
+def test_bad_settings_reach_pulumi_as_a_run_error_without_a_traceback():
+    """Pulumi's language host logs a RunError's message alone (no Python traceback)."""
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(stacks.raw_config("dev", vip="10.9.9.9"), stack="dev")
+    assert str(err.value).startswith("1 problem(s) in the stack settings; nothing was created")
+    assert "nginx-ha:vip: 10.9.9.9 is outside the network" in str(err.value)
+
+
+def test_a_private_key_of_another_pair_stops_the_program_before_any_resource():
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJTW6pNM6q0Cz0DeUMx3h1e79JYkfe1APi2nnMwMY3k0 x"
+    with pytest.raises(SettingsError, match="nginx-ha:sshPrivateKey: does not match"):
+        run_program(
+            stacks.raw_config("dev", ssh={"user": "debian", "publicKey": other}), stack="dev"
+        )

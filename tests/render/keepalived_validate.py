@@ -112,13 +112,18 @@ def in_namespace(
             os.chmod(target, int(mode, 8))
         mounts = "".join(f"mount --bind {src} {dst}\n" for dst, src in dirs.items())
         subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-        for i, name in enumerate(interfaces):
+        taken = set(interfaces)
+        peers = (f"p{i}" for i in range(10**6) if f"p{i}" not in taken)
+        for name, peer in zip(interfaces, peers, strict=False):
             subprocess.run(
-                ["ip", "-n", ns, "link", "add", name, "type", "veth", "peer", "name", f"p{i}"],
+                # "name"/"dev" keywords: ip reads a bare "a" or "mtu" as a keyword.
+                ["ip", "-n", ns, "link", "add", "name", name, "type", "veth", "peer", "name", peer],
                 check=True,
                 timeout=10,
             )
-            subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True, timeout=10)
+            subprocess.run(
+                ["ip", "-n", ns, "link", "set", "dev", name, "up"], check=True, timeout=10
+            )
         run_dir = tmp / "run"
         run_dir.mkdir(mode=0o700)
         script = f"set -e\nRUN={run_dir}\n{mounts}{command}"

@@ -24,6 +24,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
 from nginx_ha.topology import Layout, build_topology, vm_layout
+from nginx_ha.topology.hostkeys import host_key
 from support import stacks
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
@@ -132,14 +133,42 @@ def test_the_render_command_writes_the_dev_files_under_node_and_path(tmp_path):
         assert stat.S_IMODE((base / "check_nginx.sh").stat().st_mode) == 0o755
 
 
-def test_the_render_command_takes_the_secret_from_the_environment(tmp_path):
+def test_the_render_command_writes_placeholders_even_with_the_secret_in_the_environment(
+    tmp_path,
+):
     key = "k" * 40
     render_cli.write_stack_files(
         "dev", tmp_path, env={stackfiles.ENV_VRRP_AUTH_PASS: key}, project_dir=stacks.ROOT
     )
+    text = (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text()
+    assert text == stackfiles.PLACEHOLDER_HMAC_KEY + "\n"
+    everything = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert key not in everything
+
+
+def test_the_render_command_takes_the_real_secrets_only_when_asked(tmp_path):
+    key = "k" * 40
+    seed = "s" * 40
+    env = {stackfiles.ENV_VRRP_AUTH_PASS: key, stackfiles.ENV_SSH_HOST_KEY_SEED: seed}
+    render_cli.write_stack_files(
+        "dev", tmp_path, env=env, project_dir=stacks.ROOT, real_secrets=True
+    )
     assert (tmp_path / "nginx-backup/etc/keepalived/vrrp-auth.key").read_text() == key + "\n"
     conf = (tmp_path / "nginx-backup/etc/keepalived/keepalived.conf").read_text()
     assert key not in conf
+    user_data = tmp_path / "nginx-backup/cloud-init/user-data"
+    assert stat.S_IMODE(user_data.stat().st_mode) == 0o600  # the private host key
+    assert host_key(seed, "nginx-ha", "dev", "nginx-backup").public in user_data.read_text()
+
+
+def test_the_render_command_names_a_stack_file_whose_config_is_a_list(tmp_path, capsys):
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  - nginx-ha:vip: 10.0.0.1\n")
+    with pytest.raises(stackfiles.StackFileError, match=r"Pulumi.broken.yaml: config is a list"):
+        stackfiles.raw_config_from_file("broken", tmp_path)
+    argv = ["--stack", "broken", "--out", str(tmp_path / "o"), "--project-dir", str(tmp_path)]
+    assert render_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.broken.yaml: config is a list" in err and "Traceback" not in err
 
 
 def test_the_render_command_refuses_an_unknown_stack(tmp_path, capsys):

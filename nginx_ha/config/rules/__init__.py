@@ -8,13 +8,24 @@
 | ``lvs`` | LVS port and the IPVS build |
 | ``hosts`` | libvirt hosts, placement, base image |
 | ``nginx`` | balancing with backups, health path, timeouts |
+| ``ssh`` | the host key seed |
+| ``ports`` | service ports clashing with SSH or with another port of the node |
 
 Collisions with other committed stacks are judged in ``nginx_ha.config.collisions``.
 """
 
 from __future__ import annotations
 
-from nginx_ha.config.rules import hosts, keepalived, lvs, network, nginx, vrrp  # noqa: F401 - registers
+from nginx_ha.config.rules import (  # noqa: F401 - registers
+    hosts,
+    keepalived,
+    lvs,
+    network,
+    nginx,
+    ports,
+    ssh,
+    vrrp,
+)
 from nginx_ha.config.rules.base import Sections, run
 
 __all__ = ["cross_checks"]

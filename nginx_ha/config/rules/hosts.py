@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from nginx_ha.config.errors import Problem
-from nginx_ha.config.grammar import NAME_RE
 from nginx_ha.config.models import Image, LoadBalancer
 from nginx_ha.config.rules.base import config_key, each_node, rule
 
@@ -44,16 +42,7 @@ def _host_rules(s: dict[str, Any]) -> Iterable[Problem]:
             "could not reach each other (VRRP, proxying): use mode bridge with a host "
             "bridge on the shared segment, or put every node on one host",
         )
-    for name, uri in hosts.items():
-        if not NAME_RE.match(name):
-            yield Problem(
-                config_key(f"hosts.{name}"), "host names must be lowercase labels (a-z, 0-9, '-')"
-            )
-        if not re.match(r"^[a-z0-9+]+://", uri):
-            yield Problem(
-                config_key(f"hosts.{name}"),
-                f"'{uri}' is not a libvirt URI such as qemu+ssh://user@host/system",
-            )
+    # Each host's name and URI are checked by their grammars (models.py).
     for path, node in each_node(s):
         if node.host is not None and node.host not in hosts:
             known = ", ".join(sorted(hosts)) or "none defined"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -79,6 +78,9 @@ def _notify_rules(s: dict[str, Any]) -> Iterable[Problem]:
             config_key("notify.smtpServer"),
             "e-mail notification needs an SMTP server (host or host:port)",
         )
-    for i, addr in enumerate(n.email_to):
-        if not re.match(r"^[^@\s]+@[^@\s]+$", addr):
-            yield Problem(config_key(f"notify.emailTo[{i}]"), f"'{addr}' is not an e-mail address")
+    if (n.email_from or n.smtp_server) and not n.email_to:
+        yield Problem(
+            config_key("notify.emailTo"),
+            "notify.emailFrom/smtpServer are set but nobody is notified: list the "
+            "recipients in notify.emailTo, or remove the other two",
+        )

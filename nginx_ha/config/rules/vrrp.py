@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from nginx_ha.config.capabilities import since, supports
 from nginx_ha.config.errors import Problem
+from nginx_ha.config.grammar import CONTROL_RE
 from nginx_ha.config.models import Keepalived, LoadBalancer, Network, VipSpec, Vrrp, vip_specs
 from nginx_ha.config.pins import NS
 from nginx_ha.config.rules.base import config_key, each_node, rule
@@ -34,7 +35,8 @@ def _priority_rules(s: dict[str, Any]) -> Iterable[Problem]:
                 "leave the election to address order; give each a distinct priority "
                 "(the highest is the MASTER)",
             )
-    if len(counts) == len(lbs) and vrrp.check.weight != 0 and vrrp.preempt:
+    # The gap needs two priorities (a bad load balancer reports its own problem).
+    if len(lbs) >= 2 and len(counts) == len(lbs) and vrrp.check.weight != 0 and vrrp.preempt:
         ordered = sorted((lb.priority for lb in lbs), reverse=True)
         gap = ordered[0] - ordered[1]
         if gap >= abs(vrrp.check.weight):
@@ -101,8 +103,9 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
             yield Problem(
                 config_key("vrrpAuthPass"),
                 "VRRPv2 adverts are authenticated with a PASS of at most 8 characters: "
-                "set it with `pulumi config set --secret vrrpAuthPass ...` (or allow "
-                "unauthenticated adverts with vrrp.allowUnauthenticated true)",
+                "set it on standard input with `openssl rand -hex 4 | pulumi config set "
+                "--secret vrrpAuthPass` (or allow unauthenticated adverts with "
+                "vrrp.allowUnauthenticated true)",
             )
         elif secret is not None and not re.fullmatch(r"[!#-\[\]-z|~]*", secret.get_secret_value()):
             yield Problem(
@@ -131,8 +134,15 @@ def _auth_rules(s: dict[str, Any]) -> Iterable[Problem]:
             yield Problem(
                 config_key("vrrpAuthPass"),
                 "VRRPv3 adverts are authenticated with keepalived's auth_hmac: set a "
-                "32 to 64 character key with `pulumi config set --secret vrrpAuthPass "
-                "$(openssl rand -hex 16)` (or set vrrp.allowUnauthenticated true)",
+                "32 to 64 character key on standard input with `openssl rand -hex 16 | "
+                "pulumi config set --secret vrrpAuthPass` (or set "
+                "vrrp.allowUnauthenticated true)",
+            )
+        elif has_hmac and secret is not None and CONTROL_RE.search(secret.get_secret_value()):
+            yield Problem(
+                config_key("vrrpAuthPass"),
+                "holds a control character (a newline?); an auth_hmac key is one line of "
+                "printable text: `openssl rand -hex 16` makes one",
             )
         elif (
             has_hmac
@@ -227,3 +237,20 @@ def _vips_rules(s: dict[str, Any]) -> Iterable[Problem]:
             )
         else:
             vrids[vrid] = f"{NS}:vips[{i}]"
+
+
+@rule("vrrp")
+def _positive_weight_rule(s: dict[str, Any]) -> Iterable[Problem]:
+    """A positive weight inverts failover: the watcher writes 1 for "nginx down" and
+    keepalived adds value x weight to the priority (track_file), and a failing
+    vrrp_script with a positive weight adds it too, so the node whose nginx died would
+    rise above its peer and keep the VIP (reproduced with keepalived 2.2.7)."""
+    weight = s["vrrp"].check.weight
+    if weight > 0:
+        yield Problem(
+            config_key("vrrp.check.weight"),
+            f"{weight} is positive: the health watcher writes 1 when nginx is down, so a "
+            "positive weight would RAISE the priority of the node whose nginx died and "
+            "the VIP would never move; use 0 (FAULT at once, the default) or a negative "
+            "weight larger than the priority gap",
+        )

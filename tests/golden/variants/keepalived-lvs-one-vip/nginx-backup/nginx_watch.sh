@@ -8,6 +8,7 @@
 # also fails over if this watcher dies, and it does the one restart attempt.
 set -u
 
+node=nginx-backup
 url=http://127.0.0.1/nginx-ha/health
 health_file=/run/nginx-ha/nginx-health
 fall=2
@@ -38,7 +39,7 @@ while :; do
     if [ "$state" != 1 ] && { [ -z "$state" ] || [ "$fails" -ge "$fall" ]; }; then
       write_state 1
       state=1
-      logger -t nginx-ha-watch "nginx on nginx-backup does not answer $url" || true
+      logger -t nginx-ha-watch "nginx on $node does not answer $url" || true
     fi
   fi
   sleep 0.2

@@ -7,9 +7,11 @@ set -u
 
 state="${1:-UNKNOWN}"
 state_file=/run/nginx-ha/vrrp.state
+node=nginx-backup
+instance=VI_121
 
 mkdir -p "$(dirname "$state_file")"
 printf '%s %s\n' "$state" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$state_file.tmp"
 mv -f "$state_file.tmp" "$state_file"
-logger -t nginx-ha-vrrp "nginx-backup: VI_121 is now $state" || true
+logger -t nginx-ha-vrrp "$node: $instance is now $state" || true
 exit 0

@@ -7,6 +7,7 @@
 # and reports the failure; keepalived's fall/rise counters decide the rest.
 set -u
 
+node=nginx-backup
 url=http://127.0.0.1/nginx-ha/health
 restart='systemctl restart nginx'
 marker=/run/nginx-ha/check_nginx.restarted
@@ -21,7 +22,7 @@ fi
 if [ ! -e "$marker" ]; then
   mkdir -p "$(dirname "$marker")"
   date +%s >"$marker"
-  logger -t nginx-ha-check "nginx on nginx-backup does not answer $url; restarting it once" || true
+  logger -t nginx-ha-check "nginx on $node does not answer $url; restarting it once" || true
   # Detached so keepalived's timeout does not cut the restart short.
   setsid timeout 20 bash -c "$restart" </dev/null >/dev/null 2>&1 &
 fi

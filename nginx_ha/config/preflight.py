@@ -1,0 +1,123 @@
+"""Checks of what the settings point at on the operator's machine, run before any
+resource (``components/engine.py``): the SSH private key (parsed, and matched against
+``ssh.publicKey``) and the local files the program uploads (``keepalived.path``:
+present, a regular file, its SHA-256 the one given).
+
+Kept out of :func:`nginx_ha.config.parse_settings`: the offline render command reads
+stack files on machines that hold neither the key nor the tarball.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from nginx_ha.config.errors import Problem
+from nginx_ha.config.models import Settings
+from nginx_ha.config.pins import NS
+
+PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def load_private_key(text: str) -> PrivateKey:
+    """An SSH private key as the command provider reads it (OpenSSH or PEM, not
+    encrypted); ValueError with what is wrong otherwise."""
+    data = text.strip().encode() + b"\n"
+    if text.lstrip().startswith(("ssh-", "ecdsa-", "sk-")):
+        raise ValueError(
+            "is a public key (one 'ssh-... AAAA...' line); sshPrivateKey takes the "
+            "private key file itself (-----BEGIN OPENSSH PRIVATE KEY-----)"
+        )
+    loaders = (
+        (b"-----BEGIN OPENSSH PRIVATE KEY-----", serialization.load_ssh_private_key),
+        (b"-----BEGIN ", serialization.load_pem_private_key),
+    )
+    for marker, loader in loaders:
+        if not data.startswith(marker):
+            continue
+        try:
+            key = loader(data, password=None)
+        except TypeError:
+            raise ValueError(
+                "is encrypted with a passphrase, which the remote steps cannot ask for: "
+                "store an unencrypted copy (Pulumi encrypts the secret itself), e.g. "
+                "`ssh-keygen -p -N '' -f COPY`"
+            ) from None
+        except (ValueError, UnsupportedAlgorithm) as e:
+            raise ValueError(f"is not a readable SSH private key ({e})") from None
+        if not isinstance(
+            key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)
+        ):
+            raise ValueError("is not an ed25519, RSA or ECDSA private key")
+        return key
+    raise ValueError(
+        "is not an SSH private key: it must start with -----BEGIN OPENSSH PRIVATE KEY----- "
+        "(ssh-keygen's file) or a PEM header"
+    )
+
+
+def public_line(key: PrivateKey) -> str:
+    """'type base64' of the key's public half (OpenSSH form, no comment)."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
+def private_key_problems(settings: Settings) -> list[Problem]:
+    if settings.ssh_private_key is None:
+        return []
+    key_name = f"{NS}:sshPrivateKey"
+    try:
+        key = load_private_key(settings.ssh_private_key.get_secret_value())
+    except ValueError as e:
+        return [Problem(key_name, str(e))]
+    mine = public_line(key)
+    given = " ".join(settings.ssh.public_key.split()[:2])
+    if mine != given:
+        return [
+            Problem(
+                key_name,
+                f"does not match nginx-ha:ssh.publicKey (its public half is "
+                f"{mine[:40]}..., ssh.publicKey is {given[:40]}...): the VMs would "
+                "authorize one key and the remote steps log in with another; set both "
+                "from one key pair (`ssh-keygen -y -f KEY` prints the public half)",
+            )
+        ]
+    return []
+
+
+def local_file_problems(settings: Settings) -> list[Problem]:
+    ka = settings.keepalived
+    if ka.path is None:
+        return []
+    key = f"{NS}:keepalived.path"
+    path = Path(ka.path)
+    if not path.exists():
+        return [Problem(key, f"{ka.path} does not exist on this machine (the program uploads it)")]
+    if not path.is_file():
+        return [Problem(key, f"{ka.path} is not a regular file")]
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return [Problem(key, f"{ka.path} cannot be read ({e.strerror})")]
+    if ka.sha256 is not None and digest != ka.sha256:
+        return [
+            Problem(
+                f"{NS}:keepalived.sha256",
+                f"{ka.path} has SHA-256 {digest}, not {ka.sha256}: the file is not the "
+                "tarball the stack pins (the VMs would refuse it after the base image, "
+                "network and volumes exist)",
+            )
+        ]
+    return []
+
+
+def preflight(settings: Settings) -> list[Problem]:
+    """Every problem of what the settings point at on this machine."""
+    return private_key_problems(settings) + local_file_problems(settings)
