@@ -8,7 +8,6 @@ from pulumi_command import remote
 
 from nginx_ha import render
 from nginx_ha.components.remote import NodeStepArgs, script_command
-from nginx_ha.render import script
 from nginx_ha.render.params import ssh_firewall_params
 
 
@@ -19,7 +18,7 @@ def ssh_firewall(
     params = ssh_firewall_params(args.topo)
     if params is None:
         return None
-    command = script_command(script("firewall.sh"), params)
+    command = script_command("firewall.sh", params)
     return remote.Command(
         f"{name}-ssh-firewall",
         connection=args.conn,

@@ -5,13 +5,13 @@ delete that undoes it, replaced delete-first) and where it sits in the node's st
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 import pytest
 
 from support import stacks
 from support.mocks import run_program
+from tests.program.commands import header_params, params_of, script_body, uploaded
 
 LBS = ("nginx-master", "nginx-backup")
 TWO_VIPS = {"vip": None, "vips": ["192.168.159.110", "192.168.159.111"]}
@@ -22,17 +22,13 @@ def run(**overrides: Any):
     return run_program(stacks.raw_config("dev", **overrides), stack="dev")
 
 
-def params_of(command: str) -> dict[str, str]:
-    """The NAME='value' lines script_command sets at the top of a command."""
-    lines = shlex.split(command)[-1].splitlines()
-    assert lines[0] == "set -euo pipefail"
-    out = {}
-    for line in lines[1:]:
-        name, eq, value = line.partition("=")
-        if not (eq and name.isidentifier() and name.isupper()):
-            break  # the script body starts
-        out[name] = shlex.split(value)[0] if value else ""
-    return out
+def keepalived_starts(result, lb: str) -> list[str]:
+    """How keepalived is started on ``lb``: its unit's ExecStart, and the activation's
+    own start where systemd is not PID 1."""
+    unit = uploaded(result, f"{lb}-keepalived-unit-upload")
+    (execstart,) = re.findall(r"^ExecStart=\S+ (.*)$", unit, re.M)
+    activate = script_body(result.named(f"{lb}-activate").inputs["create"])
+    return [execstart, *re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', activate, re.M)]
 
 
 def test_active_active_exports_every_vip_with_its_master():
@@ -49,7 +45,7 @@ def test_every_vip_may_reach_the_tomcat_port():
     # VIP the node holds as the source: every VIP, not only the first, is let through.
     result = run(**TWO_VIPS)
     for be in ("tomcat-primary", "tomcat-backup"):
-        sources = params_of(result.named(f"{be}-tomcat-firewall").inputs["create"])["FW_SOURCES"]
+        sources = header_params(uploaded(result, f"{be}-tomcat-firewall-upload"))["FW_SOURCES"]
         assert sources.split() == [
             "192.168.159.129",
             "192.168.159.130",
@@ -70,11 +66,12 @@ def test_without_lvs_keepalived_is_built_without_ipvs_and_no_lvs_step_exists():
     result = run(**TWO_VIPS)
     build = params_of(result.named("nginx-master-keepalived-build").inputs["create"])
     assert build["CONFIGURE_OPTIONS"] == "--disable-lvs"
-    service = result.named("nginx-master-keepalived-service").inputs["create"]
     # No --vrrp: a build without LVS has no such option (getopt would take it as
     # --vrrp_pid and swallow --use-file); such a build runs VRRP only anyway.
-    starts = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', service, re.M)
-    assert starts == ['--use-file="$KEEPALIVED_CONF"']
+    assert keepalived_starts(result, "nginx-master") == [
+        "--dont-fork --log-console --log-detail --use-file=/etc/keepalived/keepalived.conf",
+        '--use-file="$KEEPALIVED_CONF"',
+    ]
     assert not [r for r in result.resources if r.name.endswith("-lvs-realserver")]
 
 
@@ -85,9 +82,11 @@ def test_lvs_builds_with_ipvs_and_changes_the_build_trigger():
         build_on = on.named(f"{lb}-keepalived-build").inputs
         assert params_of(build_on["create"])["CONFIGURE_OPTIONS"] == "--enable-lvs"
         assert build_on["triggers"] != off.named(f"{lb}-keepalived-build").inputs["triggers"]
-        service = on.named(f"{lb}-keepalived-service").inputs["create"]
-        starts = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', service, re.M)
-        assert starts == ['--use-file="$KEEPALIVED_CONF"']  # VRRP and the LVS checker run
+        # VRRP and the LVS checker run: no --vrrp either way.
+        assert keepalived_starts(on, lb) == [
+            "--dont-fork --log-console --log-detail --use-file=/etc/keepalived/keepalived.conf",
+            '--use-file="$KEEPALIVED_CONF"',
+        ]
 
 
 @pytest.mark.parametrize("lb", LBS)
@@ -107,7 +106,7 @@ def test_each_load_balancer_gets_an_lvs_step_whose_delete_undoes_it(lb):
     assert result.get(f"{lb}-lvs-realserver").delete_before_replace, (
         "a changed setup must be removed before the new one is applied"
     )
-    assert f"{lb}-lvs-realserver" in result.dependencies(f"{lb}-keepalived-service")
+    assert f"{lb}-lvs-realserver" in result.dependencies(f"{lb}-activate")
 
 
 def test_the_lvs_step_reruns_on_a_change_of_what_it_sets_up():

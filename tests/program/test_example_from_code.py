@@ -78,22 +78,24 @@ def test_every_node_gets_its_steps_in_order(example):
     for lb in LBS:
         nginx = example.children(key_of("nginx-ha:index:NginxNode", lb, False))
         keepalived = example.children(key_of("nginx-ha:index:KeepalivedNode", lb, False))
-        assert {f"{lb}-nginx-install", f"{lb}-nginx-conf-install", f"{lb}-nginx-service"} <= nginx
+        assert {f"{lb}-nginx-install", f"{lb}-nginx-conf-upload", f"{lb}-nginx-conf-stage"} <= nginx
         assert {
             f"{lb}-keepalived-build",
             f"{lb}-keepalived-auth",
-            f"{lb}-keepalived-conf-install",
-            f"{lb}-keepalived-service",
+            f"{lb}-keepalived-conf-upload",
+            f"{lb}-keepalived-conf-stage",
         } <= keepalived
-        assert {f"{lb}-wait-ready", f"{lb}-keepalived-conf-install"} <= example.waits_for(
-            f"{lb}-keepalived-service"
-        )
+        assert {
+            f"{lb}-wait-ready",
+            f"{lb}-keepalived-conf-stage",
+            f"{lb}-nginx-conf-stage",
+        } <= example.waits_for(f"{lb}-activate")
     for be in BACKENDS:
         tomcat = example.children(key_of("nginx-ha:index:TomcatNode", be, False))
-        assert {f"{be}-tomcat-install", f"{be}-tomcat-service"} <= tomcat
+        assert {f"{be}-tomcat-install", f"{be}-tomcat-page-stage"} <= tomcat
     smoke = example.waits_for("web-smoke")
-    assert {f"{lb}-keepalived-service" for lb in LBS} <= smoke
-    assert {f"{be}-tomcat-service" for be in BACKENDS} <= smoke
+    assert {f"{n}-activate" for n in (*LBS, *BACKENDS)} <= smoke
+    assert {f"{lb}-handback" for lb in LBS} <= smoke
     assert example.get("web-smoke").parent == STACK
 
 

@@ -7,7 +7,6 @@ records each resource's parent, dependencies and additional secret outputs.
 from __future__ import annotations
 
 import hashlib
-import shlex
 from typing import Any
 
 import pulumi
@@ -17,20 +16,22 @@ from pulumi.runtime import rpc
 from nginx_ha.config.pins import DEFAULT_KEEPALIVED_COMMIT
 from support import stacks
 from support.mocks import run_program
+from tests.program.commands import header_params, params_of, script_body
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 KEEPALIVED = "nginx-ha:index:KeepalivedNode"
 LBS = ("nginx-master", "nginx-backup")
-STEPS = (
-    "keepalived-build",
+STAGED_FILE = "nginx-ha:index:StagedFile"
+# keepalived's staged files on a load balancer (nginx's are under NginxNode).
+STAGED = (
     "vrrp-firewall",
-    "keepalived-auth",
-    "keepalived-conf",
     "check-script",
+    "state-script",
     "watch-script",
-    "watch-service",
-    "keepalived-service",
+    "watch-unit",
+    "keepalived-unit",
+    "keepalived-conf",
 )
 V2 = {"vrrp": {"version": 2, "advertInterval": 1, "virtualRouterId": 121}}
 
@@ -40,12 +41,17 @@ def run(**overrides: Any):
 
 
 def triggers(result) -> dict[str, Any]:
-    """Every step's triggers, but the end-to-end smoke test's (it re-runs on any change)."""
-    return {
-        r.name: r.inputs.get("triggers")
-        for r in result.resources
-        if "triggers" in r.inputs and not r.name.endswith("-smoke")
-    }
+    """What makes each step run again: its triggers, and its command or uploaded text
+    (a changed command re-runs as an update) -- but the end-to-end smoke test's (it
+    re-runs on any change)."""
+    out = {}
+    for r in result.resources:
+        if "triggers" not in r.inputs or r.name.endswith("-smoke"):
+            continue
+        source = r.inputs.get("source")
+        text = source.text if isinstance(source, pulumi.StringAsset) else None
+        out[r.name] = (r.inputs.get("triggers"), r.inputs.get("create"), text)
+    return out
 
 
 def plain_strings(value: Any):
@@ -68,44 +74,55 @@ def plain_strings(value: Any):
 def test_each_load_balancer_gets_the_steps_in_order(lb):
     result = run()
     assert result.get(f"{KEEPALIVED}::{lb}").parent == "nginx-ha:index:NginxHaStack::nginx-ha"
-    for step in STEPS:
-        assert result.named(f"{lb}-{step}").parent == f"{KEEPALIVED}::{lb}", (
-            f"{lb}-{step} is a child"
-        )
+    for step in ("keepalived-build", "keepalived-auth"):
+        assert result.named(f"{lb}-{step}").parent == f"{KEEPALIVED}::{lb}", step
+    for role in STAGED:
+        # Each file: a StagedFile under the node's KeepalivedNode, upload then stage.
+        assert result.get(f"{STAGED_FILE}::{lb}-{role}").parent == f"{KEEPALIVED}::{lb}", role
+        for part in ("upload", "stage"):
+            assert result.named(f"{lb}-{role}-{part}").parent == f"{STAGED_FILE}::{lb}-{role}"
+        assert f"{lb}-{role}-upload" in result.dependencies(f"{lb}-{role}-stage")
     ready = f"{lb}-wait-ready"
     # Every command on the node waits for the node to be ready.
-    for child in ("keepalived-build", "vrrp-firewall", "keepalived-auth", "keepalived-service"):
+    for child in ("keepalived-build", "keepalived-auth", *(f"{r}-stage" for r in STAGED)):
         assert ready in result.dependencies(f"{lb}-{child}"), child
-    # keepalived.conf is validated by the built keepalived, with the secret file and
-    # the check script already in place.
-    conf_install = result.dependencies(f"{lb}-keepalived-conf-install")
+    # keepalived.conf is checked by the build that will read it, with the staged secret
+    # and the staged scripts it names.
+    conf_stage = result.dependencies(f"{lb}-keepalived-conf-stage")
     assert {
         ready,
         f"{lb}-keepalived-build",
         f"{lb}-keepalived-auth",
-        f"{lb}-check-script-install",
-    } <= conf_install
-    # The service starts after the config and the firewall, independent of nginx.
-    service = result.dependencies(f"{lb}-keepalived-service")
-    assert {f"{lb}-keepalived-conf-install", f"{lb}-vrrp-firewall"} <= service
-    assert not any("nginx" in d and d.startswith(f"{lb}-nginx") for d in service)
+        f"{lb}-check-script-stage",
+        f"{lb}-state-script-stage",
+    } <= conf_stage
+    # One activation per node swaps everything staged in, nginx's files included.
+    activate = result.waits_for(f"{lb}-activate")
+    assert {f"{lb}-{r}-stage" for r in STAGED} <= activate
+    assert {f"{lb}-keepalived-build", f"{lb}-keepalived-auth", f"{lb}-nginx-conf-stage"} <= activate
 
 
 def test_the_build_is_pinned_by_tag_and_commit_with_parameters_at_the_top():
     result = run()
     build = result.named("nginx-master-keepalived-build").inputs["create"]
     assert build.startswith("sudo bash -c ")
+    build_id = params_of(build)["PREFIX"].removeprefix("/opt/nginx-ha/keepalived/")
     for expected in (
         "KEEPALIVED_VERSION=2.4.3",
         "SOURCE_KIND=git",
         "SOURCE=https://github.com/acassen/keepalived.git",
         f"GIT_COMMIT={DEFAULT_KEEPALIVED_COMMIT}",
-        "PREFIX=/usr/local/keepalived",
+        # Each build in a folder of its own: the running one is never overwritten.
+        f"PREFIX=/opt/nginx-ha/keepalived/{build_id}",
     ):
         assert expected in build, expected
+    assert build_id.startswith("2.4.3-") and len(build_id) == len("2.4.3-") + 10
     assert "environment" not in result.named("nginx-master-keepalived-build").inputs
     # Parameters precede the script body.
     assert build.index("GIT_COMMIT=") < build.index("Generated by nginx-ha")
+    # The unit names that build's binary: switching the unit switches the binary.
+    unit = result.named("nginx-master-keepalived-unit-upload").inputs["source"].text
+    assert f"ExecStart=/opt/nginx-ha/keepalived/{build_id}/sbin/keepalived " in unit
 
 
 def test_a_tarball_from_the_operator_is_uploaded_then_verified(tmp_path):
@@ -142,23 +159,11 @@ def test_a_url_source_passes_its_checksum():
 def test_firewall_allows_vrrp_from_the_peer_only():
     result = run()
     for lb, peer in (("nginx-master", "192.168.159.130"), ("nginx-backup", "192.168.159.129")):
-        fw = params_of(result.named(f"{lb}-vrrp-firewall").inputs["create"])
+        script = result.named(f"{lb}-vrrp-firewall-upload").inputs["source"].text
+        fw = header_params(script)
         assert (fw["FW_PROTO"], fw["FW_SOURCES"]) == ("vrrp", peer)
         # ... and dropped from anyone else (a forged advert could take the VIP).
         assert fw["FW_RESTRICT"] == "yes"
-
-
-def params_of(command: str) -> dict[str, str]:
-    """The NAME='value' lines script_command sets at the top of a command."""
-    lines = shlex.split(command)[-1].splitlines()
-    assert lines[0] == "set -euo pipefail"
-    out = {}
-    for line in lines[1:]:
-        name, eq, value = line.partition("=")
-        if not (eq and name.isidentifier() and name.isupper()):
-            break  # the script body starts
-        out[name] = shlex.split(value)[0] if value else ""
-    return out
 
 
 def test_ssh_is_open_to_anywhere_by_default_with_no_step():
@@ -180,16 +185,8 @@ def test_ssh_from_allow_from_only_on_every_node():
         assert fw["FW_SOURCES"] == "203.0.113.0/24 127.0.0.1"
 
 
-def keepalived_triggers(result) -> dict[str, Any]:
-    return {
-        name: t
-        for name, t in triggers(result).items()
-        if name.startswith(LBS) and "nginx-" not in name.removeprefix("nginx-master-")
-    }
-
-
 def ka_steps(result) -> dict[str, Any]:
-    names = ("keepalived", "vrrp", "check-script", "notify-script", "watch-")
+    names = ("keepalived", "vrrp", "check-script", "state-script", "notify-script", "watch-")
     out = {}
     for name, t in triggers(result).items():
         for lb in LBS:
@@ -202,11 +199,16 @@ def changed(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
     return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
 
+# Any change to a load balancer's files re-runs its activation, and the handbacks
+# after the last activation.
+ACTIVATIONS = {f"{lb}-{step}" for lb in LBS for step in ("activate", "handback")}
+
+
 def test_a_keepalived_setting_change_reruns_only_the_config_step():
     before = triggers(run())
     after = triggers(run(vrrp={"virtualRouterId": 121, "advertInterval": 0.5}))
-    assert changed(before, after) == {
-        f"{lb}-keepalived-conf-{part}" for lb in LBS for part in ("upload", "install")
+    assert changed(before, after) == ACTIVATIONS | {
+        f"{lb}-keepalived-conf-{part}" for lb in LBS for part in ("upload", "stage")
     }
 
 
@@ -220,15 +222,14 @@ def test_a_check_setting_change_reruns_only_the_config_and_watcher_steps():
     """fall/rise are in keepalived.conf (the check script) and in the watcher."""
     before = triggers(run())
     after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"fall": 3}}))
-    assert changed(before, after) == {
+    assert changed(before, after) == ACTIVATIONS | {
         f"{lb}-{step}"
         for lb in LBS
         for step in (
             "keepalived-conf-upload",
-            "keepalived-conf-install",
+            "keepalived-conf-stage",
             "watch-script-upload",
-            "watch-script-install",
-            "watch-service",
+            "watch-script-stage",
         )
     }
 
@@ -236,40 +237,39 @@ def test_a_check_setting_change_reruns_only_the_config_and_watcher_steps():
 def test_a_watch_interval_change_reruns_only_the_watcher_steps():
     before = triggers(run())
     after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"watchInterval": 0.5}}))
-    assert changed(before, after) == {
-        f"{lb}-{step}"
-        for lb in LBS
-        for step in ("watch-script-upload", "watch-script-install", "watch-service")
+    assert changed(before, after) == ACTIVATIONS | {
+        f"{lb}-{step}" for lb in LBS for step in ("watch-script-upload", "watch-script-stage")
     }
 
 
 @pytest.mark.parametrize("lb", LBS)
 def test_the_watcher_is_installed_and_started_before_keepalived(lb):
     result = run()
-    for step in ("watch-script", "watch-service"):
-        assert result.named(f"{lb}-{step}").parent == f"{KEEPALIVED}::{lb}", (
-            f"{lb}-{step} is a child"
-        )
-    assert {f"{lb}-wait-ready", f"{lb}-watch-script-install"} <= result.dependencies(
-        f"{lb}-watch-service"
-    )
-    assert f"{lb}-watch-service" in result.dependencies(f"{lb}-keepalived-service")
-    # keepalived (re)reads its config only once the health file's folder exists.
-    assert f"{lb}-watch-service" in result.dependencies(f"{lb}-keepalived-conf-install")
+    for role in ("watch-script", "watch-unit"):
+        assert result.get(f"{STAGED_FILE}::{lb}-{role}").parent == f"{KEEPALIVED}::{lb}", role
     script = result.named(f"{lb}-watch-script-upload").inputs["source"].text
     assert "health_file=/run/nginx-ha/nginx-health" in script
     assert "sleep 0.2" in script
-    service = result.named(f"{lb}-watch-service").inputs["create"]
-    assert service.startswith("sudo bash -c ")
+    unit = result.named(f"{lb}-watch-unit-upload").inputs["source"].text
     for expected in (
-        "WATCH_SCRIPT=/etc/keepalived/nginx_watch.sh",
-        "HEALTH_FILE=/run/nginx-ha/nginx-health",
         "Restart=always",
         "RestartSec=1",
         "Before=keepalived.service",
         "ExecStart=/bin/bash /etc/keepalived/nginx_watch.sh",
+        # The health file's folder exists before keepalived, which watches it, starts.
+        "RuntimeDirectory=nginx-ha nginx-ha/drain nginx-ha/vrrp",
     ):
-        assert expected in service, expected
+        assert expected in unit, expected
+    # The activation restarts the watcher before keepalived when both changed.
+    manifest = params_of(result.named(f"{lb}-activate").inputs["create"])["MANIFEST"]
+    items = [line.split("\t") for line in manifest.splitlines()]
+    actions = {target: action for _kind, target, _staged, _mode, action in items}
+    assert actions["/etc/systemd/system/nginx-ha-watch.service"] == "watch-restart"
+    assert actions["/etc/keepalived/nginx_watch.sh"] == "watch-restart"
+    assert actions["/etc/systemd/system/keepalived.service"] == "keepalived-restart"
+    activate = script_body(result.named(f"{lb}-activate").inputs["create"])
+    order = [activate.index(f'== *" {a} "*') for a in ("watch-restart", "keepalived-restart")]
+    assert order == sorted(order)
     conf = result.named(f"{lb}-keepalived-conf-upload").inputs["source"].text
     assert 'file "/run/nginx-ha/nginx-health"' in conf
 
@@ -298,10 +298,10 @@ def test_the_vrrp_secret_is_never_in_plain_inputs(overrides, secret):
             "stderr",
         }
         assert secret not in auth["create"]
-        # The service step's trigger on the secret is itself a secret.
-        service_triggers = result.named(f"{lb}-keepalived-service").inputs["triggers"]
-        assert rpc.is_rpc_secret(service_triggers) or any(
-            rpc.is_rpc_secret(t) for t in service_triggers
+        # The activation's trigger on the secret is itself a secret.
+        activation_triggers = result.named(f"{lb}-activate").inputs["triggers"]
+        assert rpc.is_rpc_secret(activation_triggers) or any(
+            rpc.is_rpc_secret(t) for t in activation_triggers
         )
         conf = result.named(f"{lb}-keepalived-conf-upload").inputs["source"].text
         assert secret not in conf
@@ -322,8 +322,9 @@ def test_the_notify_script_is_installed_only_when_asked_for():
     assert "nginx-master-notify-script" not in without
     result = run(notify={"script": True})
     assert result.named("nginx-master-notify-script-upload").typ == COPY
-    assert "nginx-master-notify-script-install" in result.dependencies(
-        "nginx-master-keepalived-conf-install"
+    # keepalived.conf, which names it, is checked with its staged copy.
+    assert "nginx-master-notify-script-stage" in result.dependencies(
+        "nginx-master-keepalived-conf-stage"
     )
 
 
@@ -331,76 +332,7 @@ def test_preview_plans_the_same_steps():
     result = run_program(stacks.raw_config("dev"), stack="dev", preview=True)
     names = {r.name for r in result.resources}
     for lb in LBS:
-        assert {f"{lb}-{step}" for step in STEPS if step != "keepalived-conf"} <= names
-        assert f"{lb}-keepalived-conf-install" in names
+        assert {f"{lb}-{role}-{part}" for role in STAGED for part in ("upload", "stage")} <= names
+        assert {f"{lb}-keepalived-build", f"{lb}-activate", f"{lb}-handback"} <= names
     # The secret is wired in preview too (not left unknown or plain).
     assert rpc.is_rpc_secret(result.named("nginx-master-keepalived-auth").inputs["stdin"])
-
-
-def test_without_systemd_the_watch_step_starts_the_watcher_and_replaces_it(tmp_path):
-    """The service step's own script, run here (no systemd as PID 1), with the paths
-    under tmp_path: it starts the watcher in the background (the health file gets its
-    verdict: nothing listens on the port, so 1), and a re-run replaces that process."""
-    import contextlib
-    import dataclasses
-    import os
-    import shutil
-    import signal
-    import socket
-    import subprocess
-    import time
-    from pathlib import Path
-
-    from nginx_ha import render
-    from nginx_ha.components import keepalived
-    from nginx_ha.components.remote import script_command
-    from nginx_ha.config import parse_settings
-    from nginx_ha.topology import build_topology, vm_layout
-
-    if os.path.isdir("/run/systemd/system") or shutil.which("curl") is None:
-        pytest.skip("needs a host without systemd as PID 1, and curl")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there afterwards
-    settings = parse_settings(stacks.raw_config("dev", nginx={"port": port}))
-    topo = build_topology(settings)
-    layout = dataclasses.replace(
-        vm_layout(topo),
-        watch_script=str(tmp_path / "nginx_watch.sh"),
-        health_file=str(tmp_path / "run" / "nginx-health"),
-    )
-    Path(layout.watch_script).write_text(render.nginx_watch_script(topo, topo.master, layout))
-    command = script_command(keepalived.WATCH_SERVICE_SCRIPT, keepalived.watch_params(layout))
-    assert command.startswith("sudo bash -c ")
-    argv = ["bash", "-c", command.removeprefix("sudo ")]  # root already, or not needed
-    pid_file = tmp_path / "run" / "nginx-watch.pid"
-    health = Path(layout.health_file)
-    pids: list[int] = []
-    try:
-        for _ in range(2):
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-            assert out.returncode == 0, out.stderr
-            pids.append(int(pid_file.read_text()))
-            assert Path(f"/proc/{pids[-1]}").exists()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not (health.exists() and health.read_text()):
-            time.sleep(0.05)
-        assert health.read_text() == "1\n"
-        assert pids[0] != pids[1]
-        # The first watcher was stopped by the second run (TERM; bash acts on it once
-        # its current sleep ends).
-        first = Path(f"/proc/{pids[0]}/stat")
-
-        def gone() -> bool:
-            with contextlib.suppress(FileNotFoundError):
-                return first.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-            return True
-
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and not gone():
-            time.sleep(0.05)
-        assert gone()
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)

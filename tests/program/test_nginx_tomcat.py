@@ -3,8 +3,6 @@ node, what each waits for, what re-runs them, the firewall rules, the outputs.""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from nginx_ha import render
@@ -12,24 +10,26 @@ from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks
 from support.mocks import key_of, run_program
+from tests.program.commands import header_params, manifest, params_of, uploaded
 
 LBS = ("nginx-master", "nginx-backup")
 BACKENDS = ("tomcat-primary", "tomcat-backup")
-NGINX_STEPS = ("nginx-install", "http-firewall", "nginx-conf", "nginx-service")
-TOMCAT_STEPS = ("tomcat-install", "tomcat-firewall", "tomcat-page", "tomcat-service")
+# The package, then each staged file (upload, stage); the activation applies them.
+NGINX_STEPS = ("nginx-install", "http-firewall", "nginx-conf")
+TOMCAT_STEPS = ("tomcat-install", "tomcat-firewall", "tomcat-port", "tomcat-page")
 
 
 NGINX_NODE = "nginx-ha:index:NginxNode"
 TOMCAT_NODE = "nginx-ha:index:TomcatNode"
 KEEPALIVED_NODE = "nginx-ha:index:KeepalivedNode"
-VALIDATED_FILE = "nginx-ha:index:ValidatedFile"
+STAGED_FILE = "nginx-ha:index:StagedFile"
 
 
 def step(name: str) -> str:
-    """The key of a step (the config steps are ValidatedFile components)."""
-    if name.endswith(("-nginx-conf", "-tomcat-page")):
-        return key_of(VALIDATED_FILE, name, custom=False)
-    return name
+    """The key of a step (the files are StagedFile components)."""
+    if name.endswith(("-install",)):
+        return name
+    return key_of(STAGED_FILE, name, custom=False)
 
 
 def node_key(node: str) -> str:
@@ -42,20 +42,6 @@ def dev():
     return run_program(stacks.raw_config("dev"))
 
 
-def params(create: str) -> dict[str, str]:
-    """The NAME=value lines script_command puts at the top of a command."""
-    inner = shlex.split(create)[-1]  # sudo bash -c '<script>'
-    lines = inner.split("\n")
-    assert lines[0] == "set -euo pipefail"
-    out = {}
-    for line in lines[1:]:
-        name, eq, value = line.partition("=")
-        if not (eq and name.isidentifier() and name.isupper()):
-            break  # the script itself starts here
-        out[name] = shlex.split(value)[0] if value else ""
-    return out
-
-
 def test_every_node_gets_its_steps_under_its_component(dev):
     run = dev
     for lb in LBS:
@@ -66,34 +52,47 @@ def test_every_node_gets_its_steps_under_its_component(dev):
         assert run.get(node_key(be)).typ == TOMCAT_NODE
         assert {step(f"{be}-{s}") for s in TOMCAT_STEPS} <= run.children(node_key(be))
         assert not any(f"{be}-nginx" in n for n in run.resource_keys())
-    # The config files go through ValidatedFile (upload, validate, swap, reload).
-    assert {"nginx-master-nginx-conf-upload", "nginx-master-nginx-conf-install"} == (
+    # Each file is staged: uploaded, then checked by the real tool into its release
+    # folder; the node's activation swaps it in and reloads.
+    assert {"nginx-master-nginx-conf-upload", "nginx-master-nginx-conf-stage"} == (
         run.children(step("nginx-master-nginx-conf"))
     )
-    conf = run.named("nginx-master-nginx-conf-install").inputs["create"]
-    p = params(conf)
-    assert p["TARGET"] == "/etc/nginx/nginx.conf"
-    assert p["VALIDATE"] == '/usr/sbin/nginx -t -q -c "$STAGED"'
-    assert "systemctl reload-or-restart nginx" in p["RELOAD"]
-    page = params(run.named("tomcat-backup-tomcat-page-install").inputs["create"])
-    assert page["TARGET"] == "/var/lib/tomcat10/webapps/ROOT/index.html"
-    assert "nginx-ha-backend=tomcat-backup role=backup" in page["VALIDATE"]
+    p = params_of(run.named("nginx-master-nginx-conf-stage").inputs["create"])
+    assert (p["VALIDATOR"], p["NGINX_BIN"]) == ("nginx", "/usr/sbin/nginx")
+    assert p["STAGED"].startswith("/var/lib/nginx-ha/releases/")
+    assert p["STAGED"].endswith("/nginx.conf")
+    assert ("file", "/etc/nginx/nginx.conf", p["STAGED"], "0644", "nginx-reload") in manifest(
+        run, "nginx-master"
+    )
+    page = params_of(run.named("tomcat-backup-tomcat-page-stage").inputs["create"])
+    assert page["VALIDATOR"] == "marker"
+    assert page["MARKER"] == "nginx-ha-backend=tomcat-backup role=backup"
+    assert (
+        "file",
+        "/var/lib/tomcat10/webapps/ROOT/index.html",
+        page["STAGED"],
+        "0644",
+        "none",
+    ) in (manifest(run, "tomcat-backup"))
 
 
 def test_every_remote_step_waits_for_its_node_and_in_order(dev):
     run = dev
     for node, steps in [*((n, NGINX_STEPS) for n in LBS), *((n, TOMCAT_STEPS) for n in BACKENDS)]:
         leaves = [c for c in run.children(node_key(node)) if run.get(c).typ.startswith("command:")]
-        assert len(leaves) == 5  # install, firewall, upload, validate+swap+reload, service
+        # install, then an upload and a stage per file
+        assert len(leaves) == 1 + 2 * (len(steps) - 1)
         for leaf in leaves:
             assert f"{node}-wait-ready" in run.waits_for(leaf), leaf
             # and never another node's
             others = {f"{n}-wait-ready" for n in (*LBS, *BACKENDS)} - {f"{node}-wait-ready"}
             assert not run.waits_for(leaf) & others, leaf
-        install, firewall, conf, service = (f"{node}-{s}" for s in steps)
-        assert install in run.waits_for(f"{conf}-install")  # the validator is installed
-        assert install in run.waits_for(f"{conf}-upload")
-        assert {f"{conf}-install", firewall} <= run.waits_for(service)
+        install, files = f"{node}-{steps[0]}", [f"{node}-{s}" for s in steps[1:]]
+        for f in files:
+            assert install in run.waits_for(f"{f}-stage")  # the validator is installed
+            assert install in run.waits_for(f"{f}-upload")
+            # the node's activation applies it
+            assert f"{f}-stage" in run.waits_for(f"{node}-activate")
 
 
 def test_smoke_runs_on_a_backup_after_every_node(dev):
@@ -102,12 +101,13 @@ def test_smoke_runs_on_a_backup_after_every_node(dev):
     # On the BACKUP: its request crosses the network to the VIP's holder.
     assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.130"
     waits = run.waits_for("nginx-ha-smoke")
-    for node, steps in [*((n, NGINX_STEPS) for n in LBS), *((n, TOMCAT_STEPS) for n in BACKENDS)]:
-        assert f"{node}-{steps[-1]}" in waits  # each node's last step
-    for lb in LBS:  # and keepalived's steps (the VIP) too
+    for node in (*LBS, *BACKENDS):
+        assert f"{node}-activate" in waits  # each node activated, behind its gate
+    for lb in LBS:  # the handbacks (the VIP where it is meant to be) and keepalived's steps
+        assert f"{lb}-handback" in waits
         steps = {c for c in run.children(key_of(KEEPALIVED_NODE, lb, False)) if run.get(c).custom}
         assert steps and steps <= waits
-    p = params(smoke.inputs["create"])
+    p = params_of(smoke.inputs["create"])
     assert p == {
         "URL": "http://192.168.159.110/",
         "MARKER_KEY": "nginx-ha-backend",
@@ -122,7 +122,7 @@ def test_smoke_runs_on_a_backup_after_every_node(dev):
 def test_firewall_rules(dev):
     run = dev
     for lb in LBS:
-        p = params(run.named(f"{lb}-http-firewall").inputs["create"])
+        p = header_params(uploaded(run, f"{lb}-http-firewall-upload"))
         assert (p["FW_NAME"], p["FW_PROTO"], p["FW_PORT"], p["FW_SOURCES"]) == (
             "http",
             "tcp",
@@ -131,7 +131,7 @@ def test_firewall_rules(dev):
         )
         assert "FW_RESTRICT" not in p  # open to every client
     for be in BACKENDS:
-        p = params(run.named(f"{be}-tomcat-firewall").inputs["create"])
+        p = header_params(uploaded(run, f"{be}-tomcat-firewall-upload"))
         assert p["FW_PORT"] == "8080"
         assert p["FW_RESTRICT"] == "yes"
         # Only the load balancers (and the node's own check on loopback).
@@ -141,6 +141,8 @@ def test_firewall_rules(dev):
             "192.168.159.110",  # the VIP, should the kernel pick it as the source
             "127.0.0.1",
         ]
+        # The activation applies each rule set as a staged script.
+        assert ("run", "firewall-tomcat") in {item[:2] for item in manifest(run, be)}
 
 
 def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx():
@@ -149,16 +151,17 @@ def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx():
         {"name": "tomcat-backup", "ip": "192.168.159.132", "role": "backup"},
     ]
     run = run_program(stacks.raw_config("dev", backends=backends))
-    assert (
-        params(run.named("tomcat-primary-tomcat-install").inputs["create"])["TOMCAT_PORT"] == "8081"
+    # The package installs as it comes; the activation moves the connector's port.
+    port = header_params(uploaded(run, "tomcat-primary-tomcat-port-upload"))
+    assert (port["ACTION"], port["TOMCAT_PORT"]) == ("port", "8081")
+    assert header_params(uploaded(run, "tomcat-backup-tomcat-port-upload"))["TOMCAT_PORT"] == "8080"
+    fw = header_params(uploaded(run, "tomcat-primary-tomcat-firewall-upload"))
+    assert fw["FW_PORT"] == "8081"
+    activation = params_of(run.named("tomcat-primary-activate").inputs["create"])
+    assert activation["TOMCAT_URL"] == "http://127.0.0.1:8081/"
+    assert "server 192.168.159.131:8081 max_fails" in uploaded(
+        run, "nginx-master-nginx-conf-upload"
     )
-    assert params(run.named("tomcat-primary-tomcat-firewall").inputs["create"])["FW_PORT"] == "8081"
-    assert (
-        params(run.named("tomcat-backup-tomcat-install").inputs["create"])["TOMCAT_PORT"] == "8080"
-    )
-    upload = run.named("nginx-master-nginx-conf-upload").inputs["source"]
-    text = getattr(upload, "text", None) or upload.get("text")
-    assert "server 192.168.159.131:8081 max_fails" in text
 
 
 def inputs_by_name(run):
@@ -171,16 +174,20 @@ def test_a_changed_nginx_setting_reruns_only_the_nginx_conf_steps(dev):
     a, b = inputs_by_name(base), inputs_by_name(changed)
     assert a.keys() == b.keys()
     differ = {n for n in a if repr(a[n].get("triggers")) != repr(b[n].get("triggers"))}
-    # Both load balancers' nginx.conf, and the smoke test that checks the result.
+    # Both load balancers' nginx.conf, the handbacks after the activations, and the
+    # smoke test that checks the result.
     assert differ == {
         "nginx-master-nginx-conf-upload",
-        "nginx-master-nginx-conf-install",
+        "nginx-master-nginx-conf-stage",
         "nginx-backup-nginx-conf-upload",
-        "nginx-backup-nginx-conf-install",
+        "nginx-backup-nginx-conf-stage",
+        "nginx-master-handback",
+        "nginx-backup-handback",
         "nginx-ha-smoke",
     }
     commands = {n for n in a if repr(a[n].get("create")) != repr(b[n].get("create"))}
-    assert commands == {"nginx-master-nginx-conf-install", "nginx-backup-nginx-conf-install"}
+    # The stage commands name the new file; the activations' manifests list it.
+    assert commands == {f"{lb}-{step}" for lb in LBS for step in ("nginx-conf-stage", "activate")}
 
 
 def test_outputs_smoke_and_config_hashes(dev):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from pulumi.runtime import rpc
@@ -110,7 +112,7 @@ def test_cloud_init_disk_matches_the_vm(dev):
         user_text, secret = unsecret(r.inputs["userData"])
         assert secret, "user-data holds the node's private host key: a secret"
         user = yaml.safe_load(user_text)
-        assert meta["instance-id"] == f"iid-nginx-ha-dev-{vm}"
+        assert re.fullmatch(rf"iid-nginx-ha-dev-{vm}-[0-9a-f]{{8}}", meta["instance-id"])
         assert user["hostname"] == vm
         assert net["ethernets"]["enp1s0"]["match"]["macaddress"] == nodes[vm]["mac"]
         assert net["ethernets"]["enp1s0"]["addresses"] == [nodes[vm]["ip"] + "/24"]

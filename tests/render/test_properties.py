@@ -249,6 +249,8 @@ def first_words(text: str) -> list[str]:
 def assert_only_template_directives(topo, node, files: dict[str, str]) -> None:
     values = {"}"} | {str(p) for p in topo.peers[node.name].unicast_peers}
     values |= {f"{i.vip}/{topo.prefix_len}" for i in topo.instances} | {"chk_nginx", "nginx_health"}
+    # The rollout's drain and hold track files, one each per instance.
+    values |= {f"nginx_ha_{kind}_{i.name}" for i in topo.instances for kind in ("drain", "hold")}
     if topo.notify.email:
         values |= set(topo.notify.email.to)
     extra = set(first_words(files["keepalived.conf"])) - KEEPALIVED_WORDS - values

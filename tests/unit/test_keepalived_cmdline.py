@@ -9,31 +9,38 @@ VIP (docs/e2e.md)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from nginx_ha.components import keepalived
+from nginx_ha.config import parse_settings
+from nginx_ha.render import script
+from nginx_ha.render.rollout import keepalived_unit
+from nginx_ha.topology import build_topology, vm_layout
+from support import stacks
 
-SCRIPT = (
-    Path(__file__).resolve().parents[2]
-    / "nginx_ha"
-    / "templates"
-    / "scripts"
-    / "install_keepalived.sh"
-)
+
+def unit_execstart(**overrides) -> str:
+    topo = build_topology(parse_settings(stacks.raw_config("dev", **overrides)))
+    unit = keepalived_unit(topo, topo.master, vm_layout(topo))
+    (execstart,) = re.findall(r"^ExecStart=(.*)$", unit, re.M)
+    return execstart
 
 
 def test_the_unit_passes_no_vrrp_option_and_the_config_file():
-    (execstart,) = re.findall(r"^ExecStart=(.*)$", SCRIPT.read_text(), re.M)
-    assert "--vrrp" not in execstart.split()
-    # and none spliced in through a variable (as "${daemons}" did)
-    assert set(re.findall(r"\$\{?(\w+)", execstart)) == {"PREFIX", "KEEPALIVED_CONF"}
-    assert "--use-file=$KEEPALIVED_CONF" in execstart
+    for lvs in ({}, {"lvs": {"enabled": True}}):  # without and with IPVS
+        execstart = unit_execstart(**lvs).split()
+        assert "--vrrp" not in execstart
+        assert execstart[0].startswith("/opt/nginx-ha/keepalived/")  # the build's own binary
+        assert execstart[1:] == [
+            "--dont-fork",
+            "--log-console",
+            "--log-detail",
+            "--use-file=/etc/keepalived/keepalived.conf",
+        ]
 
 
 def test_the_direct_start_passes_no_vrrp_option():
-    """Without systemd the service step starts keepalived itself: the same command
-    line as the unit's, with nothing spliced in."""
-    (start,) = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', keepalived.SERVICE_SCRIPT, re.M)
+    """Without systemd the activation starts keepalived itself: the same command line
+    as the unit's, with nothing spliced in."""
+    (start,) = re.findall(r'^\s*"\$KEEPALIVED_BIN" (.*)$', script("activate.sh"), re.M)
     assert "--vrrp" not in start.split()
     assert set(re.findall(r"\$\{?(\w+)", start)) == {"KEEPALIVED_CONF"}
     assert start == '--use-file="$KEEPALIVED_CONF"'

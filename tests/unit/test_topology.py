@@ -92,6 +92,21 @@ def test_physical_names_carry_project_and_stack():
     assert n.domain == "nginx-ha-staging-nginx-master"
     assert n.volume == "nginx-ha-staging-nginx-master.qcow2"
     assert n.cloudinit == "nginx-ha-staging-nginx-master-cloudinit.iso"
-    assert n.instance_id == "iid-nginx-ha-staging-nginx-master"
+    assert n.instance_id.startswith("iid-nginx-ha-staging-nginx-master-")
     assert t.network.name == "nginx-ha-staging-lan"
     assert t.base_volume == "nginx-ha-staging-base.qcow2"
+
+
+def test_the_instance_id_follows_what_cloud_init_applies():
+    """A VM replaced for a changed DNS, gateway or key must be provisioned again:
+    cloud-init runs per instance, so its instance-id changes with what it applies, and
+    only then."""
+    base = topo("dev").node("nginx-master").instance_id
+    for overrides in (
+        {"network": {"cidr": "192.168.159.0/24", "dns": ["192.168.159.53"]}},
+        {"network": {"cidr": "192.168.159.0/24", "gateway": "192.168.159.254"}},
+        {"ssh": {"user": "ops", "publicKey": stacks.TEST_PUBLIC_KEY}},
+    ):
+        assert topo("dev", **overrides).node("nginx-master").instance_id != base, overrides
+    assert topo("dev", nginx={"readTimeout": 2}).node("nginx-master").instance_id == base
+    assert topo("dev").node("nginx-backup").instance_id != base  # one per node

@@ -20,6 +20,7 @@ case $name in
 esac
 
 dir=/run/nginx-ha/vrrp
+drain=/run/nginx-ha/drain
 mkdir -p "$dir"
 chmod 0755 "$dir"
 now=$(date +%s.%N)
@@ -40,6 +41,12 @@ now=$(date +%s.%N)
   mv -f "$dir/transitions.tmp" "$dir/transitions"
 ) 9>"$dir/.lock"
 logger -t nginx-ha-vrrp "nginx-master: $name is now $state (priority $priority)" || true
+
+# A rollout's hold ends when this node holds the VIP again (the peer handed it back,
+# or it failed): back to the configured priority.
+if [ "$state" = MASTER ] && [ -f "$drain/hold-$name" ]; then
+  printf '0\n' >"$drain/hold-$name.tmp" && mv -f "$drain/hold-$name.tmp" "$drain/hold-$name"
+fi
 
 # The VIP lingers on lo for 10 s after this node gave it up, so a request in
 # flight when the VIP moved still gets its answer out (the kernel sends only from a
