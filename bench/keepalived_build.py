@@ -24,7 +24,6 @@ from pathlib import Path
 
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
-from nginx_ha.topology import Layout
 from support import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +56,7 @@ def main() -> int:
         sys.exit("needs root: the script installs build dependencies")
     path, sha, version = debian_keepalived.orig_tarball()
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    base = build_params(source, False, Layout(), str(path))
+    base = build_params(source, False, "/usr/local/keepalived", str(path))
 
     rows: dict[str, list[float]] = {name: [] for name in (*PHASES, "first run", "second run")}
     for _ in range(args.repeat):

@@ -77,7 +77,7 @@ def test_rendered_files_point_at_the_node_and_its_peer(lab):
     assert f"server {lab.primary.node.ip}:{lab.primary.node.port}" in nginx
     restart = files[master.layout.nginx_restart]
     # the restart touches this node's nginx only: its own pid file and -e/-p/-c
-    assert f"pidfile={master.layout.nginx_pid}" in restart
+    assert f"stop_own {master.layout.nginx_pid} QUIT" in restart
     assert f"-c {master.layout.nginx_conf}" in restart
     assert "killall" not in restart and "ps -C" not in restart
     page = files[str(Path(lab.primary.layout.tomcat_webapps) / "ROOT/index.html")]

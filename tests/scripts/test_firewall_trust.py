@@ -23,10 +23,9 @@ import uuid
 
 import pytest
 
-from nginx_ha.components.keepalived import firewall_params
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
-from nginx_ha.render.params import ssh_firewall_params
+from nginx_ha.render.params import firewall_params, ssh_firewall_params
 from nginx_ha.topology import build_topology
 from support import stacks
 
@@ -131,7 +130,7 @@ def vrrp_received(ns: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_vrrp_is_accepted_from_the_peer_and_dropped_from_anyone_else(netns, backend):
-    params = firewall_params(topology(), topology().node("nginx-master"))
+    params = firewall_params("vrrp", topology(), topology().node("nginx-master"))
     assert params["FW_SOURCES"] == PEER
     assert vrrp_received(netns) == {PEER: 5, STRANGER: 5}  # open before
     out = apply(netns, backend, params)

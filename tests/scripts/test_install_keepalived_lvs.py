@@ -17,6 +17,7 @@ from nginx_ha import render
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
+from nginx_ha.render.rollout import keepalived_unit
 from nginx_ha.topology import build_topology, vm_layout
 from support import debian_keepalived, stacks
 from tests.render import keepalived_validate as kv
@@ -59,13 +60,10 @@ def built(tmp_path_factory):
             },
         )
     )
-    layout = vm_layout(build_topology(settings))
     assert build_topology(settings).keepalived.ipvs
     root = tmp_path_factory.mktemp("keepalived-lvs")
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    params = build_params(source, True, layout, uploaded=str(path)) | {
-        "PREFIX": str(root / "prefix"),
-        "UNIT_PATH": str(root / "keepalived.service"),
+    params = build_params(source, True, str(root / "prefix"), uploaded=str(path)) | {
         "WORK_DIR": str(root / "work"),
         "LOG_DIR": str(root / "log"),
     }
@@ -83,7 +81,10 @@ def test_the_build_has_ipvs_and_its_unit_runs_the_checker_too(built):
     )
     text = version.stdout + version.stderr
     assert "--enable-lvs" in text and "--disable-lvs" not in text
-    unit = Path(params["UNIT_PATH"]).read_text()
+    # The unit the program renders for this build runs VRRP and the checker: no --vrrp.
+    settings = _settings
+    topo = build_topology(settings)
+    unit = keepalived_unit(topo, topo.master, vm_layout(topo))
     assert "(VRRP and LVS)" in unit
     assert " --vrrp " not in unit and "--log-detail --use-file=" in unit
 

@@ -12,6 +12,7 @@ at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -23,10 +24,16 @@ from pathlib import Path
 import pytest
 
 from nginx_ha import render
-from nginx_ha.components.nginx import nginx_reload, nginx_validate
-from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
+from nginx_ha.render.rollout import (
+    Artefact,
+    Item,
+    activation_params,
+    backend_artefacts,
+    manifest_text,
+    stage_params,
+)
 from nginx_ha.topology import build_topology, vm_layout
 from support import netns, stacks
 
@@ -104,12 +111,40 @@ def dev():
     return topo, vm_layout(topo)
 
 
+def scratch_layout(layout, scratch: Path):
+    """The VM's layout with uploads and releases in the test's scratch folder."""
+    return dataclasses.replace(
+        layout, upload_dir=str(scratch / "upload"), release_dir=str(scratch / "releases")
+    )
+
+
+def nginx_artefact(text: str) -> Artefact:
+    return Artefact(
+        "nginx-conf",
+        "file",
+        "/etc/nginx/nginx.conf",
+        text,
+        "0644",
+        "nginx",
+        "nginx-reload",
+        {"NGINX_BIN": "/usr/sbin/nginx"},
+    )
+
+
+def stage(node: Node, artefact: Artefact, layout) -> subprocess.CompletedProcess:
+    """A StagedFile, as the program runs it: the upload, then the stage step."""
+    uploaded = Path(artefact.uploaded(layout))
+    uploaded.parent.mkdir(parents=True, exist_ok=True)
+    uploaded.write_text(artefact.text)
+    return node.sh(script("stage.sh"), stage_params(artefact, layout))
+
+
 @pytest.mark.skipif(
     not installed("nginx"),
     reason="nginx not installed (.ci/run installs nginx-light); "
     "the script's apt path needs the network, which the test's namespace has not",
 )
-def test_install_nginx_then_push_rendered_conf(scratch):
+def test_install_nginx_then_stage_and_activate_its_conf(scratch):
     topo, layout = dev()
     etc = scratch / "etc-nginx"
     subprocess.run(["cp", "-a", "/etc/nginx", str(etc)], check=True)
@@ -126,37 +161,43 @@ def test_install_nginx_then_push_rendered_conf(scratch):
         assert pidfile.read_text().strip() == pid  # the same nginx: nothing restarted
         assert " 200 " in node.curl("http://127.0.0.1/").stdout.split("\n")[0]
 
-        # The program's nginx-conf step, for real: a broken file is refused and the
-        # old one stays; the rendered file is validated, swapped in and reloaded.
+        # The program's nginx-conf stage step, for real: a broken file is refused and
+        # not staged; the rendered one is staged. Neither touches the live file.
         conf = render.nginx_conf(topo, topo.master, layout)
         before = (etc / "nginx.conf").read_text()
-        staged = scratch / "staged-nginx.conf"
-        staged.write_text(conf.replace("proxy_read_timeout", "proxy_reed_timeout"))
-        step = {
-            "STAGED": str(staged),
-            "TARGET": layout.nginx_conf,
-            "MODE": "0644",
-            "VALIDATE": nginx_validate(layout),
-            "RELOAD": nginx_reload(layout),
-        }
-        bad = node.sh(INSTALL_FILE, step)
+        lay = scratch_layout(layout, scratch)
+        bad = stage(
+            node, nginx_artefact(conf.replace("proxy_read_timeout", "proxy_reed_timeout")), lay
+        )
         assert bad.returncode != 0
         assert 'unknown directive "proxy_reed_timeout"' in bad.stderr
-        assert "left unchanged" in bad.stderr
+        assert "not staged; the node runs what it ran" in bad.stderr
+        good_artefact = nginx_artefact(conf)
+        good = stage(node, good_artefact, lay)
+        assert good.returncode == 0, good.stderr
+        assert Path(good_artefact.staged(lay)).read_text() == conf
         assert (etc / "nginx.conf").read_text() == before
 
-        staged.write_text(conf)
-        good = node.sh(INSTALL_FILE, step)
-        assert good.returncode == 0, good.stderr
-        assert (etc / "nginx.conf").read_text() == conf
+        # Its activation swaps it in and reloads nginx; no Tomcat answers here, so the
+        # gate (a request through this nginx to a backend) fails, and the node goes
+        # back to the file it ran before.
+        items = [Item("file", layout.nginx_conf, good_artefact.staged(lay), "0644", "nginx-reload")]
+        params = activation_params(topo, topo.master, lay) | {
+            "MANIFEST": manifest_text(items),
+            "NODE_URL": "http://127.0.0.1/",
+            "GATE_TIMEOUT": "3",
+            "KEEPALIVED_START": "true",  # no keepalived in this namespace: nginx alone
+            "APPLIED_DIR": str(scratch / "applied"),
+        }
+        activated = node.sh(script("vrrp_lib.sh") + script("activate.sh"), params, timeout=60)
+        assert activated.returncode != 0
+        assert "failed its gate: GET http://127.0.0.1/: 502" in activated.stderr
+        assert "Rolled back" in activated.stderr
+        assert (etc / "nginx.conf").read_text() == before
 
-        service = node.sh(install, {"ACTION": "service", "HEALTH_URL": topo.nginx.health_url})
+        service = node.sh(install, {"ACTION": "service"})
         assert service.returncode == 0, service.stderr
-        health = node.curl(topo.nginx.health_url).stdout
-        assert "X-Served-By: nginx-master" in health and "ok nginx-master" in health
-        # No Tomcat here: the site answers 502 from nginx itself, named in the header.
-        site = node.curl("http://127.0.0.1/").stdout
-        assert site.startswith("HTTP/1.1 502") and "X-Served-By: nginx-master" in site
+        assert " 200 " in node.curl("http://127.0.0.1/").stdout.split("\n")[0]
     finally:
         node.stop(pidfile, signal.SIGQUIT)
         node.close()
@@ -167,7 +208,7 @@ def test_install_nginx_then_push_rendered_conf(scratch):
     reason="tomcat10 not installed (.ci/run installs it); "
     "the script's apt path needs the network, which the test's namespace has not",
 )
-def test_install_tomcat_then_push_page_and_change_port(scratch):
+def test_install_tomcat_then_activate_its_page_and_port(scratch):
     topo, layout = dev()
     backend = topo.node("tomcat-primary")
     etc = scratch / "etc-tomcat10"
@@ -180,42 +221,44 @@ def test_install_tomcat_then_push_page_and_change_port(scratch):
     pidfile = node.run_dir / TOMCAT_PID
     install = script("install_tomcat.sh")
     try:
-        first = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8080})
+        first = node.sh(install, {"ACTION": "install"})
         assert first.returncode == 0, first.stderr
         pid = pidfile.read_text().strip()
-        second = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8080})
+        second = node.sh(install, {"ACTION": "install"})
         assert second.returncode == 0, second.stderr
         assert "tomcat10 already installed" in second.stdout
         assert pidfile.read_text().strip() == pid  # still the first Tomcat
 
-        page = render.tomcat_page(topo, backend, layout)
-        staged = scratch / "staged-index.html"
-        staged.write_text(page)
-        step = {
-            "STAGED": str(staged),
-            "TARGET": render.tomcat_page_path(layout),
-            "MODE": "0644",
-            "VALIDATE": f'grep -qF {shlex.quote(backend.page_marker)} "$STAGED"',
-            "RELOAD": "true",
+        # The program's stage steps (the page, checked for this node's marker; the port
+        # script), then the node's activation: the port moves to 8081, Tomcat restarts
+        # on it, the page is swapped in, and the gate asks Tomcat for the page.
+        lay = scratch_layout(layout, scratch)
+        moved_node = dataclasses.replace(backend, port=8081)
+        artefacts = backend_artefacts(topo, moved_node, lay)
+        for a in artefacts:
+            if a.role == "tomcat-firewall":
+                continue  # the firewall script has its own tests
+            staged = stage(node, a, lay)
+            assert staged.returncode == 0, staged.stderr
+        items = [
+            Item(a.kind, a.target, a.staged(lay), a.mode, a.action)
+            for a in artefacts
+            if a.role != "tomcat-firewall"
+        ]
+        params = activation_params(topo, moved_node, lay) | {
+            "MANIFEST": manifest_text(items),
+            "APPLIED_DIR": str(scratch / "applied"),
         }
-        pushed = node.sh(INSTALL_FILE, step)
-        assert pushed.returncode == 0, pushed.stderr
-        service = node.sh(
-            install, {"ACTION": "service", "TOMCAT_PORT": 8080, "PAGE_MARKER": backend.page_marker}
-        )
-        assert service.returncode == 0, service.stderr
-        body = node.curl("http://127.0.0.1:8080/").stdout
+        activated = node.sh(script("vrrp_lib.sh") + script("activate.sh"), params, timeout=240)
+        assert activated.returncode == 0, activated.stderr
+        assert "the page names tomcat-primary" in activated.stdout
+        assert '<Connector port="8081" protocol="HTTP/1.1"' in (etc / "server.xml").read_text()
+        assert pidfile.read_text().strip() != pid
+        body = node.curl("http://127.0.0.1:8081/").stdout
         assert (
             body.startswith("HTTP/1.1 200")
             and "nginx-ha-backend=tomcat-primary role=primary" in body
         )
-
-        # A backend port other than 8080 is set in server.xml and Tomcat restarts on it.
-        moved = node.sh(install, {"ACTION": "install", "TOMCAT_PORT": 8081})
-        assert moved.returncode == 0, moved.stderr
-        assert '<Connector port="8081" protocol="HTTP/1.1"' in (etc / "server.xml").read_text()
-        assert pidfile.read_text().strip() != pid
-        assert "tomcat-primary" in node.curl("http://127.0.0.1:8081/").stdout
         assert node.curl("http://127.0.0.1:8080/").returncode != 0  # nothing on 8080 now
     finally:
         node.stop(pidfile)

@@ -1,20 +1,23 @@
-"""The keepalived.conf push as the program runs it on a node (remote.INSTALL_FILE with
-KeepalivedNode's validate and reload commands), for real with the keepalived built on
+"""keepalived.conf's stage step as the program runs it on a node (templates/scripts/
+stage.sh with the parameters the program gives it), for real with the keepalived on
 this machine, inside a network namespace and a private mount namespace: a valid file
-goes into place; an invalid one leaves the old file and fails with keepalived's own
-message."""
+is staged, checked with the staged copies of the files it names; an invalid one is not
+staged and fails with keepalived's own message. The live file is never touched: only
+the node's activation swaps a staged file in."""
 
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import shlex
 
 import pytest
 
 from nginx_ha import render
-from nginx_ha.components import keepalived
-from nginx_ha.components.remote import INSTALL_FILE
 from nginx_ha.config import parse_settings
+from nginx_ha.render import script
+from nginx_ha.render.params import param_header
+from nginx_ha.render.rollout import load_balancer_artefacts, stage_params, staged_secret
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks
 from tests.render import keepalived_validate as kv
@@ -27,14 +30,24 @@ OVERRIDES = {
 
 
 @pytest.fixture
-def node_files():
+def node_files(tmp_path):
     why = kv.namespaces_unavailable()
     binaries = kv.keepalived_binaries((2, 2))
     if why or not binaries:
         pytest.skip(why or "no keepalived 2.2 here")
     settings = parse_settings(stacks.raw_config("dev", **OVERRIDES))
     topo = build_topology(settings, keepalived_version=(2, 2, 7))
-    layout = dataclasses.replace(vm_layout(topo), keepalived_bin=binaries[0])
+    # Release and upload folders of this test's own (mount points must exist).
+    layout = dataclasses.replace(
+        vm_layout(topo),
+        keepalived_bin=binaries[0],
+        release_dir=str(tmp_path / "releases"),
+        upload_dir=str(tmp_path / "upload"),
+    )
+    for a in load_balancer_artefacts(topo, topo.master, layout):
+        for path in (a.staged(layout), a.uploaded(layout)):
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(layout.release_dir, "secret").mkdir(parents=True, exist_ok=True)
     node = topo.master
     files = {
         path: (text, render.file_mode(layout, path))
@@ -43,48 +56,50 @@ def node_files():
     return topo, layout, node, files
 
 
-def push(layout, files, old: str, new: str):
-    """Install ``old`` as the live file, then push ``new`` as the program does; print
-    the live file afterwards between markers."""
-    live = dict(files, **{layout.keepalived_conf: (old, "0644")})
-    staged = "/run/nginx-ha-staging/keepalived.conf"  # on the private /run below
-    params = {
-        "STAGED": staged,
-        "TARGET": layout.keepalived_conf,
-        "MODE": "0644",
-        "VALIDATE": keepalived.keepalived_validate(layout),
-        "RELOAD": keepalived.keepalived_reload(layout),
-    }
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
+def stage(topo, layout, node, files, live_conf: str, new: str):
+    """With ``live_conf`` as the live file, stage ``new`` as the program does (the
+    scripts it names staged too); print the live and the staged file between markers."""
+    artefacts = {a.role: a for a in load_balancer_artefacts(topo, node, layout)}
+    conf = artefacts["keepalived-conf"]
+    live = dict(files, **{layout.keepalived_conf: (live_conf, "0644")})
+    # The files keepalived.conf names, at their staged paths (as their own stage steps
+    # would have left them), and the staged secret.
+    secret_target = render.vrrp_auth_path(topo, layout)
+    assert secret_target is not None
+    for a in artefacts.values():
+        if a.kind == "file" and a.target in new:
+            live[a.staged(layout)] = (a.text, a.mode)
+    live[staged_secret(layout, secret_target)] = files[secret_target]
+    live[conf.uploaded(layout)] = (new, "0644")
+    params = stage_params(conf, layout)
     command = (
-        "mount -t tmpfs tmpfs /run\n"  # no foreign pid files: reload touches nothing
-        f"mkdir -p {shlex.quote(staged.rsplit('/', 1)[0])}\n"
-        f"cat > {shlex.quote(staged)} <<'NGINX_HA_EOF'\n{new}NGINX_HA_EOF\n"
         "rc=0\n"
-        f"bash -c {shlex.quote('set -euo pipefail' + chr(10) + header + INSTALL_FILE)} || rc=$?\n"
+        f"bash -c {shlex.quote('set -euo pipefail' + chr(10) + param_header(params) + script('stage.sh'))} || rc=$?\n"
         f"echo '--- live ---'; cat {shlex.quote(layout.keepalived_conf)}; echo '--- end ---'\n"
+        f"echo '--- staged ---'; cat {shlex.quote(conf.staged(layout))} 2>/dev/null; echo '--- end ---'\n"
         'exit "$rc"\n'
     )
     result = kv.in_namespace(live, [layout.interface], command)
     live_text = result.stdout.split("--- live ---\n", 1)[1].split("--- end ---", 1)[0]
-    return result, live_text
+    staged_text = result.stdout.split("--- staged ---\n", 1)[1].split("--- end ---", 1)[0]
+    return result, live_text, staged_text
 
 
-def test_a_valid_config_goes_into_place(node_files):
+def test_a_valid_config_is_staged_and_the_live_one_untouched(node_files):
     topo, layout, node, files = node_files
     new = files[layout.keepalived_conf][0]
-    result, live = push(layout, files, "# old\n", new)
+    result, live, staged = stage(topo, layout, node, files, "# old\n", new)
     assert result.returncode == 0, result.stderr
-    assert live == new
-    assert f"installed {layout.keepalived_conf}" in result.stdout
+    assert staged == new and live == "# old\n"
+    assert "keepalived: ok" in result.stdout
 
 
-def test_an_invalid_config_leaves_the_old_one_and_shows_keepalived_s_message(node_files):
+def test_an_invalid_config_is_not_staged_and_shows_keepalived_s_message(node_files):
     topo, layout, node, files = node_files
     good = files[layout.keepalived_conf][0]
     bad = good.replace(f"interface {layout.interface}", "interface eth9")
-    result, live = push(layout, files, good, bad)
+    result, live, staged = stage(topo, layout, node, files, good, bad)
     assert result.returncode != 0
     assert "Non-existent interface" in result.stderr  # keepalived's own words
-    assert "left unchanged" in result.stderr
-    assert live == good
+    assert "not staged; the node runs what it ran" in result.stderr
+    assert live == good and staged == ""

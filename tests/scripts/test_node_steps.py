@@ -4,7 +4,7 @@ were the node: the upload is written where CopyToRemote would put it, every othe
 runs its `create` command (`sudo bash -c '...'`) unchanged.
 
 The "node" is a network namespace plus a private mount namespace in which /etc,
-/var/log and /var/lib/tomcat10 are overlays whose writes land in a scratch folder, and
+/var/log, /var/lib, /opt and /usr/local are overlays whose writes land in a scratch folder, and
 /run and /var/tmp are scratch folders: the machine's own files stay untouched and
 nothing listens in the root namespace. Needs root and a Debian machine with nginx and
 Tomcat installed (.ci/run installs them).
@@ -38,7 +38,7 @@ pytestmark = [
     ),
 ]
 
-OVERLAYS = ("/etc", "/var/log", "/var/lib/tomcat10")
+OVERLAYS = ("/etc", "/var/log", "/var/lib", "/opt", "/usr/local")
 SCRATCH = ("/run", "/var/tmp")
 
 
@@ -111,30 +111,33 @@ def run_steps(node: EmulatedNode, program, names: list[str]) -> dict[str, str]:
     return out
 
 
+def steps(node: str, *roles: str) -> list[str]:
+    return [f"{node}-{role}-{part}" for role in roles for part in ("upload", "stage")]
+
+
 def test_load_balancer_steps(program, scratch):
     node = EmulatedNode(scratch, ["192.168.159.129"])
     try:
+        before = node.path("/etc/nginx/nginx.conf").read_text()
         out = run_steps(
             node,
             program,
-            [
-                "nginx-master-nginx-install",
-                "nginx-master-http-firewall",
-                "nginx-master-nginx-conf-upload",
-                "nginx-master-nginx-conf-install",
-                "nginx-master-nginx-service",
-            ],
+            ["nginx-master-nginx-install", *steps("nginx-master", "http-firewall", "nginx-conf")],
         )
-        assert "firewall http: tcp/80 allowed from anywhere" in out["nginx-master-http-firewall"]
-        assert out["nginx-master-nginx-conf-install"].startswith("installed /etc/nginx/nginx.conf")
-        assert "nginx answers http://127.0.0.1/nginx-ha/health" in out["nginx-master-nginx-service"]
-        assert "X-Served-By nginx-master" in node.path("/etc/nginx/nginx.conf").read_text()
-        health = node.curl("http://127.0.0.1/nginx-ha/health").stdout
-        assert health.startswith("HTTP/1.1 200") and "ok nginx-master" in health
-        # No Tomcat reachable from here: nginx answers 502 itself, and says who it is.
-        site = node.curl("http://192.168.159.129/").stdout
-        assert site.startswith("HTTP/1.1 502") and "X-Served-By: nginx-master" in site
-        # The machine's own nginx.conf is untouched (the write went to the overlay).
+        # Staged: validated by nginx -t into the release folder, the live file untouched.
+        assert "nginx: ok" in out["nginx-master-nginx-conf-stage"]
+        assert "bash: ok" in out["nginx-master-http-firewall-stage"]
+        staged = next(node.path("/var/lib/nginx-ha/releases").glob("*/nginx.conf"))
+        assert "X-Served-By nginx-master" in staged.read_text()
+        assert node.path("/etc/nginx/nginx.conf").read_text() == before
+        # The node's activation, the exact command: keepalived's files are not staged
+        # here (no build), so it refuses before it changes anything.
+        activate = program.named("nginx-master-activate").inputs["create"]
+        done = node.sh(activate)
+        assert done.returncode != 0
+        assert "is not staged: run `pulumi up` again" in done.stderr
+        assert node.path("/etc/nginx/nginx.conf").read_text() == before
+        # The machine's own nginx.conf is untouched (the writes went to the overlay).
         assert "X-Served-By" not in Path("/etc/nginx/nginx.conf").read_text()
     finally:
         node.close()
@@ -148,14 +151,15 @@ def test_backend_steps(program, scratch):
             program,
             [
                 "tomcat-primary-tomcat-install",
-                "tomcat-primary-tomcat-firewall",
-                "tomcat-primary-tomcat-page-upload",
-                "tomcat-primary-tomcat-page-install",
-                "tomcat-primary-tomcat-service",
+                *steps("tomcat-primary", "tomcat-firewall", "tomcat-port", "tomcat-page"),
+                "tomcat-primary-activate",
             ],
         )
-        assert "dropped from others" in out["tomcat-primary-tomcat-firewall"]
-        assert "Tomcat serves the page" in out["tomcat-primary-tomcat-service"]
+        # The activation applied the firewall, the port and the page, and its gate saw
+        # Tomcat serve this node's page.
+        activated = out["tomcat-primary-activate"]
+        assert "activating: firewall-tomcat tomcat-port index.html" in activated
+        assert "the page names tomcat-primary" in activated
         page = node.curl("http://192.168.159.131:8080/", "--interface", "192.168.159.129")
         assert page.stdout.startswith("HTTP/1.1 200"), page.stderr
         assert "nginx-ha-backend=tomcat-primary role=primary" in page.stdout
@@ -172,5 +176,9 @@ def test_backend_steps(program, scratch):
                 'include "/etc/nginx-ha/nftables/*.nft"'
                 in node.path("/etc/nftables.conf").read_text()
             )
+        # A second activation finds nothing to change and passes its gate again.
+        again = node.sh(program.named("tomcat-primary-activate").inputs["create"])
+        assert again.returncode == 0, again.stderr
+        assert "nothing to change" in again.stdout
     finally:
         node.close()

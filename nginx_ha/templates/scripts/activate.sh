@@ -102,14 +102,13 @@ nginx_reload() {
     while kill -0 "$pid" 2>/dev/null; do
       if ((SECONDS >= deadline)); then
         warn "nginx's old worker $pid still runs 10 s after the reload (did nginx load the new file?)"
-        nginx_stale=yes
+        : >"$work/nginx-stale"
         return 0
       fi
       sleep 0.05
     done
   done
 }
-nginx_stale=no
 keepalived_default_start() {
   if pid_alive "$KEEPALIVED_PID"; then kill "$(cat "$KEEPALIVED_PID")"; sleep 1; fi
   "$KEEPALIVED_BIN" --use-file="$KEEPALIVED_CONF"
@@ -235,7 +234,7 @@ GATE_STABLE=${GATE_STABLE:-1} # seconds the answers must stay good
 gate_request() {
   local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url good good_since="" now
   if [[ $KIND == lb ]]; then url=$NODE_URL; else url=$TOMCAT_URL; fi
-  if [[ $nginx_stale == yes ]]; then
+  if [[ -e $work/nginx-stale ]]; then
     saw="nginx kept its old workers after the reload: the new file did not load"
     return 1
   fi
@@ -354,6 +353,25 @@ undrain() {
   drained=no
 }
 
+# Reloads and restarts run in a subshell of their own with errexit: a daemon that does
+# not come back is what the gate saw, and the node is rolled back like any failure.
+start_services() { # item indexes
+  local rc=0
+  rm -f "$work/nginx-stale"
+  set +e
+  (
+    set -e
+    apply_actions "$@"
+    ensure_running
+  ) 2>"$work/services.err"
+  rc=$?
+  set -e
+  if ((rc != 0)); then
+    saw="the services did not (re)start: $(tail -n 3 "$work/services.err" | tr '\n' ' ')"
+  fi
+  return $rc
+}
+
 # ------------------------------------------------------------------ the activation
 what=()
 for i in "${changed[@]}"; do what+=("$(basename "${targets[i]}")"); done
@@ -366,8 +384,7 @@ if [[ $KIND == lb ]]; then
 fi
 
 if ((${#changed[@]} == 0)); then
-  ensure_running
-  if gate; then say "nothing to change; gate: $saw"; exit 0; fi
+  if start_services && gate; then say "nothing to change; gate: $saw"; exit 0; fi
   die "nothing to change, but the gate fails: $saw"
 fi
 
@@ -382,9 +399,7 @@ fi
 
 say "activating: ${what[*]}"
 apply_items "${changed[@]}"
-apply_actions "${changed[@]}"
-ensure_running
-if gate; then
+if start_services "${changed[@]}" && gate; then
   say "activated in $((SECONDS - started)) s; gate: $saw"
   exit 0
 fi
@@ -393,9 +408,7 @@ failed="$saw"
 say "the gate failed: $failed; rolling back"
 if [[ $drained == no && ${#held[@]} -gt 0 && $check_peers == yes ]]; then drain best-effort; fi
 roll_back
-apply_actions "${changed[@]}"
-ensure_running
-if gate; then
+if start_services "${changed[@]}" && gate; then
   back="the previous version is back and passes the gate ($saw)"
 else
   back="the previous version is back but the gate still fails: $saw"
