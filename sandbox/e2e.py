@@ -19,12 +19,15 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
+from sandbox.bounded import bounded
 from support.netns import in_ns, processes
 
 ROOT = config.PROJECT_ROOT
@@ -43,13 +46,30 @@ LINKED = (
 )
 KEY = PROJECT / ".run" / "keys" / f"{STACK}_ed25519"
 FAILOVER_LIMIT = 90.0  # seconds for the VIP to answer from the BACKUP
-PARALLEL = 4
+# The time limit of each `pulumi` call, in seconds, by its subcommand ("up-change": an
+# `up` after a config change). A call still running at its limit is interrupted as Ctrl-C
+# would (SIGINT to its process group, killed after GRACE) and the run stops with a
+# message naming the call and the limit, then cleans up as on Ctrl-C (destroy, sandbox
+# down). The first `up` took 23 to 34 min on 2 loaded cores (docs/e2e.md).
+LIMITS = {
+    "up": 3600.0,
+    "up-change": 1200.0,
+    "preview": 600.0,
+    "destroy": 1200.0,
+    "config": 120.0,
+    "stack": 120.0,
+}
 # "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
 DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
 
 
 class E2E:
-    def __init__(self, out=print):
+    def __init__(
+        self,
+        out=print,
+        limits: dict[str, float] | None = None,
+        parallel: int | None = None,
+    ):
         self.out = out
         self.phases: list[tuple[str, float, str]] = []
         self.checks: list[tuple[str, bool, str]] = []
@@ -66,6 +86,9 @@ class E2E:
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         self.stack_made = False
         self.outputs: dict = {}
+        self.limits = {**LIMITS, **(limits or {})}
+        self.parallel = parallel  # None: Pulumi's default (--parallel), as a user gets
+        self.netns: str | None = NETNS  # None: run the commands here (the unit tests)
 
     # ------------------------------------------------------------------ helpers
     def phase(self, name: str, seconds: float, notes: str = "") -> None:
@@ -83,79 +106,74 @@ class E2E:
         *,
         netns: bool = False,
         check: bool = True,
-        timeout=None,
+        timeout: float = 600,
         log: str | None = None,
         input: str | None = None,
+        name: str | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> subprocess.CompletedProcess:
-        full = in_ns(NETNS, *cmd) if netns else list(cmd)
-        if log:
-            with open(WORK / log, "w") as fh:
-                p = subprocess.run(
-                    full,
-                    cwd=PROJECT,
-                    env=self.env,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    timeout=timeout,
-                    input=input,
-                )
-            p.stdout = (WORK / log).read_text()
-        else:
-            p = subprocess.run(
-                full,
-                cwd=PROJECT,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                input=input,
-            )
+        """``cmd`` (in the sandbox's namespace with ``netns``) for at most ``timeout``
+        seconds (:func:`bounded`); raises when it fails and ``check``."""
+        full = in_ns(self.netns, *cmd) if netns and self.netns else list(cmd)
+        p = bounded(
+            full,
+            name=name or " ".join(cmd[:4]),
+            limit=timeout,
+            cwd=PROJECT,
+            env=self.env,
+            log=WORK / log if log else None,
+            input=input,
+            on_line=on_line,
+        )
         if check and p.returncode != 0:
             tail = "\n".join(
                 (p.stdout or "").splitlines()[-40:] + (p.stderr or "").splitlines()[-20:]
             )
-            raise RuntimeError(f"{' '.join(cmd[:4])} failed (rc {p.returncode}):\n{tail}")
+            raise RuntimeError(f"{name or ' '.join(cmd[:4])} failed (rc {p.returncode}):\n{tail}")
         return p
 
-    def pulumi(self, *args: str, log: str | None = None, check: bool = True, timeout=None):
+    def pulumi(
+        self,
+        *args: str,
+        log: str | None = None,
+        check: bool = True,
+        limit: str | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> subprocess.CompletedProcess:
+        """``pulumi ARGS --stack sandbox`` in the namespace, bounded by its time limit
+        (``LIMITS[limit or ARGS[0]]``)."""
+        key = limit or args[0]
         return self.run(
             ["pulumi", *args, "--stack", STACK, "--non-interactive"],
             netns=True,
             log=log,
             check=check,
-            timeout=timeout,
+            timeout=self.limits[key],
+            name=f"pulumi {' '.join(a for a in args if not a.startswith('-'))} --stack {STACK}",
+            on_line=on_line,
         )
 
-    def pulumi_streamed(self, *args: str, log: str) -> dict[str, float]:
+    def pulumi_streamed(self, *args: str, log: str, limit: str | None = None) -> dict[str, float]:
         """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
         time its line said created/updated/replaced. Raises when it fails."""
-        full = in_ns(NETNS, "pulumi", *args, "--stack", STACK)
-        full.append("--non-interactive")
         done: dict[str, float] = {}
-        with open(WORK / log, "w") as fh:
-            p = subprocess.Popen(
-                full,
-                cwd=PROJECT,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-            )
-            assert p.stdout is not None
-            for line in p.stdout:
-                fh.write(line)
-                fh.flush()  # tail -f the log while it runs
-                m = DONE_LINE.match(line)
-                if m:
-                    typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
-                    done.setdefault(typ + m.group(2), time.time())
-            rc = p.wait()
-        if rc != 0:
-            tail = "\n".join((WORK / log).read_text().splitlines()[-40:])
-            raise RuntimeError(f"pulumi {args[0]} failed (rc {rc}):\n{tail}")
+
+        def seen(line: str) -> None:
+            m = DONE_LINE.match(line)
+            if m:
+                typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
+                done.setdefault(typ + m.group(2), time.time())
+
+        self.pulumi(*args, log=log, limit=limit, on_line=seen)
         return done
+
+    def parallel_args(self) -> list[str]:
+        return [] if self.parallel is None else [f"--parallel={self.parallel}"]
+
+    def parallel_note(self) -> str:
+        if self.parallel is None:
+            return f"Pulumi's default parallelism ({4 * (os.cpu_count() or 1)}: 4 per CPU)"
+        return f"--parallel={self.parallel}"
 
     def virsh(self, *args: str, check: bool = True) -> str:
         uri = config.libvirt_uri(config.Paths.for_checkout().socket)
@@ -224,7 +242,7 @@ class E2E:
         # Each resource's "created" line is printed when it finishes: timestamp the
         # lines as they come (this CLI has no event-log flag).
         done = self.pulumi_streamed(
-            "up", "--yes", "--skip-preview", f"--parallel={PARALLEL}", log="up.log"
+            "up", "--yes", "--skip-preview", *self.parallel_args(), log="up.log"
         )
         total = time.time() - t0
         first_domain = min((v for k, v in done.items() if k.endswith("-domain")), default=None)
@@ -242,7 +260,7 @@ class E2E:
             self.phase("up: remote steps done", max(remote_steps) - t0)
         if smoke:
             self.phase("up: VIP serving (smoke test passed)", smoke - t0)
-        self.phase("pulumi up total", total)
+        self.phase("pulumi up total", total, self.parallel_note())
         self.outputs = json.loads(self.pulumi("stack", "output", "--json").stdout)
         self.check(
             "up exports vip, url, nodes, smoke",
@@ -317,11 +335,9 @@ class E2E:
         )
 
     def check_nginx_change(self) -> None:
-        self.run(
-            ["pulumi", "config", "set", "--stack", STACK, "--path", "nginx.readTimeout", "2"],
-            netns=True,
-        )
-        p = self.pulumi("preview", "--json", log="preview-nginx.json", check=False)
+        self.pulumi("config", "set", "--path", "nginx.readTimeout", "2")
+        p = self.pulumi("preview", "--json", check=False)
+        (WORK / "preview-nginx.json").write_text(p.stdout + p.stderr)
         try:
             steps = json.loads(p.stdout).get("steps", [])
         except json.JSONDecodeError:
@@ -334,18 +350,23 @@ class E2E:
                 and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
             }
         )
+        # The rollout: nginx.conf uploaded and staged (validated) on both, then each
+        # node's activation (the MASTER's after the BACKUP's gate), the handbacks and
+        # the smoke test.
         allowed = re.compile(
-            r"^(nginx-(master|backup)-nginx-conf(-upload|-install)?|nginx-ha-smoke)$"
+            r"^(nginx-(master|backup)-(nginx-conf(-upload|-stage)?|activate|handback)"
+            r"|nginx-ha-smoke)$"
         )
         self.check(
-            "changed nginx setting updates only the nginx-conf steps (+ smoke test)",
+            "changed nginx setting updates only the nginx-conf steps, the activations and "
+            "handbacks of the load balancers (+ smoke test)",
             bool(changed)
             and all(allowed.match(c) for c in changed)
             and any("nginx-conf" in c for c in changed),
             ", ".join(changed) or f"no steps (rc {p.returncode})",
         )
         t = time.monotonic()
-        self.pulumi("up", "--yes", "--skip-preview", log="up-nginx.log")
+        self.pulumi("up", "--yes", "--skip-preview", log="up-nginx.log", limit="up-change")
         self.phase("up after the nginx change", time.monotonic() - t)
         conf = self.ssh(
             self.outputs["nodes"]["nginx-master"]["ip"],
@@ -381,14 +402,7 @@ class E2E:
 
     def destroy(self) -> None:
         t = time.monotonic()
-        self.pulumi(
-            "destroy",
-            "--yes",
-            "--skip-preview",
-            f"--parallel={PARALLEL}",
-            log="destroy.log",
-            timeout=1800,
-        )
+        self.pulumi("destroy", "--yes", "--skip-preview", *self.parallel_args(), log="destroy.log")
         self.stack_made = False
         self.phase("pulumi destroy", time.monotonic() - t)
         doms = self.virsh("list", "--all", "--name").split()
@@ -428,10 +442,23 @@ class E2E:
                 "--skip-preview",
                 log="destroy-cleanup.log",
                 check=False,
-                timeout=1800,
             )
+            if p.returncode != 0 and "locked" in p.stdout and self.drop_stale_locks():
+                # A pulumi that had to be killed (its time limit) left its lock behind.
+                self.out("== cleanup: removed the stale lock of a killed pulumi; destroy again")
+                p = self.pulumi(
+                    "destroy", "--yes", "--skip-preview", log="destroy-cleanup.log", check=False
+                )
             if p.returncode != 0:
                 self.out("== cleanup: destroy failed; sandbox down removes what is left")
+
+    def drop_stale_locks(self) -> bool:
+        """Remove the lock files of the run's own throwaway backend (only ever called
+        when no pulumi of ours runs); whether there were any."""
+        locks = list((WORK / "state" / ".pulumi" / "locks").glob("**/*.json"))
+        for lock in locks:
+            lock.unlink(missing_ok=True)
+        return bool(locks)
 
     def summary(self, ok: bool, error: str | None) -> dict:
         return {
@@ -482,6 +509,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the checks, against the stack a --keep run left up (keeps it up)",
     )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="pulumi up/destroy --parallel=N (default: Pulumi's own, as a user gets it)",
+    )
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="CALL=SECONDS",
+        help=f"the time limit of a pulumi call ({', '.join(f'{k}={v:.0f}' for k, v in LIMITS.items())})",
+    )
     args = p.parse_args(argv)
     if args.checks_only:
         args.keep = True
@@ -490,7 +531,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     WORK.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    e = E2E(out=log)
+    e = E2E(out=log, limits=dict(args.limit), parallel=args.parallel)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Ctrl-C and TERM end the run the same way: the running command is interrupted, the
+    # stack destroyed, the sandbox taken down. SIGINT is taken even when it came in
+    # ignored (scripts/e2e.sh runs this in the background, where bash ignores it).
+    handler = _Interrupts()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        return _session(e, args, log)
+    finally:
+        for sig, h in saved.items():
+            signal.signal(sig, h)
+
+
+def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> int:
     from sandbox import daemons
 
     paths = config.Paths.for_checkout()
@@ -520,9 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then cleaned up
         error = str(exc)
         log(f"== error: {exc}")
+    except KeyboardInterrupt:
+        error = "interrupted (Ctrl-C or TERM)"
+        log(f"== {error}: cleaning up")
     finally:
         if not args.keep:
-            e.cleanup()
+            try:
+                e.cleanup()
+            except Exception as exc:  # noqa: BLE001 - sandbox down removes what is left
+                log(f"== cleanup: {exc}; sandbox down removes what is left")
             if not was_up:
                 t = time.monotonic()
                 daemons.down(paths, out=log)
@@ -532,7 +594,35 @@ def main(argv: list[str] | None = None) -> int:
         summary = e.summary(ok, error)
         (WORK / "summary.json").write_text(json.dumps(summary, indent=2))
         print_tables(summary)
+    if error and error.startswith("interrupted"):
+        return 130
     return 0 if ok else 1
+
+
+class _Interrupts:
+    """SIGINT/TERM handler: KeyboardInterrupt, once per Ctrl-C. A Ctrl-C in the
+    terminal reaches this process and scripts/e2e.sh, which passes it on: the second
+    copy, within a second or two, would cut the cleanup short."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self.last: float | None = None
+
+    def __call__(self, signum, frame) -> None:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.window:
+            return
+        self.last = now
+        raise KeyboardInterrupt
+
+
+def _limit(text: str) -> tuple[str, float]:
+    call, _, seconds = text.partition("=")
+    if call not in LIMITS or not seconds:
+        raise argparse.ArgumentTypeError(
+            f"{text}: expected CALL=SECONDS, CALL one of {', '.join(LIMITS)}"
+        )
+    return call, float(seconds)
 
 
 if __name__ == "__main__":
