@@ -28,6 +28,7 @@ from collections.abc import Callable
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
 from sandbox.bounded import bounded
+from sandbox.vip_loop import VipLoop, loop_text
 from support.netns import in_ns, processes
 
 ROOT = config.PROJECT_ROOT
@@ -59,6 +60,15 @@ LIMITS = {
     "config": 120.0,
     "stack": 120.0,
 }
+# The request loop through the VIP runs during each change (sandbox/vip_loop.py); it
+# ends by itself after this many seconds even if nobody stops it.
+LOOP_LIMIT = LIMITS["up-change"] + 60
+# The broken change: an nginx setting that passes `nginx -t` but cannot serve. A 1 ms
+# proxy_read_timeout: no Tomcat of an emulated VM answers that fast, so every request
+# through that nginx ends in 504 (both backends time out) while its local health
+# location still answers 200 (issue 13: keepalived's check alone would keep the VIP
+# there). The rollout's gate must catch it at the first load balancer.
+BROKEN_READ_TIMEOUT = "0.001"
 # "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
 DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
 
@@ -89,6 +99,7 @@ class E2E:
         self.limits = {**LIMITS, **(limits or {})}
         self.parallel = parallel  # None: Pulumi's default (--parallel), as a user gets
         self.netns: str | None = NETNS  # None: run the commands here (the unit tests)
+        self.loops: dict[str, dict] = {}  # the request loop's figures per change
 
     # ------------------------------------------------------------------ helpers
     def phase(self, name: str, seconds: float, notes: str = "") -> None:
@@ -334,8 +345,66 @@ class E2E:
             + ("" if p.returncode == 0 else ": " + _changed_lines(p.stdout)),
         )
 
+    # ------------------------------------------------------------------ changes
+    def lb_roles(self) -> tuple[str, str]:
+        """(the MASTER, the load balancer the rollout activates first: the BACKUP)."""
+        nodes = self.outputs["nodes"]
+        master = next(n for n, v in nodes.items() if v.get("role") == "MASTER")
+        first = next(n for n, v in nodes.items() if v.get("role") == "BACKUP")
+        return master, first
+
+    def vip_holders(self) -> list[str]:
+        """The load balancers that have the VIP on an interface now (over SSH)."""
+        vip = re.escape(str(self.outputs["vip"]))
+        held = []
+        for name, n in self.outputs["nodes"].items():
+            if n.get("role") in ("MASTER", "BACKUP"):
+                text = self.ssh(n["ip"], "ip -o -4 addr show", timeout=30)
+                if re.search(rf"\sinet {vip}/", text):
+                    held.append(name)
+        return held
+
+    def lb_facts(self, name: str) -> dict[str, str]:
+        """What a change may touch on a load balancer: the live nginx.conf's digest and
+        read timeout, and the PIDs of nginx's master process and of keepalived."""
+        text = self.ssh(
+            self.outputs["nodes"][name]["ip"],
+            "echo conf=$(sudo sha256sum /etc/nginx/nginx.conf | cut -c1-16); "
+            "echo read=$(sudo grep -ho 'proxy_read_timeout [^;]*' /etc/nginx/nginx.conf); "
+            "echo nginx=$(pgrep -o -x nginx); echo keepalived=$(pgrep -o -x keepalived)",
+            timeout=30,
+        )
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def set_read_timeout(self, value: str) -> None:
+        self.pulumi("config", "set", "--path", "nginx.readTimeout", value)
+
+    def up_under_loop(self, label: str, log: str) -> tuple[subprocess.CompletedProcess, dict]:
+        """``pulumi up`` (allowed to fail) while the request loop runs through the VIP,
+        with the VIP's holder before and after; returns the run and the loop's figures
+        (also kept for the summary)."""
+        before = self.vip_holders()
+        loop = VipLoop(
+            self.outputs["url"], self.netns, self.env, WORK / f"loop-{log}.jsonl", LOOP_LIMIT
+        )
+        t = time.monotonic()
+        try:
+            time.sleep(1.0)  # a second of service before the change
+            p = self.pulumi(
+                "up", "--yes", "--skip-preview", log=log, check=False, limit="up-change"
+            )
+            took = time.monotonic() - t - 1.0
+            time.sleep(2.0)  # and after it
+        finally:
+            figures = loop.stop()
+        figures.update(holder_before=before, holder_after=self.vip_holders(), up_seconds=took)
+        self.loops[label] = figures
+        self.out(f"== request loop during {label}: {loop_text(figures)}")
+        return p, figures
+
     def check_nginx_change(self) -> None:
-        self.pulumi("config", "set", "--path", "nginx.readTimeout", "2")
+        master, _ = self.lb_roles()
+        self.set_read_timeout("2")
         p = self.pulumi("preview", "--json", check=False)
         (WORK / "preview-nginx.json").write_text(p.stdout + p.stderr)
         try:
@@ -365,17 +434,90 @@ class E2E:
             and any("nginx-conf" in c for c in changed),
             ", ".join(changed) or f"no steps (rc {p.returncode})",
         )
-        t = time.monotonic()
-        self.pulumi("up", "--yes", "--skip-preview", log="up-nginx.log", limit="up-change")
-        self.phase("up after the nginx change", time.monotonic() - t)
-        conf = self.ssh(
-            self.outputs["nodes"]["nginx-master"]["ip"],
-            "sudo grep -h proxy_read_timeout /etc/nginx/nginx.conf || true",
+        p, loop = self.up_under_loop("the nginx change", "up-nginx.log")
+        if p.returncode != 0:
+            raise RuntimeError(f"pulumi up after the nginx change failed:\n{_tail(p.stdout)}")
+        self.phase("up after the nginx change", loop["up_seconds"], loop_text(loop))
+        self.check(
+            "request loop through the VIP during the nginx change: no failed request",
+            loop["sent"] > 0 and loop["failed"] == 0,
+            loop_text(loop),
         )
         self.check(
+            "the VIP is with the MASTER before and after the nginx change",
+            loop["holder_before"] == [master] == loop["holder_after"],
+            f"before {loop['holder_before']}, after {loop['holder_after']}",
+        )
+        read = self.lb_facts(master).get("read", "")
+        self.check(
             "the new nginx setting is live on the MASTER",
-            "proxy_read_timeout 2s;" in conf,
-            conf.strip().replace("\n", " | ")[:120],
+            read == "proxy_read_timeout 2s",
+            read or "no proxy_read_timeout",
+        )
+
+    def check_broken_change(self) -> None:
+        """A change that passes `nginx -t` but cannot serve must stop at the first load
+        balancer's activation, rolled back there, with the VIP never failing."""
+        master, first = self.lb_roles()
+        before = {n: self.lb_facts(n) for n in (master, first)}
+        self.set_read_timeout(BROKEN_READ_TIMEOUT)
+        p, loop = self.up_under_loop("the broken change", "up-broken.log")
+        after = {n: self.lb_facts(n) for n in (master, first)}
+        self.phase(
+            f"up with the broken change (nginx.readTimeout {BROKEN_READ_TIMEOUT}), stopped",
+            loop["up_seconds"],
+            loop_text(loop),
+        )
+        said = re.search(
+            rf"nginx-ha: {re.escape(first)}: (activating \S+ failed its gate: .*)", p.stdout
+        )
+        report = said.group(1).strip() if said else ""
+        self.check(
+            f"broken change: up fails at {first}-activate with the gate's message",
+            p.returncode != 0
+            and f"{first}-activate" in p.stdout
+            and "Rolled back: the previous version is back and passes the gate" in report,
+            f"rc {p.returncode}: {report[:600] or _tail(p.stdout, 8)}",
+        )
+        self.check(
+            "broken change: no failed request through the VIP",
+            loop["sent"] > 0 and loop["failed"] == 0,
+            loop_text(loop),
+        )
+        served = {lb for _, lb in loop["served_by"]}
+        self.check(
+            "broken change: the MASTER untouched",
+            after[master] == before[master]
+            and loop["holder_before"] == [master] == loop["holder_after"]
+            and served == {master},
+            f"{master}: nginx.conf {before[master].get('conf')} -> {after[master].get('conf')}, "
+            f"nginx pid {before[master].get('nginx')} -> {after[master].get('nginx')}, "
+            f"keepalived pid {before[master].get('keepalived')} -> "
+            f"{after[master].get('keepalived')}; VIP before {loop['holder_before']}, after "
+            f"{loop['holder_after']}; answered by {sorted(served)}",
+        )
+        self.check(
+            f"broken change: {first} rolled back (its nginx.conf is the previous one)",
+            after[first].get("conf") == before[first].get("conf")
+            and after[first].get("read") == "proxy_read_timeout 2s",
+            f"nginx.conf {before[first].get('conf')} -> {after[first].get('conf')} "
+            f"({after[first].get('read') or 'no proxy_read_timeout'})",
+        )
+        # Reverted, `up` passes again, with the loop running.
+        self.set_read_timeout("2")
+        p, loop = self.up_under_loop("the revert", "up-revert.log")
+        self.phase("up after reverting the broken change", loop["up_seconds"], loop_text(loop))
+        self.check(
+            "revert (nginx.readTimeout 2): up passes, no failed request through the VIP",
+            p.returncode == 0 and loop["sent"] > 0 and loop["failed"] == 0,
+            f"rc {p.returncode}; {loop_text(loop)}"
+            + ("" if p.returncode == 0 else f": {_tail(p.stdout, 8)}"),
+        )
+        q = self.pulumi("preview", "--expect-no-changes", log="preview-revert.log", check=False)
+        self.check(
+            "preview --expect-no-changes after the revert",
+            q.returncode == 0,
+            f"rc {q.returncode}" + ("" if q.returncode == 0 else ": " + _changed_lines(q.stdout)),
         )
 
     def check_failover(self) -> None:
@@ -466,7 +608,12 @@ class E2E:
             "error": error,
             "phases": [{"phase": p, "seconds": round(s, 1), "notes": n} for p, s, n in self.phases],
             "checks": [{"check": c, "ok": o, "detail": d} for c, o, d in self.checks],
+            "loops": self.loops,
         }
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join((text or "").splitlines()[-lines:])
 
 
 def _throwaway_passphrase() -> str:
@@ -570,6 +717,7 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         e.check_clones()
         e.check_no_changes()
         e.check_nginx_change()
+        e.check_broken_change()
         e.check_failover()
         if not args.keep:
             e.destroy()
