@@ -1,11 +1,17 @@
-"""The figures of the request loop through the VIP (sandbox/vip_loop.py): requests
+"""The request loop through the VIP (sandbox/vip_loop.py): it runs (here against a
+local stand-in, outside any namespace) and is read as it goes; its figures: requests
 sent and failed, why, the longest gap, the worst latency, who answered over time."""
 
 from __future__ import annotations
 
+import http.server
+import os
+import threading
+import time
+
 import pytest
 
-from sandbox.vip_loop import loop_figures, loop_text
+from sandbox.vip_loop import VipLoop, loop_figures, loop_text
 
 
 def req(t0, t1, status=200, lb: str | None = "nginx-master", error=None):
@@ -39,3 +45,31 @@ def test_loop_figures_count_failures_gaps_and_who_answered():
 def test_loop_figures_of_no_requests():
     f = loop_figures(None, [])
     assert (f["sent"], f["failed"], f["longest_gap"], f["served_by"]) == (0, 0, 0.0, [])
+
+
+class _Site(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        body = b"<p>nginx-ha-backend=tomcat-primary</p>\n"
+        self.send_response(200)
+        self.send_header("X-Served-By", "nginx-master")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_loop_runs_and_is_read_as_it_goes(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        loop = VipLoop(url, None, dict(os.environ), tmp_path / "loop.jsonl", duration=30)
+        time.sleep(1.0)
+        f = loop.stop()  # long before its 30 s: stopped, not run out
+    finally:
+        server.shutdown()
+    assert 20 <= f["sent"] <= 150 and f["failed"] == 0, f
+    assert f["served_by"] == [(f["served_by"][0][0], "nginx-master")]
+    assert len((tmp_path / "loop.jsonl").read_text().splitlines()) >= f["sent"]
