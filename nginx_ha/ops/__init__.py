@@ -6,7 +6,7 @@
 | ``stackinfo`` | a stack's outputs and config through Pulumi's Automation API |
 | ``ssh`` | commands on a node over SSH with its pinned host key (never trust on first use) |
 | ``status`` | ``status``: the live VRRP view of a stack, per node and VIP |
-| ``progress`` | phase lines and a live resource count from the engine's events |
+| ``progress`` | the engine's events as step starts and ends (``nginx_ha.progress`` shows them) |
 | ``run`` | ``up``, ``preview``, ``destroy`` through the Automation API, with progress |
 
 The pure parts (what a node reports and how it is shown) are in

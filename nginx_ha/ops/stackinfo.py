@@ -45,6 +45,8 @@ def read_stack(stack: str, project_dir: Path) -> StackView:
 
 
 def _first_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """The CLI's first ``error:`` line out of a CommandError's text ("code: 6 / stdout:
+    ... / stderr: error: no stack named 'x' found")."""
+    lines = [ln.strip().removeprefix("stderr:").strip() for ln in text.splitlines()]
     errors = [ln for ln in lines if ln.lower().startswith("error")]
-    return (errors or lines or ["pulumi failed"])[0]
+    return (errors or [ln for ln in lines if ln] or ["pulumi failed"])[0]
