@@ -30,7 +30,7 @@ destroy: ## pulumi destroy (./scripts/destroy.sh); PURGE=1 also forgets a lab st
 	STACK=$(or $(STACK),dev) PURGE=$(PURGE) ./scripts/destroy.sh $(ARGS)
 
 status: ## live VRRP state, VIP holders, units per node of a deployed stack
-	$(PYTHON) -m nginx_ha status --stack $(or $(STACK),dev) $(ARGS)
+	$(PYTHON) -m nginx_ha status --stack $(or $(STACK),dev) $(if $(filter sandbox,$(STACK)),--netns nginx-ha-sandbox) $(ARGS)
 
 render: ## every file each node gets, offline, into OUT (default .run/render/STACK)
 	$(PYTHON) -m nginx_ha render --stack $(or $(STACK),dev) --out $(OUT)

@@ -130,6 +130,8 @@ class Reporter:
                 running = self._running_text(4)
             if running:
                 self.line(f"… {self._what} {self._count()} running: {running}")
+            else:
+                self.line(f"… {self._what} {self._count()}")
 
     def is_running(self, key: str) -> bool:
         with self._lock:
