@@ -3,10 +3,10 @@
     venv/bin/python -m bench.program [--repeat 3] [--save]
     venv/bin/python -m bench.program --rows     # the README's row, from the saved figures
 
-Prints a table for stacks of 4, 20 and 66 VMs (2 load balancers, the rest backends; 66
-is the largest stack the settings accept: 64 backends): settings parsing and topology
-alone, and the whole program (every resource registered with the mock engine), median
-of the repeats. ``--save`` writes docs/figures/program.json, which the README's row is
+Prints a table for stacks of 4, 20 and 66 VMs (2 load balancers, the rest backends; 64
+backends is the most a stack may have, pins.py): settings parsing and topology alone,
+and the whole program (every resource registered with the mock engine), median of the
+repeats. ``--save`` writes docs/figures/program.json, which the README's row is
 generated from (bench/figures.py).
 """
 

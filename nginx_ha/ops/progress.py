@@ -77,8 +77,8 @@ class StepCounter:
             )
             if first:
                 self.reporter.step_started(m.urn, f"{op} {short_name(m.urn)} ({m.type})")
-        elif out is not None or failed is not None:
-            m = (out or failed).metadata
+        elif (ended := out if out is not None else failed) is not None:
+            m = ended.metadata
             op = getattr(m.op, "value", str(m.op))
             ok = out is not None
             self._write(

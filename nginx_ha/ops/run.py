@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from nginx_ha.ops.progress import QUIET_OPS, StepCounter, short_name
 from nginx_ha.progress import Reporter
 
 
-def _changes(summary: dict[Any, int]) -> dict[str, int]:
+def _changes(summary: Mapping[Any, int]) -> dict[str, int]:
     return {
         getattr(k, "value", str(k)): v
         for k, v in summary.items()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nginx_ha.render.params import param_header
+from nginx_ha.render.params import script_text
 from nginx_ha.render.templates import script
 from nginx_ha.topology import Layout
 from nginx_ha.topology.model import VRRP_INSTANCE_NAME
@@ -61,8 +61,9 @@ def probe_params(
 def probe_script(
     kind: str, layout: Layout, transitions: int = TRANSITIONS_SHOWN, systemctl: str = "systemctl"
 ) -> str:
-    """The read-only script a node runs for ``status`` (its parameters baked in)."""
-    return param_header(probe_params(kind, layout, transitions, systemctl)) + script(PROBE_SCRIPT)
+    """The read-only script a node runs for ``status`` (the preamble, its parameters,
+    the script)."""
+    return script_text(script(PROBE_SCRIPT), probe_params(kind, layout, transitions, systemctl))
 
 
 # ----------------------------------------------------------------- the parsers
@@ -239,7 +240,7 @@ class VipView:
             return "nobody holds it"
         if self.holders and self.masters and self.holders != self.masters:
             return "state and address disagree"
-        holder = (self.holders or self.masters)[0]
+        holder = next(iter(self.holders or self.masters))
         return "as configured" if holder == self.configured else "failed over"
 
 

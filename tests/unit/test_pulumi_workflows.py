@@ -20,7 +20,7 @@ SECRET_VARS = {
 }
 
 
-def load(name: str) -> dict[str, Any]:
+def load(name: str) -> Any:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 

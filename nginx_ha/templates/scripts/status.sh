@@ -14,8 +14,8 @@
 #   keepalived   `keepalived --version` as found on PATH
 #
 # Parameters: KIND (lb or backend), UNITS, STATE_DIR, HEALTH_FILE, TRANSITIONS,
-# SYSTEMCTL (the command that answers is-active).
-set -u
+# SYSTEMCTL (the command that answers is-active). The preamble's strict mode holds: a
+# fact that cannot be read is left empty (`|| true`), the report goes on.
 
 section() { printf '== %s\n' "$1"; }
 
@@ -29,18 +29,18 @@ for unit in $UNITS; do
 done
 
 section addresses
-ip -4 -o addr show 2>/dev/null | awk '$2 != "lo" {print $2, $4}'
+{ ip -4 -o addr show 2>/dev/null || true; } | awk '$2 != "lo" {print $2, $4}'
 
 if [ "$KIND" = lb ]; then
   section vrrp
-  cat "$STATE_DIR/all" 2>/dev/null
+  cat "$STATE_DIR/all" 2>/dev/null || true
   section transitions
-  tail -n "$TRANSITIONS" "$STATE_DIR/transitions" 2>/dev/null
+  tail -n "$TRANSITIONS" "$STATE_DIR/transitions" 2>/dev/null || true
   section health
-  cat "$HEALTH_FILE" 2>/dev/null
+  cat "$HEALTH_FILE" 2>/dev/null || true
   section keepalived
   if command -v keepalived >/dev/null; then
-    keepalived --version 2>&1 | head -n 1
+    { keepalived --version 2>&1 || true; } | head -n 1
   else
     echo "not on PATH"
   fi
