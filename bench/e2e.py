@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import figures  # noqa: E402
+from bench import docfigures as figures  # noqa: E402
 from sandbox import config, daemons, image, smoke  # noqa: E402
 
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import figures
+from bench import docfigures as figures
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render.params import script_text

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import figures  # noqa: E402
+from bench import docfigures as figures  # noqa: E402
 from support import live_nginx as live  # noqa: E402
 
 # Runs in the namespace: one GET every PERIOD s for DURATION s; a JSON line each.

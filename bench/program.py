@@ -7,7 +7,7 @@ Prints a table for stacks of 4, 20 and 66 VMs (2 load balancers, the rest backen
 backends is the most a stack may have, pins.py): settings parsing and topology alone,
 and the whole program (every resource registered with the mock engine), median of the
 repeats. ``--save`` writes docs/figures/program.json, which the README's row is
-generated from (bench/figures.py).
+generated from (bench/docfigures.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import statistics
 import time
 
-from bench import figures
+from bench import docfigures as figures
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from support import stacks

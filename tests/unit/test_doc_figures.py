@@ -1,4 +1,4 @@
-"""One source for the figures the README and docs quote (bench/figures.py): every
+"""One source for the figures the README and docs quote (bench/docfigures.py): every
 generated block matches docs/figures/*.json, and the docs speak of the repository only
 (no issue numbers, no files outside it)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from bench import figures
+from bench import docfigures as figures
 from support.stacks import ROOT
 
 
@@ -18,7 +18,7 @@ def test_every_figures_block_is_generated_from_its_json():
         seen |= {m.group(2) for m in figures.BLOCK.finditer(text)}
         _, changed = figures.update(text)
         stale += [f"{path.relative_to(ROOT)}: {name}" for name in changed]
-    assert stale == [], "run `venv/bin/python -m bench.figures --write`"
+    assert stale == [], "run `venv/bin/python -m bench.docfigures --write`"
     assert seen == set(figures.BLOCKS), "every block is quoted somewhere, and only those"
 
 

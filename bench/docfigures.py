@@ -1,4 +1,5 @@
-"""One source for the figures the README and docs quote: ``docs/figures/<name>.json``.
+"""One source for the figures the README and docs quote: ``docs/figures/<name>.json``
+(the lab's failover table is bench/failover.py's own to render).
 
 Each benchmark writes its results there (``--save``) and prints the README's rows from
 them (``--rows``, without measuring again). The README and docs hold each quoted
@@ -8,10 +9,10 @@ figure between markers, generated from those files::
     ...rows rendered from docs/figures/*.json...
     <!-- /figures:bench-table -->
 
-    venv/bin/python -m bench.figures --check    # exit 1 when a block is out of date
-    venv/bin/python -m bench.figures --write    # rewrite the blocks from the JSON files
+    venv/bin/python -m bench.docfigures --check    # exit 1 when a block is out of date
+    venv/bin/python -m bench.docfigures --write    # rewrite the blocks from the JSON files
 
-tests/unit/test_figures.py runs the check, so a figure changes only through its file.
+tests/unit/test_doc_figures.py runs the check, so a figure changes only through its file.
 
 | file | written by | blocks |
 |---|---|---|
@@ -214,7 +215,7 @@ def update(text: str) -> tuple[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.figures", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.docfigures", description=__doc__)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--check", action="store_true", help="exit 1 when a block is out of date")
     g.add_argument("--write", action="store_true", help="rewrite the blocks")
