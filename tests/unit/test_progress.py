@@ -142,3 +142,50 @@ def test_the_image_build_counts_packages_from_mmdebstrap_output(tmp_path):
     assert "mmdebstrap: running --customize-hook in shell..." in text
     assert rep._done == 3 and rep._total == 3
     assert "Setting up b (1.0)" in log.read_text()
+
+
+def test_the_e2e_takes_its_phase_times_from_the_recorded_events(tmp_path):
+    from sandbox.e2e import step_ends
+
+    record = tmp_path / "up.log.events.jsonl"
+    record.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "t": 10.0,
+                        "event": "start",
+                        "type": "libvirt:index/domain:Domain",
+                        "name": "a-domain",
+                    }
+                ),
+                json.dumps(
+                    {
+                        "t": 17.5,
+                        "event": "done",
+                        "type": "libvirt:index/domain:Domain",
+                        "name": "a-domain",
+                    }
+                ),
+                json.dumps(
+                    {
+                        "t": 90.0,
+                        "event": "done",
+                        "type": "command:remote:Command",
+                        "name": "a-wait-ready",
+                    }
+                ),
+                json.dumps(
+                    {
+                        "t": 95.0,
+                        "event": "done",
+                        "type": "command:remote:Command",
+                        "name": "a-wait-ready",
+                    }
+                ),
+                "not json",
+            ]
+        )
+    )
+    assert step_ends(record) == {"libvirt:a-domain": 17.5, "command:a-wait-ready": 90.0}
+    assert step_ends(tmp_path / "missing.jsonl") == {}
