@@ -20,6 +20,7 @@ tests/unit/test_doc_figures.py runs the check, so a figure changes only through 
 | keepalived_build.json | ``sudo python -m bench.keepalived_build --save`` | bench-table, keepalived-build |
 | nginx_upstream.json | ``sudo python -m bench.nginx_upstream --save`` | bench-table, nginx-upstream |
 | e2e.json | ``sudo python -m bench.e2e --pulumi --save`` | bench-table, e2e-total, e2e-phases |
+| rollout.json | ``sudo python -m bench.rollout --save`` | bench-table, rollout |
 """
 
 from __future__ import annotations
@@ -147,6 +148,46 @@ def e2e_summary(d: dict[str, Any]) -> str:
     )
 
 
+def _holders(holders: list[list[Any]]) -> str:
+    return " → ".join(f"{h} {t:g} s" for t, h in holders)
+
+
+def rollout_summary(d: dict[str, Any]) -> str:
+    good = [c for c in d["changes"] if c["succeeds"]]
+    bad = [c for c in d["changes"] if not c["succeeds"]]
+    parts = [
+        f"{sum(c['failed'] for c in good)} failed of {sum(c['requests'] for c in good)} "
+        f"requests through the VIP over {len(good)} changes"
+    ]
+    parts += [f"a broken change {c['stopped']}, {c['failed']} failed" for c in bad]
+    return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
+
+
+def rollout_table() -> list[str]:
+    d = load("rollout")
+    out = [
+        f"`sudo venv/bin/python -m bench.rollout --save` ({d['measured']}, {d['machine']}; "
+        f"stack {d['stack']}; one GET through the VIP every 20 ms, each bounded by 2 s"
+        + (f"; {d['note']}" if d.get("note") else "")
+        + "):",
+        "",
+        "| change | expected | requests | failed | slowest request | longest wait "
+        "| VIP holder (s after the start) | rollout |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in d["changes"]:
+        expected = "succeeds" if c["succeeds"] else "stops after the first node"
+        out.append(
+            f"| {c['what']} | {expected} | {c['requests']} | {c['failed']} "
+            f"| {c['worst_latency']:.2f} s | {c['longest_gap']:.2f} s "
+            f"| {_holders(c['holders'])} | {c['stopped']} |"
+        )
+    for c in d["changes"]:
+        if c["report"]:
+            out += ["", f"What `up` reported for {c['change']}: {c['report']}"]
+    return out
+
+
 def bench_table() -> list[str]:
     rows = [
         ("venv/bin/python -m bench.program", program_summary(load("program"))),
@@ -162,6 +203,7 @@ def bench_table() -> list[str]:
             "sudo venv/bin/python bench/failover.py --runs 3",
             "the lab scenarios, tutorial vs ours vs fast adverts (the table above)",
         ),
+        ("sudo venv/bin/python -m bench.rollout", rollout_summary(load("rollout"))),
         ("sudo venv/bin/python -m bench.e2e --pulumi", e2e_summary(load("e2e"))),
     ]
     return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
@@ -187,6 +229,7 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "e2e-phases": e2e_phases,
     "nginx-upstream": nginx_upstream_table,
     "keepalived-build": keepalived_build_line,
+    "rollout": rollout_table,
 }
 INLINE = {"e2e-total", "keepalived-build"}
 
