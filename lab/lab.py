@@ -33,6 +33,7 @@ from lab.errors import LabError
 from lab.network import IFACE
 from nginx_ha import render
 from nginx_ha.render import script
+from nginx_ha.render.hold import VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology, build_topology
@@ -325,6 +326,9 @@ class Lab:
             if self.topo.lvs is not None:
                 self.lvs_realservers()
                 mark("LVS real servers")
+            if not self.cfg.profile.tutorial:
+                for lb in self.lbs:
+                    self.vip_hold(lb, "up")
             for b in self.backends:
                 self.start_tomcat(b)
             for lb in self.lbs:
@@ -358,6 +362,16 @@ class Lab:
         self.up_phases = [(w, t - marks[i][1]) for i, (w, t) in enumerate(marks[1:])]
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
+
+    def vip_hold(self, lb: LabNode, action: str) -> str:
+        """What the program's vip-hold step does on a VM (render/hold.py), in the load
+        balancer's namespace: new connections to the VIPs dropped, not refused, while
+        no nginx listens or the watcher finds it hung; ``down`` removes it (so does the
+        namespace's end). Not in the tutorial profile, which has no such thing."""
+        params = vip_hold_params(self.topo, action) | {"HOLD_PERSIST": "no"}
+        return netns.run(
+            netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(VIP_HOLD_SCRIPT))
+        )
 
     def lvs_unavailable(self) -> str | None:
         """Why the LVS mode cannot run here (None: it can)."""

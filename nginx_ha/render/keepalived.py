@@ -11,6 +11,12 @@ from __future__ import annotations
 import posixpath
 from decimal import Decimal
 
+from nginx_ha.render.hold import (
+    HOLD_CHAIN,
+    HOLD_HUNG_COMMENT,
+    HOLD_TABLE,
+    hold_vips,
+)
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology
 
@@ -202,6 +208,10 @@ def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
         probe_timeout=probe.normalize(),
         fall=check.fall,
         rise=check.rise,
+        vips=" ".join(hold_vips(topo)),
+        hold_table=HOLD_TABLE,
+        hold_chain=HOLD_CHAIN,
+        hung_comment=HOLD_HUNG_COMMENT,
     )
 
 
