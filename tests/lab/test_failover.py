@@ -135,14 +135,13 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
 # ----------------------------------------------------------------------- the nginx tier
 
 
-def test_nginx_killed_is_restarted_by_the_check(lab):
+def test_nginx_killed_is_restarted_by_the_check_and_no_request_is_refused(lab):
     before = scenarios.nginx_pids(lab, lab.master)
     obs = run(lab, "nginx-killed")
-    interval = float(lab.topo.vrrp.check.interval)
-    timeout = float(lab.topo.vrrp.check.timeout)
-    assert obs.failed, "killing nginx on the VIP holder must make requests fail"
-    # the first failing check restarts it: failures end within one check period
-    assert obs.failing_for <= interval + timeout + SLACK
+    # Held, not refused: new connections wait one SYN retransmission (about 1 s)
+    # while nothing listens, then reach nginx restarted or the VIP's new holder.
+    assert not obs.failed, obs.describe()
+    assert obs.worst_latency <= 1.5, obs.describe()
     assert obs.recovered_at is not None
     after = scenarios.nginx_pids(lab, lab.master)
     assert after and not set(after) & set(before), "nginx was not restarted on the MASTER"
@@ -175,6 +174,30 @@ def test_nginx_down_on_the_master_moves_the_vip(lab, name):
     before = lines[: fault + 1]
     assert any("tracked file nginx_health now FAULT state" in line for line in before), lines
     assert not any("VRRP_Script(chk_nginx) failed" in line for line in before), lines
+    # The timeline's lanes: the MASTER's FAULT, then the BACKUP's MASTER, from the
+    # transitions files the nodes wrote.
+    vrrp = [(e.node, e.what) for e in obs.events if e.kind == "vrrp" and e.t >= 0]
+    master, backup = lab.master.node.name, lab.backup_lb.node.name
+    assert vrrp.index((master, "FAULT")) < vrrp.index((backup, "MASTER")), vrrp
+    assert obs.vip_moved_at is not None
+    watch = [e for e in obs.events if e.kind == "watch" and e.node == master and e.t >= 0]
+    if name == "nginx-hung":
+        # The hold came first: new connections were dropped before the verdict moved
+        # the VIP, and no request started after the hold failed.
+        held = next(e.t for e in watch if e.what.startswith("hold on"))
+        down = next(e.t for e in watch if e.what.startswith("verdict down"))
+        assert held < down, watch
+        late = [r for r in obs.failed if r.t0 - obs.fault_at > held + 0.05]
+        assert not late, obs.describe()
+    else:
+        # Nothing listened: the hold's socket rule dropped new connections by itself;
+        # no request was refused, each waited at most one SYN retransmission.
+        assert not obs.failed, obs.describe()
+        assert obs.worst_latency <= 1.5, obs.describe()
+    # `status` shows the live state from the nodes' files, not the configured roles.
+    status = lab.status()
+    assert f"{backup} MASTER since" in status, status
+    assert f"{master} FAULT since" in status or f"{master} BACKUP since" in status, status
 
 
 def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
@@ -224,9 +247,8 @@ def test_primary_tomcat_stopped_backup_answers_without_failures(lab):
 
 
 def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(lab):
-    # Each nginx worker keeps its own upstream failure state (no shared `zone`), so
-    # each one learns of the black hole from its own first timed-out connect.
-    workers = len(scenarios.nginx_pids(lab, lab.master)) - 1
+    # The upstream's shared `zone`: the first timed-out connect marks the primary
+    # failed for every worker; only requests already waiting on it are slow.
     obs = run(lab, "tomcat-blackholed")
     connect = float(lab.topo.nginx.connect_timeout)
     assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
@@ -234,12 +256,8 @@ def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(
     slow = [r for r in obs.requests if r.ok and r.latency > connect / 2]
     assert slow, "a black-holed primary must delay the requests that try it"
     assert max(r.latency for r in slow) <= connect + SLACK
-    # only the first requests wait: none started once every worker has timed out once
-    late = [
-        round(r.t0 - obs.fault_at, 2)
-        for r in slow
-        if r.t0 - obs.fault_at > connect * workers + SLACK
-    ]
+    # only the first requests wait: none started after the first connect timed out
+    late = [round(r.t0 - obs.fault_at, 2) for r in slow if r.t0 - obs.fault_at > connect + SLACK]
     assert not late, f"delayed requests started {late} s after the fault; {obs.describe()}"
     assert any(r.ok and r.latency < connect / 2 for r in obs.after), (
         "the backup never answered at once"
@@ -278,8 +296,13 @@ def test_down_after_a_crash_removes_namespaces_and_only_their_processes():
         assert not netns.pid_alive(stopped)
         assert outside.poll() is None, "down killed a process outside the lab"
         assert not crashed.run_dir.exists()
+        # The run's logs stay readable in <instance>.last/ (the lab's state files go).
+        assert (crashed.last_dir / "sleep.log").exists()
+        assert not (crashed.last_dir / "lab.json").exists()
         crashed.down(log=print)  # idempotent: nothing left, no error
+        assert (crashed.last_dir / "sleep.log").exists()
     finally:
         outside.kill()
         outside.wait()
         netns.delete(ns)
+        shutil.rmtree(crashed.last_dir, ignore_errors=True)
