@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shlex
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
+from nginx_ha.render.params import script_text
 from support import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +32,9 @@ PHASES = ("deps", "source", "configure", "make", "install")
 
 
 def run(params: dict[str, str]) -> tuple[float, str]:
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
     start = time.monotonic()
     out = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + header + SCRIPT.read_text()],
+        ["bash", "-c", script_text(SCRIPT.read_text(), params)],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -48,7 +47,7 @@ def run(params: dict[str, str]) -> tuple[float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=str(__doc__).splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()

@@ -96,7 +96,7 @@ def record(
             )
             return recorder.settle()
 
-        program()
+        program()  # pyright: ignore[reportUnusedCoroutine] # runtime.test runs it to the end
         recorder.finish()
     finally:
         mocks.stop()

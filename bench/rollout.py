@@ -257,7 +257,7 @@ def as_json(o: Outcome) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m bench.rollout", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.rollout", description=str(__doc__).split("\n\n")[0]
     )
     p.add_argument("--stack", default="dev")
     p.add_argument(

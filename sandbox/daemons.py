@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nginx_ha.render.templates import render_template
 from sandbox import config
 from support import netns
 
@@ -160,19 +160,15 @@ def nat_usable() -> bool:
 
 def _start_script(paths: config.Paths) -> str:
     """Runs under ``ip netns exec NS unshare -m --propagation private``."""
-    lines = ["set -eu"]
-    for system, name in config.SYSTEM_DIRS.items():
-        lines.append(f"mount --bind {shlex.quote(str(paths.private(name)))} {shlex.quote(system)}")
     etc = paths.private("etc")
-    lines.append(
-        f"virtlogd -d -f {shlex.quote(str(etc / 'virtlogd.conf'))} "
-        f"-p {shlex.quote(str(paths.virtlogd_pid))}"
+    return render_template(
+        "sandbox/start_libvirt.sh.j2",
+        binds=[(system, str(paths.private(name))) for system, name in config.SYSTEM_DIRS.items()],
+        virtlogd_conf=str(etc / "virtlogd.conf"),
+        virtlogd_pid=str(paths.virtlogd_pid),
+        libvirtd_conf=str(etc / "libvirtd.conf"),
+        libvirtd_pid=str(paths.libvirtd_pid),
     )
-    lines.append(
-        f"libvirtd -d -f {shlex.quote(str(etc / 'libvirtd.conf'))} "
-        f"-p {shlex.quote(str(paths.libvirtd_pid))}"
-    )
-    return "\n".join(lines) + "\n"
 
 
 def up(paths: config.Paths, *, with_image: bool = True, out=print) -> dict:

@@ -13,4 +13,5 @@ fi
 venv/bin/ruff check --quiet .
 venv/bin/ruff format --check --quiet .
 venv/bin/lint-imports --no-cache >/dev/null || venv/bin/lint-imports --no-cache  # the architecture (pyproject.toml)
+venv/bin/pyright >/dev/null || venv/bin/pyright  # types (pyproject.toml [tool.pyright], basic)
 exec venv/bin/python -m pytest "$@"

@@ -9,11 +9,11 @@ from hashing whatever was downloaded.
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
+from nginx_ha.render.params import script_text
 from nginx_ha.render.templates import TEMPLATES
 
 CACHE = Path("/var/tmp/nginx-ha-src")
@@ -83,9 +83,8 @@ INSTALL_SCRIPT = TEMPLATES / "scripts/install_keepalived.sh"
 def run_install_script(params: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """install_keepalived.sh as the program runs it: parameters set at the top of the
     command, then the script."""
-    header = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in params.items())
     return subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + header + INSTALL_SCRIPT.read_text()],
+        ["bash", "-c", script_text(INSTALL_SCRIPT.read_text(), params)],
         capture_output=True,
         text=True,
         timeout=1800,

@@ -64,6 +64,7 @@ class Netns:
         self.name = f"nhtest-{uuid.uuid4().hex[:8]}"
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen] = {}
+        self.docroots: dict[str, Path] = {}  # backend name -> the folder it serves
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
 
@@ -79,6 +80,21 @@ class Netns:
         log = open(self.tmp / f"{key}.log", "ab")  # noqa: SIM115 (kept open by the child)
         self.procs[key] = subprocess.Popen(
             self.cmd(*args), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_backend(self, name: str, addr: tuple[str, int]) -> None:
+        """A backend: Python's HTTP server on ``addr`` serving its rendered page."""
+        host, port = addr
+        self.start(
+            name,
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            host,
+            "--directory",
+            str(self.docroots[name]),
         )
 
     def stop(self, key: str) -> None:
@@ -139,17 +155,7 @@ def live_nginx(tmp_path: Path, fail_timeout: int = FAIL_TIMEOUT) -> Iterator[Net
         docroots[b.name] = d
     ns = Netns(tmp_path)
     try:
-        ns.start_backend = lambda name, addr: ns.start(  # type: ignore[attr-defined]
-            name,
-            sys.executable,
-            "-m",
-            "http.server",
-            str(addr[1]),
-            "--bind",
-            addr[0],
-            "--directory",
-            str(docroots[name]),
-        )
+        ns.docroots = docroots
         ns.start_backend(PRIMARY, PRIMARY_ADDR)
         ns.start_backend(BACKUP, BACKUP_ADDR)
         ns.wait_port(*PRIMARY_ADDR)

@@ -110,11 +110,10 @@ class KeepalivedNode(pulumi.ComponentResource):
                 connection=args.conn,
                 create=build_command,
                 triggers=[render.sha256(build_command)],
-                # A cold build on a small VM: dependencies, configure and make.
-                opts=pulumi.ResourceOptions.merge(
-                    after(*build_deps),
-                    pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="30m")),
-                ),
+                # A cold build on a small VM takes minutes (12-14 under emulation); its
+                # downloads are bounded in the script (pulumi-command ignores
+                # customTimeouts).
+                opts=after(*build_deps),
             )
             build_deps = [self.build]
 

@@ -18,7 +18,7 @@ import pulumi
 from pulumi_command import remote
 
 from nginx_ha.render import script, sha256
-from nginx_ha.render.params import param_header
+from nginx_ha.render.params import script_text
 from nginx_ha.render.rollout import Artefact, stage_params
 from nginx_ha.topology import Layout, Node, Topology
 
@@ -63,7 +63,7 @@ def script_command(name: str, params: Mapping[str, str | int] | None = None) -> 
 
 
 def script_text_command(text: str, params: Mapping[str, str | int] | None = None) -> str:
-    return "sudo bash -c " + shlex.quote("set -euo pipefail\n" + param_header(params) + text)
+    return "sudo bash -c " + shlex.quote(script_text(text, params))
 
 
 def wait_ready(

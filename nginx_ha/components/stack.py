@@ -171,9 +171,11 @@ class NginxHaStack(pulumi.ComponentResource):
                     meta_data=render.cloud_init_meta_data(topo, node),
                     network_config=render.cloud_init_network_config(topo, node),
                     after=previous if topo.serving else (),
+                    upload_after=host.uploads,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
+            host.uploads = [vm.cloudinit]
             self.vms[node.name] = vm
             conn = connection(
                 str(node.ip), topo.ssh.user, private_key, key.apply(lambda k: k.public_no_comment)
@@ -215,8 +217,6 @@ class NginxHaStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=vm,
                     depends_on=[ready, *staged, *previous],
-                    # The gate's own waits are bounded; this bounds the whole step.
-                    custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"),
                 ),
             )
             previous = [self.activations[node.name]]
@@ -243,7 +243,6 @@ class NginxHaStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self.vms[node.name],
                     depends_on=previous,
-                    custom_timeouts=pulumi.CustomTimeouts(create="5m", update="5m"),
                 ),
             )
             previous = [self.handbacks[node.name]]

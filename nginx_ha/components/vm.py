@@ -33,6 +33,9 @@ class ClonedVmArgs:
     # Serving stacks: the previous node's activation (its gate passed), so no two
     # nodes' VMs are created or replaced at once (nginx-ha:serving).
     after: Sequence[pulumi.Resource] = ()
+    # The host's previous upload: its cloud-init disk goes only after it (see
+    # HostResources.uploads).
+    upload_after: Sequence[pulumi.Resource] = ()
 
 
 class ClonedVm(pulumi.ComponentResource):
@@ -64,9 +67,12 @@ class ClonedVm(pulumi.ComponentResource):
             meta_data=args.meta_data,
             network_config=args.network_config,
             # One name per node: the old disk goes before the new one is made (a
-            # changed disk replaces the domain, which is deleted first anyway).
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(delete_before_replace=True)
+            # changed disk replaces the domain, which is deleted first anyway). One
+            # upload at a time per host (HostResources.uploads).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.after, *args.upload_after],
+                delete_before_replace=True,
             ),
         )
         size = node.size
@@ -103,6 +109,9 @@ class ClonedVm(pulumi.ComponentResource):
                 # the domain whole, and free its name before defining the new one.
                 delete_before_replace=True,
                 replace_on_changes=["cloudinit", "disks", "networkInterfaces"],
+                # The one libvirt resource whose waits take custom timeouts (the
+                # provider ignores them, with a warning, on volumes, cloud-init disks and
+                # networks; its network wait is a fixed minute).
                 custom_timeouts=pulumi.CustomTimeouts(create="10m", delete="5m"),
             ),
         )
@@ -138,7 +147,13 @@ def kernel_cmdlines(cmdline: str) -> list[dict[str, str]]:
 
 
 class HostResources:
-    """Per libvirt host: an explicit provider (several hosts), base image, NAT network."""
+    """Per libvirt host: an explicit provider (several hosts), base image, NAT network.
+
+    ``uploads`` is what the host's next upload waits for (its network, then the base
+    image, then each cloud-init disk in turn): the legacy libvirt provider hangs or fails when one connection
+    uploads several volumes at once (terraform-provider-libvirt issues 594, 324 and
+    1021), so a host gets one upload at a time, each after its network exists; other
+    resources and other hosts stay parallel."""
 
     def __init__(self, parent: pulumi.Resource, topo: Topology, host: str | None):
         suffix = f"-{host}" if host else ""
@@ -150,22 +165,7 @@ class HostResources:
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         image = topo.image
         self.pool = image.pool
-        self.base_volume_id: pulumi.Output[str] | None = None
-        self.base_volume_name: str | None = image.volume
-        if image.url is not None:
-            base = libvirt.Volume(
-                f"base-image{suffix}",
-                name=topo.base_volume,
-                pool=image.pool,
-                source=image.url,
-                format="qcow2",
-                # Every clone is a CoW overlay on this volume; protect it in long-lived
-                # stacks (lab stacks are torn down whole).
-                opts=pulumi.ResourceOptions.merge(
-                    opts, pulumi.ResourceOptions(protect=image.protect)
-                ),
-            )
-            self.base_volume_id = base.id
+        self.uploads: list[pulumi.Resource] = []
         self.network_id: pulumi.Output[str] | None = None
         self.bridge: str | None = None
         net = topo.network
@@ -184,5 +184,24 @@ class HostResources:
                 opts=opts,
             )
             self.network_id = network.id
+            self.uploads = [network]
         else:
             self.bridge = net.bridge
+        self.base_volume_id: pulumi.Output[str] | None = None
+        self.base_volume_name: str | None = image.volume
+        if image.url is not None:
+            base = libvirt.Volume(
+                f"base-image{suffix}",
+                name=topo.base_volume,
+                pool=image.pool,
+                source=image.url,
+                format="qcow2",
+                # Every clone is a CoW overlay on this volume; protect it in long-lived
+                # stacks (lab stacks are torn down whole).
+                opts=pulumi.ResourceOptions.merge(
+                    opts,
+                    pulumi.ResourceOptions(protect=image.protect, depends_on=list(self.uploads)),
+                ),
+            )
+            self.base_volume_id = base.id
+            self.uploads = [base]

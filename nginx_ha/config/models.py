@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from nginx_ha.config import grammar
+import nginx_ha.config.grammar as grammar
 from nginx_ha.config.capabilities import Version, parse_version
 from nginx_ha.config.grammar import MAC_RE
 from nginx_ha.config.lab_stacks import is_lab_stack

@@ -43,7 +43,8 @@ OUR_KEYS = {
 
 # One validator per top-level key (built once), and per item of the node lists.
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
+    # a field's type and its constraints, built at run time: beyond a static checker
+    name: TypeAdapter(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)  # pyright: ignore[reportInvalidTypeForm, reportArgumentType]
     for name, f in Settings.model_fields.items()
 }
 _ITEM_ADAPTERS: dict[str, TypeAdapter[Any]] = {

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Mapping
 
 from nginx_ha.render.keepalived import lvs_fwmark
+from nginx_ha.render.templates import template_file
 from nginx_ha.topology import Node, Topology
 
 LVS_SCRIPT = "lvs_realserver.sh"
@@ -23,6 +24,12 @@ LVS_UNIT_PATH = "/etc/systemd/system/nginx-ha-lvs.service"
 def param_header(params: Mapping[str, str | int] | None) -> str:
     """``NAME='value'`` lines, one per parameter, every value quoted."""
     return "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in (params or {}).items())
+
+
+def script_text(text: str, params: Mapping[str, str | int] | None = None) -> str:
+    """A script as a node (or the lab, or a test) runs it: the preamble (strict mode,
+    templates/scripts/preamble.sh), its parameters, then the script."""
+    return template_file("scripts/preamble.sh") + param_header(params) + text
 
 
 def lvs_params(topo: Topology, node: Node, action: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from lab import scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
-from nginx_ha import render
+from nginx_ha.render import keepalived as render_keepalived
 from support import netns
 from tests.lab.instances import instance
 
@@ -152,7 +152,7 @@ def watch_detection(lab: Lab) -> float:
     """The watcher's detection (the fast path): `fall` rounds of at most one pause and
     one bounded probe."""
     c = lab.topo.vrrp.check
-    probe = c.watch_interval * render.keepalived.WATCH_PROBE_TIMEOUT
+    probe = c.watch_interval * render_keepalived.WATCH_PROBE_TIMEOUT
     return float((c.watch_interval + probe) * c.fall)
 
 

@@ -15,8 +15,8 @@ def script_body(command: str) -> str:
 
 def params_of(command: str) -> dict[str, str]:
     """The NAME='value' lines script_command sets at the top of a command."""
-    lines = script_body(command).splitlines()
-    assert lines[0] == "set -euo pipefail"
+    lines = [ln for ln in script_body(command).splitlines() if not ln.startswith("#")]
+    assert lines[0] == "set -euo pipefail"  # the preamble (templates/scripts/preamble.sh)
     return header_params("\n".join(lines[1:]))
 
 

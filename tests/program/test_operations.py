@@ -47,8 +47,9 @@ def physical_names(run) -> list[str]:
     return [r.inputs["name"] for r in run.resources if r.typ in PHYSICAL]
 
 
-def provider_name(ref: str) -> str:
+def provider_name(ref: str | None) -> str:
     """'urn:pulumi:stack::proj::pulumi:providers:libvirt::libvirt-hv1::id' -> 'libvirt-hv1'."""
+    assert ref, "a resource without an explicit provider"
     return ref.split("::")[-2]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -96,7 +97,7 @@ def test_each_domain_carries_its_mac_address_and_hostname(dev):
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
 
 
-def unsecret(value):
+def unsecret(value: Any) -> tuple[Any, bool]:
     """(plain value, was it a secret) of a registered input."""
     if isinstance(value, dict) and SECRET_SIG in value:
         return value["value"], True

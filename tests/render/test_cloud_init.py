@@ -15,9 +15,9 @@ from nginx_ha.topology.hostkeys import host_key
 from support import stacks
 from tests.golden import assert_golden
 
-CLOUD_INIT = shutil.which("cloud-init")
+CLOUD_INIT = shutil.which("cloud-init") or ""
 needs_cloud_init = pytest.mark.skipif(
-    CLOUD_INIT is None, reason="cloud-init (Debian package) not installed"
+    not CLOUD_INIT, reason="cloud-init (Debian package) not installed"
 )
 
 

@@ -102,8 +102,8 @@ def test_pool_and_network_xml_parse():
     assert pool.findtext("name") == config.POOL
     assert pool.findtext("target/path") == "/run/nginx-ha-sandbox/pool"
     net = ET.fromstring(config.nat_network_xml("n", "br9", "192.168.158.1", 24))  # noqa: S314
-    assert net.find("forward").get("mode") == "nat"
-    assert net.find("ip").get("address") == "192.168.158.1"
+    assert net.findall("forward")[0].get("mode") == "nat"
+    assert net.findall("ip")[0].get("address") == "192.168.158.1"
     assert net.find("ip/dhcp") is None
 
 
@@ -313,6 +313,7 @@ def test_up_status_down_leaves_nothing(tmp_path):
         assert info["libvirtd"] and info["virtlogd"]
         assert info["anchor"] == str(paths.root)
         ident = daemons.netns_id()
+        assert ident is not None
         assert netns.pid_ns_id(info["libvirtd"]) == ident != netns.pid_ns_id(os.getpid())
         uri = config.libvirt_uri(paths.socket)
         r = subprocess.run(
@@ -348,7 +349,10 @@ def test_down_after_a_crash_kills_what_is_left(tmp_path):
     try:
         daemons.up(paths, with_image=False, out=lambda *_: None)
         ident = daemons.netns_id()
-        os.kill(netns.read_pid(paths.libvirtd_pid), 9)
+        assert ident is not None
+        pid = netns.read_pid(paths.libvirtd_pid)
+        assert pid is not None
+        os.kill(pid, 9)
         # A straggler in the namespace, as a crashed run would leave.
         sleeper = subprocess.Popen(daemons.in_netns(["sleep", "300"]))
     finally:

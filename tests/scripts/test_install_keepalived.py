@@ -107,7 +107,8 @@ def test_the_built_keepalived_accepts_the_rendered_config(installed, params):
     why = kv.namespaces_unavailable()
     if why:
         pytest.skip(why)
-    version = tuple(int(x) for x in params["KEEPALIVED_VERSION"].split("."))
+    major, minor, patch = (int(x) for x in params["KEEPALIVED_VERSION"].split("."))
+    version = (major, minor, patch)
     ka = {"version": params["KEEPALIVED_VERSION"], "url": "https://example.invalid/k.tgz"}
     overrides = {
         "keepalived": {**ka, "sha256": "0" * 64},

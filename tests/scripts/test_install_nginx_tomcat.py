@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ class Node(netns.Holder):
         self.scratch = scratch
 
     def sh(
-        self, text: str, params: dict[str, str | int], timeout: float = 180
+        self, text: str, params: Mapping[str, str | int], timeout: float = 180
     ) -> subprocess.CompletedProcess:
         """Run a script as the program does: parameters set at the top."""
         header = "".join(f"{k}={_quote(v)}\n" for k, v in params.items())

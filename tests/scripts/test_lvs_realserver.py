@@ -26,7 +26,7 @@ from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.render.params import lvs_params
 from nginx_ha.topology import build_topology
-from support import stacks
+from support import stacks, systemd_verify
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_MAC = "52:54:00:0a:0b:0c"
@@ -164,6 +164,8 @@ def test_up_puts_the_vips_on_lo_sets_the_sysctls_and_writes_the_boot_unit(net):
     unit = Path(net.params["UNIT_PATH"]).read_text()
     assert f"-f {net.params['NFT_FILE']}" in unit
     assert unit.count("address replace 10.9.9.1") == 2 and "Before=keepalived.service" in unit
+    if systemd_verify.available():  # the unit as the script wrote it, as systemd reads it
+        assert systemd_verify.verify({"nginx-ha-lvs.service": unit}) == []
     # A packet the active director forwards (IP header unchanged: to the VIP) is
     # accepted and served by the local server.
     assert "Directory listing" in net.curl(net.peer, VIPS[0]).stdout

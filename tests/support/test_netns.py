@@ -88,8 +88,10 @@ def test_a_zombie_is_not_alive_nor_in_any_namespace():
         assert _wait_for(lambda: netns.pid_state(child.pid) == "Z")
         assert not netns.pid_alive(child.pid)
         assert netns.pid_ns_id(child.pid) is None
-        assert not netns.pid_in(child.pid, netns.pid_ns_id(os.getpid()))
-        assert child.pid not in netns.pids_in([netns.pid_ns_id(os.getpid())])
+        ours = netns.pid_ns_id(os.getpid())
+        assert ours is not None
+        assert not netns.pid_in(child.pid, ours)
+        assert child.pid not in netns.pids_in([ours])
     finally:
         child.wait()
     assert netns.pid_state(child.pid) is None

@@ -81,7 +81,7 @@ def test_a_generated_collision_is_resolved_deterministically():
 
 
 def test_many_vms_get_unique_macs():
-    wanted = [(f"vm-{i}", None) for i in range(2000)]
+    wanted: list[tuple[str, str | None]] = [(f"vm-{i}", None) for i in range(2000)]
     macs = assign_macs("nginx-ha", "big", wanted)
     assert len(set(macs.values())) == 2000
 

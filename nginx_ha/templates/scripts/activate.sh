@@ -31,7 +31,7 @@
 #       KEEPALIVED_START, WATCH_SCRIPT, WATCH_START
 #   The *_START / *_RESTART commands are used only where systemd is not PID 1 (the
 #   lab); empty ones have defaults below.
-# shellcheck disable=SC2154 # vip_of, want_of, held, peer_states: from vrrp_lib.sh
+# shellcheck disable=SC2154 # vip_of, want_of, peer_states: from vrrp_lib.sh
 set -euo pipefail
 
 : "${NODE:?}" "${KIND:?}" "${MANIFEST:?}" "${APPLIED_DIR:?}"
@@ -376,6 +376,7 @@ start_services() { # item indexes
 what=()
 for i in "${changed[@]}"; do what+=("$(basename "${targets[i]}")"); done
 check_peers=no
+held=() # instances whose VIP is on this node's interface now
 if [[ $KIND == lb ]]; then
   read_peers
   # A peer that answers before the change must still see this node after it.

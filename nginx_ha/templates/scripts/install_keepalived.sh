@@ -145,7 +145,7 @@ case "$SOURCE_KIND" in
     run "unpack" tar -xzf "$tarball" -C "$src" --strip-components=1 --no-same-owner
     ;;
   git)
-    run "git clone" git clone --quiet --depth 1 --branch "v$KEEPALIVED_VERSION" "$SOURCE" "$src"
+    run "git clone" timeout 900 git clone --quiet --depth 1 --branch "v$KEEPALIVED_VERSION" "$SOURCE" "$src"
     got=$(git -C "$src" rev-parse HEAD)
     [[ "$got" == "$GIT_COMMIT" ]] ||
       die "tag v$KEEPALIVED_VERSION of $SOURCE is commit $got, expected $GIT_COMMIT; nothing was built"

@@ -10,7 +10,7 @@
 # its VIP and the state wanted here once settled: MASTER, BACKUP or ANY), PEERS
 # ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_DIR, PORT (the VIPs'),
 # SETTLE_TIMEOUT.
-# shellcheck disable=SC2034 # vip_of, want_of, held: read by the script that follows
+# shellcheck disable=SC2034 # vip_of, want_of: read by the script that follows
 
 declare -A vip_of=() want_of=()
 for entry in ${INSTANCES:-}; do
@@ -19,7 +19,6 @@ for entry in ${INSTANCES:-}; do
 done
 my_state() { local s; read -r s _ <"$STATE_DIR/$1" 2>/dev/null && printf '%s' "$s" || printf 'UNKNOWN'; }
 holds_vip() { ip -4 -o addr show dev "$IFACE" 2>/dev/null | grep -qF " ${vip_of[$1]}/"; }
-held=() # instances whose VIP is on this node's interface now
 peer_states="" # lines: PEER INSTANCE STATE (from each peer's nginx)
 read_peers() {
   local entry name url body inst state

@@ -5,8 +5,14 @@
 # until then) and cloud-init has finished on the VM.
 set -euo pipefail
 
+CLOUD_INIT_TIMEOUT=${CLOUD_INIT_TIMEOUT:-1800}
 status=0
-cloud-init status --wait >/dev/null || status=$?
+timeout "$CLOUD_INIT_TIMEOUT" cloud-init status --wait >/dev/null || status=$?
+if [ "$status" -eq 124 ]; then
+  cloud-init status --long >&2 || true
+  echo "nginx-ha: cloud-init did not finish on $(hostname) within ${CLOUD_INIT_TIMEOUT} s" >&2
+  exit 1
+fi
 # 0: done; 2: done with recoverable errors (cloud-init >= 23.4)
 if [ "$status" -ne 0 ] && [ "$status" -ne 2 ]; then
   cloud-init status --long >&2 || true

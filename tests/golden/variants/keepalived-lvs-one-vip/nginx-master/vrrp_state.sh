@@ -13,7 +13,7 @@ state=${3:-UNKNOWN}
 priority=${4:-}
 [ "$kind" = INSTANCE ] || exit 0
 case $name in
-  VI_121) vip=192.168.159.110 ;;
+  VI_121) ;;
   *) exit 0 ;;
 esac
 

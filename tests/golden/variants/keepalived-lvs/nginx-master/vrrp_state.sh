@@ -13,8 +13,8 @@ state=${3:-UNKNOWN}
 priority=${4:-}
 [ "$kind" = INSTANCE ] || exit 0
 case $name in
-  VI_121) vip=192.168.159.110 ;;
-  VI_122) vip=192.168.159.111 ;;
+  VI_121) ;;
+  VI_122) ;;
   *) exit 0 ;;
 esac
 

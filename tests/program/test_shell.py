@@ -1,0 +1,142 @@
+"""shellcheck on every piece of shell this project runs, as it runs it.
+
+Not the template files alone: the scripts exactly as the program registers them under
+Pulumi mocks (preamble, parameters and the script; the activation with its manifest and
+the VRRP library), the files it uploads, the lab's start scripts, the sandbox's libvirt
+start script and the repository's own scripts. Every shell template on disk must be
+among what was checked (each rendered file names its template in its header), so a
+new template without a caller here fails this test instead of going unchecked."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nginx_ha.render.templates import TEMPLATES
+from support import stacks
+from support.mocks import run_program
+from tests.program.commands import script_body
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = re.compile(
+    r"^# [Gg]enerated by (?:the )?nginx-ha(?: lab)? from (?:templates/)?(\S+?)[;:, ]", re.M
+)
+# Shell templates that are never a script of their own: the preamble starts every
+# command (checked as part of each), stop_own is included by the lab's start scripts.
+PARTIALS = {"scripts/preamble.sh", "lab/stop_own.sh.j2"}
+# The stacks whose scripts differ: one VIP; two VIPs with LVS (real-server steps, the
+# IPVS build); the notify script with e-mail.
+STACKS: dict[str, dict[str, Any]] = {
+    "dev": {},
+    "notify": {
+        "notify": {
+            "script": True,
+            "emailTo": ["ops@example.com"],
+            "smtpServer": "192.168.159.1",
+        }
+    },
+    "active-active-lvs": {
+        "vip": None,
+        "vips": ["192.168.159.110", "192.168.159.111"],
+        "lvs": {"enabled": True, "scheduler": "rr", "persistenceTimeout": 120},
+    },
+}
+
+
+def shellcheck() -> str:
+    venv = ROOT / "venv/bin/shellcheck"
+    found = str(venv) if venv.exists() else shutil.which("shellcheck")
+    if found is None:
+        pytest.skip("shellcheck not installed (venv/bin/shellcheck or the Debian package)")
+    return found
+
+
+def asset_text(source: Any) -> str | None:
+    text = getattr(source, "text", None)
+    if text is None and isinstance(source, dict):
+        text = source.get("text")
+    return text if isinstance(text, str) else None
+
+
+def program_scripts() -> dict[str, str]:
+    """Every command and every uploaded script the program registers, per stack."""
+    out: dict[str, str] = {}
+    for stack, overrides in STACKS.items():
+        result = run_program(stacks.raw_config("dev", **overrides), stack="dev")
+        for r in result.resources:
+            if r.typ == "command:remote:Command":
+                for when in ("create", "update", "delete"):
+                    command = r.inputs.get(when)
+                    if isinstance(command, str) and command:
+                        body = (
+                            script_body(command) if command.startswith("sudo bash -c") else command
+                        )
+                        out[f"{stack}/{r.name}.{when}"] = body
+            elif r.typ == "command:remote:CopyToRemote":
+                text = asset_text(r.inputs.get("source"))
+                if text is not None and text.startswith("#!"):
+                    out[f"{stack}/{r.name}.upload"] = text
+    return out
+
+
+def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    from lab.lab import Lab
+
+    monkeypatch.setattr(
+        "lab.daemons.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7))
+    )
+    lab = Lab("dev", "ours", run_root=tmp_path / "lab", instance="shell")
+    lab.load()
+    out = {}
+    for ln in lab.nodes.values():
+        for path, text in lab.node_files(ln).items():
+            if text.startswith("#!"):
+                out[f"lab/{ln.node.name}{path}"] = text
+    return out
+
+
+def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
+    from sandbox import config, daemons
+
+    return {"sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb"))}
+
+
+def repository_scripts() -> dict[str, str]:
+    paths = [*sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci/run"]
+    return {str(p.relative_to(ROOT)): p.read_text() for p in paths}
+
+
+def shell_templates() -> set[str]:
+    names = {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh")}
+    names |= {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh.j2")}
+    return names - PARTIALS
+
+
+def test_every_script_as_it_runs_passes_shellcheck(tmp_path, monkeypatch):
+    sc = shellcheck()
+    sources = {
+        **program_scripts(),
+        **lab_scripts(tmp_path, monkeypatch),
+        **sandbox_scripts(tmp_path),
+        **repository_scripts(),
+    }
+    covered = {m.group(1) for text in sources.values() for m in HEADER.finditer(text)}
+    missing = shell_templates() - covered
+    assert not missing, f"shell templates no check here renders: {sorted(missing)}"
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    paths = []
+    for i, (name, text) in enumerate(sorted(sources.items())):
+        path = folder / f"{i:03d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+        path.write_text(text)
+        paths.append(str(path))
+    result = subprocess.run(
+        [sc, "--shell=bash", "--format=gcc", *paths], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert len(paths) > 60, len(paths)  # a harvest that finds little is a broken test
