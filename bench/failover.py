@@ -131,7 +131,7 @@ def measure(
     rows: list[dict[str, object]] = []
     notes = lab.cfg.notes
     auth = lab.topo.vrrp.auth
-    auth_text = {"none": "off", "pass": "VRRPv2 PASS", "hmac": "auth_hmac"}.get(auth, auth)
+    auth_text = {"none": "off", "pass": "PASS", "hmac": "auth_hmac"}.get(auth, auth)
     auth_text = f"{auth_text} (VRRPv{lab.topo.vrrp.version})"
     t_up = lab.up(log=lambda m: print(f"  {m}", file=sys.stderr))
     try:
@@ -151,6 +151,24 @@ def measure(
         lab.down(log=lambda m: None)
         t_down = time.monotonic() - t0
     return rows, t_up, t_down, notes, auth_text
+
+
+def merge_figures(old: dict, new: dict) -> dict:
+    """``new``'s profiles replace the same profiles in ``old``; the others stay, and so
+    do the commands and machine notes that measured them."""
+    mine = set(new["vrrp_auth"])
+    keep = [r for r in old["rows"] if r["profile"] not in mine]
+    return new | {
+        "command": f"{old['command']}, then {new['command']} for {', '.join(sorted(mine))}",
+        "runs": min(old["runs"], new["runs"]),
+        "vrrp_auth": {k: v for k, v in old["vrrp_auth"].items() if k not in mine}
+        | new["vrrp_auth"],
+        "machine": f"{old['machine']}; then {new['machine']}",
+        "rows": keep + new["rows"],
+        "up": [u for u in old["up"] if u["profile"] not in mine] + new["up"],
+        "profiles": {k: v for k, v in old["profiles"].items() if k not in mine} | new["profiles"],
+        "notes": list(dict.fromkeys(old["notes"] + new["notes"])),
+    }
 
 
 def table_row(r: dict[str, object]) -> str:
@@ -175,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         "--figures",
         type=Path,
         help="write the medians as JSON here (docs/failover-figures.json: the docs' source)",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --figures: keep the other profiles' rows already in the file",
     )
     p.add_argument(
         "--docs",
@@ -268,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nTimelines: {a.out}/<profile>/<scenario>-run<N>.{{json,png,svg}}")
     if a.figures is not None:
         fig = {
-            "command": "sudo venv/bin/python bench/failover.py "
-            + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
+            "command": "`sudo venv/bin/python bench/failover.py "
+            + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+            + "`",
             "runs": a.runs,
             "keepalived": f"{'.'.join(map(str, ka_version))} ({ka_bin})",
             "vrrp_auth": auths,
@@ -282,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             "profiles": {prof: PROFILES[prof].description for prof in profiles},
             "notes": list(all_notes),
         }
+        if a.merge and a.figures.exists():
+            fig = merge_figures(json.loads(a.figures.read_text()), fig)
         a.figures.write_text(json.dumps(fig, indent=1) + "\n")
         print(f"Figures: {a.figures}")
         if a.docs:

@@ -29,7 +29,7 @@ def conditions(fig: dict) -> str:
     """One sentence: how the figures were taken."""
     auth = "; ".join(f"{p}: {a}" for p, a in fig["vrrp_auth"].items())
     return (
-        f"Median of {fig['runs']} run(s) (`{fig['command']}`), keepalived {fig['keepalived']}; "
+        f"Median of {fig['runs']} run(s) ({fig['command']}), keepalived {fig['keepalived']}; "
         f"VRRP authentication: {auth}. Machine: {fig['machine']}."
     )
 
@@ -67,23 +67,27 @@ def _cell(row: dict | None) -> str:
         return "not measured"
     if row["time_to_answer"] == "never":
         return f"never fails over ({row['failed']} of {row['requests']} failed)"
-    moved = f", VIP moved in {row['vip_moved']}" if row["vip_moved"] not in ("-", "") else ""
+    moved = f", VIP moved: {row['vip_moved']}" if row["vip_moved"] not in ("-", "") else ""
     return f"{row['time_to_answer']}, {row['failed']} failed, worst {row['worst_latency']}{moved}"
 
 
 def readme_table(fig: dict) -> str:
     by = {_row_key(r): r for r in fig["rows"]}
     ours = [r for r in fig["rows"] if r["profile"] == "ours"]
+    tight = any(r["profile"] == "tight" for r in fig["rows"])
     lines = [
         conditions(fig),
         "",
-        "| event | tutorial's settings | ours |",
-        "|---|---|---|",
+        "| event | tutorial's settings | ours (the defaults) |"
+        + (" ours with tight timings (`tight`) |" if tight else ""),
+        "|---|---|---|" + ("---|" if tight else ""),
     ]
     for r in ours:
-        lines.append(
-            f"| {r['title']} | {_cell(by.get(('tutorial', r['scenario'])))} | {_cell(r)} |"
-        )
+        cells = [_cell(by.get(("tutorial", r["scenario"]))), _cell(r)]
+        if tight:
+            t = by.get(("tight", r["scenario"]))
+            cells.append(_cell(t) if t else "–")
+        lines.append(f"| {r['title']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

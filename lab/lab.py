@@ -34,7 +34,7 @@ from lab.network import IFACE
 from nginx_ha import render
 from nginx_ha.render import script
 from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
-from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header
+from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology, build_topology
 from support import netns
@@ -370,7 +370,7 @@ class Lab:
         namespace's end). Not in the tutorial profile, which has no such thing."""
         params = vip_hold_params(self.topo, action) | {"HOLD_PERSIST": "no"}
         return netns.run(
-            netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(VIP_HOLD_SCRIPT))
+            netns.in_ns(lb.ns, "bash", "-c", script_text(script(VIP_HOLD_SCRIPT), params))
         )
 
     def lvs_unavailable(self) -> str | None:

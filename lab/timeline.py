@@ -150,6 +150,14 @@ def write(data: dict[str, object], base: Path) -> list[Path]:
     return paths
 
 
+def redraw(json_path: Path, *suffixes: str) -> list[Path]:
+    """Draw a saved timeline again (``.png``, ``.svg`` beside it by default)."""
+    data = json.loads(json_path.read_text())
+    paths = [json_path.with_suffix(s) for s in (suffixes or (".png", ".svg"))]
+    draw(data, paths)
+    return paths
+
+
 def draw(data: dict[str, object], paths: list[Path]) -> None:
     import matplotlib
 
@@ -199,9 +207,9 @@ def draw(data: dict[str, object], paths: list[Path]) -> None:
     ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_title(
-        f"{data['profile']}: {data['title']}  —  {summary.get('failed', 0)} failed of "
-        f"{len(requests)}, answered after {summary.get('time_to_answer', '?')}, worst "
-        f"{summary.get('worst_latency', '?')}",
+        f"{data['profile']}: {data['title']}\n{summary.get('failed', 0)} failed of "
+        f"{len(requests)}; time to answer: {summary.get('time_to_answer', '?')}; VIP moved: "
+        f"{summary.get('vip_moved', '-')}; worst latency {summary.get('worst_latency', '?')}",
         fontsize=9,
     )
 

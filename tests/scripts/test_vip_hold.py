@@ -30,7 +30,7 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.render.hold import VIP_HOLD_SCRIPT, vip_hold_params
-from nginx_ha.render.params import param_header
+from nginx_ha.render.params import script_text
 from nginx_ha.topology import Layout, build_topology
 from support import stacks
 
@@ -127,7 +127,7 @@ def pair():
 
 def hold(ns: str, backend: str, action: str = "up") -> subprocess.CompletedProcess:
     params = vip_hold_params(topology(), action) | {"HOLD_BACKEND": backend, "HOLD_PERSIST": "no"}
-    text = param_header(params) + render.script(VIP_HOLD_SCRIPT)
+    text = script_text(render.script(VIP_HOLD_SCRIPT), params)
     return subprocess.run(
         ["ip", "netns", "exec", ns, "bash", "-c", text], capture_output=True, text=True
     )
@@ -269,7 +269,7 @@ def _unheld(lb: str, backend: str) -> bool:
 
 def test_the_hold_script_refuses_bad_parameters(tmp_path):
     bad = vip_hold_params(topology()) | {"HOLD_VIPS": "1.2.3.4; rm -rf /", "HOLD_PERSIST": "no"}
-    text = param_header(bad) + render.script(VIP_HOLD_SCRIPT)
+    text = script_text(render.script(VIP_HOLD_SCRIPT), bad)
     res = subprocess.run(["bash", "-c", text], capture_output=True, text=True)
     assert res.returncode == 1
     assert "is not an IPv4 address" in res.stderr
