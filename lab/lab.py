@@ -650,4 +650,8 @@ class Lab:
             lines.append(
                 f"  {ln.node.name:<16} {role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
             )
-        return "\n".join(lines)
+        # The live view, the same as `python -m nginx_ha status` shows a deployed stack.
+        from lab.live import live_status
+        from nginx_ha.render.status import format_status
+
+        return "\n".join(lines) + "\n\n" + format_status(live_status(self))

@@ -1,5 +1,10 @@
-"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks of
-issue 9 point 3 from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks
+(docs/e2e.md) from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+
+``up`` and ``destroy`` run through ``python -m nginx_ha up|destroy`` (Pulumi's
+Automation API): their progress streams as they go (phase lines, each resource step as
+it starts and ends with a live count, a line naming what still runs every 30 s), and
+the phase times come from the engine's events.
 
 Run through ``scripts/e2e.sh`` (root). Every Pulumi command runs in a throwaway copy
 of the project (``.run/e2e/project``: symlinks to the program, a copy of
@@ -22,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
@@ -44,8 +50,24 @@ LINKED = (
 KEY = PROJECT / ".run" / "keys" / f"{STACK}_ed25519"
 FAILOVER_LIMIT = 90.0  # seconds for the VIP to answer from the BACKUP
 PARALLEL = 4
-# "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
-DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
+
+
+def step_ends(events: Path) -> dict[str, float]:
+    """ "command:NAME" / "libvirt:NAME" -> when the step ended (its first "done"), from
+    the JSON lines ``python -m nginx_ha ... --events`` writes."""
+    done: dict[str, float] = {}
+    if not events.exists():
+        return done
+    for line in events.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if e.get("event") != "done":
+            continue
+        typ = "command:" if str(e.get("type", "")).startswith("command:") else "libvirt:"
+        done.setdefault(typ + str(e.get("name", "")), float(e["t"]))
+    return done
 
 
 class E2E:
@@ -127,12 +149,30 @@ class E2E:
             timeout=timeout,
         )
 
-    def pulumi_streamed(self, *args: str, log: str) -> dict[str, float]:
-        """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
-        time its line said created/updated/replaced. Raises when it fails."""
-        full = in_ns(NETNS, "pulumi", *args, "--stack", STACK)
-        full.append("--non-interactive")
-        done: dict[str, float] = {}
+    def pulumi_run(self, command: str, *args: str, log: str) -> dict[str, float]:
+        """``python -m nginx_ha COMMAND --stack sandbox --yes`` in the namespace: the
+        operation through Pulumi's Automation API, its progress (phase lines, the live
+        ``[done/total]`` count) on stderr and into WORK/log as it comes; return
+        "type:name" -> when its step ended, from the engine's events
+        (WORK/<log>.events.jsonl). Raises when it fails."""
+        events = WORK / f"{log}.events.jsonl"
+        events.unlink(missing_ok=True)
+        full = in_ns(
+            NETNS,
+            str(ROOT / "venv" / "bin" / "python"),
+            "-m",
+            "nginx_ha",
+            command,
+            "--stack",
+            STACK,
+            "--yes",
+            "--plain",
+            "--project-dir",
+            str(PROJECT),
+            "--events",
+            str(events),
+            *args,
+        )
         with open(WORK / log, "w") as fh:
             p = subprocess.Popen(
                 full,
@@ -147,15 +187,12 @@ class E2E:
             for line in p.stdout:
                 fh.write(line)
                 fh.flush()  # tail -f the log while it runs
-                m = DONE_LINE.match(line)
-                if m:
-                    typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
-                    done.setdefault(typ + m.group(2), time.time())
+                self.out(line.rstrip("\n"))
             rc = p.wait()
         if rc != 0:
             tail = "\n".join((WORK / log).read_text().splitlines()[-40:])
-            raise RuntimeError(f"pulumi {args[0]} failed (rc {rc}):\n{tail}")
-        return done
+            raise RuntimeError(f"nginx_ha {command} failed (rc {rc}):\n{tail}")
+        return step_ends(events)
 
     def virsh(self, *args: str, check: bool = True) -> str:
         uri = config.libvirt_uri(config.Paths.for_checkout().socket)
@@ -221,11 +258,7 @@ class E2E:
 
     def up(self) -> None:
         t0 = time.time()
-        # Each resource's "created" line is printed when it finishes: timestamp the
-        # lines as they come (this CLI has no event-log flag).
-        done = self.pulumi_streamed(
-            "up", "--yes", "--skip-preview", f"--parallel={PARALLEL}", log="up.log"
-        )
+        done = self.pulumi_run("up", f"--parallel={PARALLEL}", log="up.log")
         total = time.time() - t0
         first_domain = min((v for k, v in done.items() if k.endswith("-domain")), default=None)
         ready = [v for k, v in done.items() if k.endswith("-wait-ready")]
@@ -259,6 +292,37 @@ class E2E:
             "VIP answers through the MASTER's nginx from the primary Tomcat",
             served == master and backend == primary,
             f"X-Served-By {served or '-'}, backend {backend or '-'} (expected {master}, {primary})",
+        )
+
+    def check_status(self, holder: str, when: str) -> None:
+        """``python -m nginx_ha status --json`` (over SSH, host keys pinned) names
+        ``holder`` as the live holder of the VIP."""
+        p = self.run(
+            [
+                str(ROOT / "venv" / "bin" / "python"),
+                "-m",
+                "nginx_ha",
+                "status",
+                "--stack",
+                STACK,
+                "--json",
+                "--project-dir",
+                str(PROJECT),
+            ],
+            netns=True,
+            check=False,
+            timeout=180,
+        )
+        slug = when.replace(" ", "-")
+        (WORK / f"status-{slug}.json").write_text(p.stdout + p.stderr)
+        try:
+            held = json.loads(p.stdout)["vips"][0]["heldBy"]
+        except (json.JSONDecodeError, KeyError, IndexError):
+            held = None
+        self.check(
+            f"status {when}: the VIP is held by {holder}",
+            held == [holder],
+            f"heldBy {held} (rc {p.returncode}; .run/e2e/status-{slug}.json)",
         )
 
     def check_clones(self) -> None:
@@ -345,7 +409,7 @@ class E2E:
             ", ".join(changed) or f"no steps (rc {p.returncode})",
         )
         t = time.monotonic()
-        self.pulumi("up", "--yes", "--skip-preview", log="up-nginx.log")
+        self.pulumi_run("up", log="up-nginx.log")
         self.phase("up after the nginx change", time.monotonic() - t)
         conf = self.ssh(
             self.outputs["nodes"]["nginx-master"]["ip"],
@@ -377,18 +441,12 @@ class E2E:
             f"backend {seen[1] or '-'} (limit {FAILOVER_LIMIT:.0f} s)",
         )
         self.phase("failover: MASTER destroyed to VIP served by BACKUP", took)
+        self.check_status(backup, "after the failover")
         self.virsh("start", nodes[master]["domain"], check=False)
 
     def destroy(self) -> None:
         t = time.monotonic()
-        self.pulumi(
-            "destroy",
-            "--yes",
-            "--skip-preview",
-            f"--parallel={PARALLEL}",
-            log="destroy.log",
-            timeout=1800,
-        )
+        self.pulumi_run("destroy", f"--parallel={PARALLEL}", log="destroy.log")
         self.stack_made = False
         self.phase("pulumi destroy", time.monotonic() - t)
         doms = self.virsh("list", "--all", "--name").split()
@@ -511,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
                 e.stack_made = True
             e.up()
         e.check_vip()
+        e.check_status(
+            next(n for n, v in e.outputs["nodes"].items() if v.get("role") == "MASTER"), "after up"
+        )
         e.check_clones()
         e.check_no_changes()
         e.check_nginx_change()

@@ -346,11 +346,10 @@ def manifest(topo: Topology, node: Node, layout: Layout) -> list[Item]:
                 Item("secret", secret, staged_secret(layout, secret), "0600", "keepalived-reload"),
             )
         if not layout.keepalived_bin:
-            # keepalived on PATH: the active build's binary.
-            link = Item(
-                "link", layout.keepalived_link, keepalived_build_bin(topo, layout), "-", "none"
-            )
-            items.insert(0, link)
+            # keepalived on PATH, root's and every user's: the active build's binary.
+            build = keepalived_build_bin(topo, layout)
+            for path in (layout.keepalived_user_link, layout.keepalived_link):
+                items.insert(0, Item("link", path, build, "-", "none"))
     return items
 
 
