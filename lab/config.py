@@ -53,7 +53,7 @@ PROFILES = {
     "tight": Profile(
         "tight",
         "ours with 0.2 s adverts and the watcher every 0.1 s (probe 0.075 s): what the "
-        "issue-15 targets for a host cut (VIP moved in 0.8 s) and a hung nginx would take",
+        "targets for a host cut (VIP moved within 0.8 s) and a hung nginx (at most 5 failed) take",
         {"vrrp": {"advertInterval": 0.2, "check": {"watchInterval": 0.1}}},
     ),
     "fast-check": Profile(
