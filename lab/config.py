@@ -50,6 +50,12 @@ PROFILES = {
         "ours with 0.1 s adverts (the floor for a host death)",
         {"vrrp": {"advertInterval": 0.1}},
     ),
+    "tight": Profile(
+        "tight",
+        "ours with 0.2 s adverts and the watcher every 0.1 s (probe 0.075 s): what the "
+        "targets for a host cut (VIP moved within 0.8 s) and a hung nginx (at most 5 failed) take",
+        {"vrrp": {"advertInterval": 0.2, "check": {"watchInterval": 0.1}}},
+    ),
     "fast-check": Profile(
         "fast-check",
         "ours with nginx checked every 0.3 s (timeout 0.25 s, fall 2 rise 2): what a dead "

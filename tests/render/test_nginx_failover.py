@@ -106,7 +106,9 @@ def test_hung_primary_times_out_to_backup_but_post_is_not_resent(lab):
 
     # Once fail_timeout has passed the primary is tried again; a POST already sent to
     # it is not sent to the backup (retryNonIdempotent false): the client gets 504.
-    time.sleep(FAIL_TIMEOUT + 0.5)
+    # nginx compares fail_timeout with its whole-second clock, and since the upstream
+    # has a shared zone every worker knows of the failure: wait a second more.
+    time.sleep(FAIL_TIMEOUT + 1.5)
     r = response(lab, url, "-X", "POST", "--data", "x=1")
     assert r["status"] == 504
     assert r["headers"]["x-upstream"] == f"{PRIMARY_ADDR[0]}:{PRIMARY_ADDR[1]}"
