@@ -17,8 +17,8 @@ Every run of every scenario leaves its timeline in --out (default
 .run/bench/failover/): ``<profile>/<scenario>-run<N>.json`` (the raw requests, the
 VRRP transitions and the watcher's verdicts) and the same drawn as ``.png`` and
 ``.svg`` (lab/timeline.py). --figures FILE writes the medians as JSON (the one source
-of the README's and docs/lab.md's tables, docs/failover-figures.json); --docs then
-rewrites those tables from it (bench/figures.py).
+of the README's and docs/lab.md's tables, docs/figures/failover.json); --docs then
+rewrites those tables from it (bench/docfigures.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import figures  # noqa: E402
+from bench import docfigures  # noqa: E402
 from lab import active_active, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
 from lab.daemons import keepalived_binary  # noqa: E402
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--figures",
         type=Path,
-        help="write the medians as JSON here (docs/failover-figures.json: the docs' source)",
+        help="write the medians as JSON here (docs/figures/failover.json: the docs' source)",
     )
     p.add_argument(
         "--merge",
@@ -311,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         a.figures.write_text(json.dumps(fig, indent=1) + "\n")
         print(f"Figures: {a.figures}")
         if a.docs:
-            for path in figures.update_docs(fig):
-                print(f"rewrote the figures in {path}")
+            docfigures.main(["--write"])
     return 0
 
 

@@ -1,46 +1,34 @@
-"""The failover figures have one source, docs/failover-figures.json (written by
-bench/failover.py --figures): the tables in README.md and docs/lab.md are exactly what
-bench/figures.py renders from it, so a new measurement cannot leave one of them stale."""
+"""The failover figures: one source, docs/figures/failover.json (written by
+bench/failover.py --figures), rendered into README.md and docs/lab.md by
+bench/docfigures.py like every other quoted figure (tests/unit/test_doc_figures.py checks
+that no block is stale); here, that the blocks exist and say how they were measured."""
 
 from __future__ import annotations
 
-import pytest
+from bench import docfigures
 
-from bench import figures
+ROOT = docfigures.ROOT
 
 
-def test_the_readme_and_the_lab_doc_show_the_figures_of_the_json_file():
-    fig = figures.load()
-    for name, path in figures.DOCS.items():
-        got = figures.section(path.read_text(), name)
-        assert got is not None, f"{path} has no failover-figures:{name} section"
-        assert got == figures.RENDER[name](fig), (
-            f"{path}'s figures differ from {figures.FIGURES}: run "
-            "`sudo venv/bin/python bench/failover.py ... --figures docs/failover-figures.json "
-            "--docs` (or figures.update_docs)"
-        )
+def test_the_readme_and_the_lab_doc_carry_the_failover_blocks():
+    assert "<!-- figures:failover-readme -->" in (ROOT / "README.md").read_text()
+    assert "<!-- figures:failover-lab -->" in (ROOT / "docs/lab.md").read_text()
 
 
 def test_the_figures_say_which_keepalived_ran_and_whether_vrrp_was_authenticated():
-    fig = figures.load()
+    fig = docfigures.load("failover")
     assert fig["runs"] >= 3
     assert fig["keepalived"][0].isdigit()
     assert fig["vrrp_auth"]["ours"]
-    text = figures.readme_table(fig)
+    text = docfigures.failover_readme_table(fig)
     assert f"keepalived {fig['keepalived']}" in text
     assert "VRRP authentication" in text
+    assert "docs/figures/failover.json" in fig["command"]
 
 
-def test_update_docs_rewrites_only_the_marked_section(tmp_path):
-    fig = figures.load()
-    doc = tmp_path / "doc.md"
-    begin, end = figures.markers("lab")
-    doc.write_text(f"before\n{begin}\nold figures\n{end}\nafter\n")
-    assert figures.update_docs(fig, {"lab": doc}) == [doc]
-    text = doc.read_text()
-    assert text.startswith("before\n") and text.endswith("\nafter\n")
-    assert figures.section(text, "lab") == figures.lab_table(fig)
-    assert figures.update_docs(fig, {"lab": doc}) == []  # nothing left to change
-    doc.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no <!-- failover-figures:lab"):
-        figures.update_docs(fig, {"lab": doc})
+def test_every_scenario_of_ours_is_in_the_readme_table():
+    fig = docfigures.load("failover")
+    text = docfigures.render_block("failover-readme")
+    for row in fig["rows"]:
+        if row["profile"] == "ours":
+            assert f"| {row['title']} |" in text
