@@ -42,6 +42,7 @@ from lab import active_active, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
 from lab.daemons import keepalived_binary  # noqa: E402
 from lab.lab import Lab  # noqa: E402
+from nginx_ha.config import capabilities  # noqa: E402
 from support.netns import NetnsError  # noqa: E402
 
 # Namespaces are machine-wide: the bench's lab carries a hash of the checkout, so two
@@ -220,12 +221,13 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown scenario {x}; choose from {', '.join(scenarios.SCENARIOS)}")
 
     ka_bin, ka_version = keepalived_binary()
-    if "fast-check" in profiles and ka_version < (2, 3, 2):
-        # keepalived before 2.3.2 takes whole-second check intervals only (the renderer
+    if "fast-check" in profiles and not capabilities.supports(ka_version, "fractional_check"):
+        # an older keepalived takes whole-second check intervals only (the renderer
         # rounds 0.3 s up to 1 s): the row would repeat ours.
         print(
-            f"profile fast-check skipped: keepalived {'.'.join(map(str, ka_version))} "
-            "has whole-second check intervals only (2.3.2 or newer needed)",
+            f"profile fast-check skipped: keepalived {capabilities.version_text(ka_version)} "
+            "has whole-second check intervals only "
+            f"({capabilities.since('fractional_check')} or newer needed)",
             file=sys.stderr,
         )
         profiles.remove("fast-check")
