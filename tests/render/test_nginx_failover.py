@@ -10,7 +10,6 @@ Every wait is bounded; timings are not asserted (bench/ measures them).
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 import pytest
 
 from nginx_ha.render import script
+from nginx_ha.render.params import script_text
 from support import nginx_validate
 from support.live_nginx import (
     BACKUP,
@@ -138,8 +138,7 @@ def smoke(ns: Netns, expect_lb: str) -> subprocess.CompletedProcess:
         "INTERVAL": "0.2",
         "TIMEOUT": "3",
     }
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
-    return ns.run("bash", "-c", "set -euo pipefail\n" + header + script("smoke.sh"), timeout=60)
+    return ns.run("bash", "-c", script_text(script("smoke.sh"), params), timeout=60)
 
 
 def test_smoke_script_passes_only_for_master_and_primary(lab):
