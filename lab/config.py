@@ -42,7 +42,7 @@ class Profile:
 PROFILES = {
     "ours": Profile(
         "ours",
-        "the stack's settings (defaults: VRRPv3, advert 0.25 s, check 1 s fall 2 rise 2, "
+        "the stack's settings (defaults: VRRPv3, advert 0.2 s, check 1 s fall 2 rise 2, "
         "watcher 0.2 s via track_file, weight 0 = FAULT)",
     ),
     "fast": Profile(

@@ -268,7 +268,10 @@ class HealthCheck(_Model):
 
 class Vrrp(_Model):
     virtual_router_id: Int = Field(default=51, ge=1, le=255)
-    advert_interval: Seconds = Field(default=Decimal("0.25"), gt=0, le=255)
+    # 0.2 s: a host death is noticed after 3 adverts plus the BACKUP's skew, (256 -
+    # priority) / 256 of an advert: at most 0.72 s with the dev stack's priority 100, under
+    # the 0.8 s goal (0.25 s gave 0.75-0.9 s); a lost advert or two still changes nothing.
+    advert_interval: Seconds = Field(default=Decimal("0.2"), gt=0, le=255)
     version: Literal[2, 3] = 3
     preempt: Bool = True
     unicast: Bool = True
