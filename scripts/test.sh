@@ -39,4 +39,21 @@ venv/bin/ruff check --quiet .
 venv/bin/ruff format --check --quiet .
 venv/bin/lint-imports --no-cache >/dev/null || venv/bin/lint-imports --no-cache  # the architecture (pyproject.toml)
 venv/bin/pyright >/dev/null || venv/bin/pyright  # types (pyproject.toml [tool.pyright], basic)
-exec venv/bin/python -m pytest "$@"
+if (($#)); then
+  exec venv/bin/python -m pytest "$@"
+fi
+# No arguments: the fast layers first, spread over the cores (a module stays on one
+# worker, its fixtures built once), then the other layers one test at a time (daemons,
+# namespaces and timings that must not compete with each other).
+FAST=(tests/unit tests/render tests/program)
+fast=0
+venv/bin/python -m pytest -n "$(nproc)" --dist loadfile "${FAST[@]}" || fast=$?
+rest=()
+for dir in tests/*/; do
+  dir=${dir%/}
+  [[ " ${FAST[*]} " == *" $dir "* ]] && continue
+  compgen -G "$dir/test_*.py" >/dev/null && rest+=("$dir")
+done
+slow=0
+venv/bin/python -m pytest -p no:xdist "${rest[@]}" || slow=$?
+((fast == 0 && slow == 0)) || { say "tests failed (fast layers: exit $fast, the others: exit $slow)"; exit 1; }
