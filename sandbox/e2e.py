@@ -1,5 +1,10 @@
-"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks of
-issue 9 point 3 from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks
+(docs/e2e.md) from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+
+``up`` and ``destroy`` run through ``python -m nginx_ha up|destroy`` (Pulumi's
+Automation API): their progress streams as they go (phase lines, each resource step as
+it starts and ends with a live count, a line naming what still runs every 30 s), and
+the phase times come from the engine's events.
 
 Run through ``scripts/e2e.sh`` (root). Every Pulumi command runs in a throwaway copy
 of the project (``.run/e2e/project``: symlinks to the program, a copy of
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
@@ -69,8 +75,24 @@ LOOP_LIMIT = LIMITS["up-change"] + 60
 # location still answers 200 (issue 13: keepalived's check alone would keep the VIP
 # there). The rollout's gate must catch it at the first load balancer.
 BROKEN_READ_TIMEOUT = "0.001"
-# "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
-DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
+
+
+def step_ends(events: Path) -> dict[str, float]:
+    """ "command:NAME" / "libvirt:NAME" -> when the step ended (its first "done"), from
+    the JSON lines ``python -m nginx_ha ... --events`` writes."""
+    done: dict[str, float] = {}
+    if not events.exists():
+        return done
+    for line in events.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if e.get("event") != "done":
+            continue
+        typ = "command:" if str(e.get("type", "")).startswith("command:") else "libvirt:"
+        done.setdefault(typ + str(e.get("name", "")), float(e["t"]))
+    return done
 
 
 class E2E:
@@ -164,19 +186,41 @@ class E2E:
             on_line=on_line,
         )
 
-    def pulumi_streamed(self, *args: str, log: str, limit: str | None = None) -> dict[str, float]:
-        """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
-        time its line said created/updated/replaced. Raises when it fails."""
-        done: dict[str, float] = {}
-
-        def seen(line: str) -> None:
-            m = DONE_LINE.match(line)
-            if m:
-                typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
-                done.setdefault(typ + m.group(2), time.time())
-
-        self.pulumi(*args, log=log, limit=limit, on_line=seen)
-        return done
+    def pulumi_run(
+        self, command: str, *args: str, log: str, limit: str | None = None, check: bool = True
+    ) -> tuple[subprocess.CompletedProcess, dict[str, float]]:
+        """``python -m nginx_ha COMMAND --stack sandbox --yes`` in the namespace: the
+        operation through Pulumi's Automation API, its progress (phase lines, the live
+        ``[done/total]`` count) on stderr and into WORK/log as it comes, bounded by the
+        time limit of ``limit`` (default: COMMAND); return the run and "type:name" ->
+        when its step ended, from the engine's events (WORK/<log>.events.jsonl). Raises
+        when it fails and ``check``."""
+        events = WORK / f"{log}.events.jsonl"
+        events.unlink(missing_ok=True)
+        p = self.run(
+            [
+                str(ROOT / "venv" / "bin" / "python"),
+                "-m",
+                "nginx_ha",
+                command,
+                "--stack",
+                STACK,
+                "--yes",
+                "--plain",
+                "--project-dir",
+                str(PROJECT),
+                "--events",
+                str(events),
+                *args,
+            ],
+            netns=True,
+            log=log,
+            check=check,
+            timeout=self.limits[limit or command],
+            name=f"pulumi {command} --stack {STACK} (python -m nginx_ha {command})",
+            on_line=lambda line: self.out(line.rstrip("\n")),
+        )
+        return p, step_ends(events)
 
     def parallel_args(self) -> list[str]:
         return [] if self.parallel is None else [f"--parallel={self.parallel}"]
@@ -250,11 +294,7 @@ class E2E:
 
     def up(self) -> None:
         t0 = time.time()
-        # Each resource's "created" line is printed when it finishes: timestamp the
-        # lines as they come (this CLI has no event-log flag).
-        done = self.pulumi_streamed(
-            "up", "--yes", "--skip-preview", *self.parallel_args(), log="up.log"
-        )
+        _, done = self.pulumi_run("up", *self.parallel_args(), log="up.log")
         total = time.time() - t0
         first_domain = min((v for k, v in done.items() if k.endswith("-domain")), default=None)
         ready = [v for k, v in done.items() if k.endswith("-wait-ready")]
@@ -288,6 +328,37 @@ class E2E:
             "VIP answers through the MASTER's nginx from the primary Tomcat",
             served == master and backend == primary,
             f"X-Served-By {served or '-'}, backend {backend or '-'} (expected {master}, {primary})",
+        )
+
+    def check_status(self, holder: str, when: str) -> None:
+        """``python -m nginx_ha status --json`` (over SSH, host keys pinned) names
+        ``holder`` as the live holder of the VIP."""
+        p = self.run(
+            [
+                str(ROOT / "venv" / "bin" / "python"),
+                "-m",
+                "nginx_ha",
+                "status",
+                "--stack",
+                STACK,
+                "--json",
+                "--project-dir",
+                str(PROJECT),
+            ],
+            netns=True,
+            check=False,
+            timeout=180,
+        )
+        slug = when.replace(" ", "-")
+        (WORK / f"status-{slug}.json").write_text(p.stdout + p.stderr)
+        try:
+            held = json.loads(p.stdout)["vips"][0]["heldBy"]
+        except (json.JSONDecodeError, KeyError, IndexError):
+            held = None
+        self.check(
+            f"status {when}: the VIP is held by {holder}",
+            held == [holder],
+            f"heldBy {held} (rc {p.returncode}; .run/e2e/status-{slug}.json)",
         )
 
     def check_clones(self) -> None:
@@ -390,9 +461,7 @@ class E2E:
         t = time.monotonic()
         try:
             time.sleep(1.0)  # a second of service before the change
-            p = self.pulumi(
-                "up", "--yes", "--skip-preview", log=log, check=False, limit="up-change"
-            )
+            p, _ = self.pulumi_run("up", log=log, limit="up-change", check=False)
             took = time.monotonic() - t - 1.0
             time.sleep(2.0)  # and after it
         finally:
@@ -540,11 +609,12 @@ class E2E:
             f"backend {seen[1] or '-'} (limit {FAILOVER_LIMIT:.0f} s)",
         )
         self.phase("failover: MASTER destroyed to VIP served by BACKUP", took)
+        self.check_status(backup, "after the failover")
         self.virsh("start", nodes[master]["domain"], check=False)
 
     def destroy(self) -> None:
         t = time.monotonic()
-        self.pulumi("destroy", "--yes", "--skip-preview", *self.parallel_args(), log="destroy.log")
+        self.pulumi_run("destroy", *self.parallel_args(), log="destroy.log")
         self.stack_made = False
         self.phase("pulumi destroy", time.monotonic() - t)
         doms = self.virsh("list", "--all", "--name").split()
@@ -714,6 +784,9 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
                 e.stack_made = True
             e.up()
         e.check_vip()
+        e.check_status(
+            next(n for n, v in e.outputs["nodes"].items() if v.get("role") == "MASTER"), "after up"
+        )
         e.check_clones()
         e.check_no_changes()
         e.check_nginx_change()

@@ -109,6 +109,14 @@ def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
     return {"sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb"))}
 
 
+def status_scripts() -> dict[str, str]:
+    """`python -m nginx_ha status`'s probe, as a load balancer and a backend run it."""
+    from nginx_ha.render import status
+    from nginx_ha.topology import Layout
+
+    return {f"status/{kind}": status.probe_script(kind, Layout()) for kind in ("lb", "backend")}
+
+
 def repository_scripts() -> dict[str, str]:
     paths = [*sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci/run"]
     return {str(p.relative_to(ROOT)): p.read_text() for p in paths}
@@ -127,6 +135,7 @@ def test_every_script_as_it_runs_passes_shellcheck(tmp_path, monkeypatch):
         **program,
         **lab_scripts(tmp_path, monkeypatch),
         **sandbox_scripts(tmp_path),
+        **status_scripts(),
         **repository_scripts(),
     }
     covered = {m.group(1) for text in sources.values() for m in HEADER.finditer(text)}

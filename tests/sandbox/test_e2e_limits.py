@@ -25,6 +25,8 @@ import sandbox.daemons as daemons_mod
 import sandbox.e2e as e2e
 from sandbox.bounded import CallTimeout, bounded
 
+pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
+
 # A stand-in for pulumi: records each call, hangs on `up` and `preview` (with a child of
 # its own, so the whole group must be stopped), answers the rest at once.
 FAKE_PULUMI = """#!/usr/bin/env bash
@@ -161,6 +163,13 @@ def session(tmp_path, monkeypatch):
     the run did is in the returned record."""
     root = tmp_path / "root"
     fake_pulumi(root / ".toolchain" / "bin")
+    # `up` and `destroy` go through `venv/bin/python -m nginx_ha` (the Automation API):
+    # the same stand-in, called with "-m nginx_ha" first.
+    fake = fake_pulumi(root / "venv" / "bin")
+    fake.rename(root / "venv" / "bin" / "python")
+    (root / "venv" / "bin" / "python").write_text(
+        FAKE_PULUMI.format(ignore_int="").replace("case $1 in", 'case "$3" in')
+    )
     record: dict = {"down": 0}
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls"))
     monkeypatch.setenv("FAKE_CHILD", str(tmp_path / "child"))
@@ -201,10 +210,13 @@ def test_a_hung_up_stops_the_run_and_cleans_up_as_on_ctrl_c(session, capsys):
     assert rc == 1
     summary = session["summary"]()
     assert summary["ok"] is False
-    assert "pulumi up --stack sandbox: still running at its time limit of 1 s" in summary["error"]
+    assert (
+        "pulumi up --stack sandbox (python -m nginx_ha up): still running at its time limit of 1 s"
+        in summary["error"]
+    )
     calls = session["calls"]()
     # up at Pulumi's default parallelism, then the cleanup's destroy, then sandbox down.
-    assert calls[0].startswith("up --yes --skip-preview --stack sandbox")
+    assert calls[0].startswith("-m nginx_ha up --stack sandbox --yes")
     assert "--parallel" not in calls[0]
     assert calls[1].startswith("destroy --yes --skip-preview --stack sandbox")
     assert session["down"] == 1
@@ -223,7 +235,7 @@ def test_ctrl_c_during_up_cleans_up_the_same_way(session):
     assert rc == 130
     assert session["summary"]()["error"].startswith("interrupted")
     calls = session["calls"]()
-    assert calls[0].startswith("up ") and calls[1].startswith("destroy ")
+    assert calls[0].startswith("-m nginx_ha up ") and calls[1].startswith("destroy ")
     assert session["down"] == 1
     assert wait_gone(int(session["child"].read_text()))
 

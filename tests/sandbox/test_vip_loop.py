@@ -13,6 +13,8 @@ import pytest
 
 from sandbox.vip_loop import VipLoop, loop_figures, loop_text
 
+pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
+
 
 def req(t0, t1, status=200, lb: str | None = "nginx-master", error=None):
     return {"t0": t0, "t1": t1, "status": status, "lb": lb, "backend": "t", "error": error}
