@@ -20,6 +20,7 @@ tests/unit/test_doc_figures.py runs the check, so a figure changes only through 
 | nginx_upstream.json | ``sudo python -m bench.nginx_upstream --save`` | bench-table, nginx-upstream |
 | e2e.json | ``sudo python -m bench.e2e --pulumi --save`` | bench-table, e2e-total, e2e-phases |
 | rollout.json | ``sudo python -m bench.rollout --save`` | bench-table, rollout |
+| tests.json | ``python -m bench.tests [--all] --save`` | bench-table, test-time |
 | failover.json | ``sudo python bench/failover.py --figures docs/figures/failover.json [--merge] --docs`` | failover-readme, failover-lab |
 """
 
@@ -279,6 +280,8 @@ def bench_table() -> list[str]:
         ("sudo venv/bin/python -m bench.rollout", rollout_summary(load("rollout"))),
         ("sudo venv/bin/python -m bench.e2e --pulumi", e2e_summary(load("e2e"))),
     ]
+    if (FIGURES / "tests.json").exists():
+        rows.append(("venv/bin/python -m bench.tests", tests_summary(load("tests"))))
     return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
 
 
@@ -296,6 +299,49 @@ def e2e_phases() -> list[str]:
     return out
 
 
+def tests_table(d: dict[str, Any]) -> list[str]:
+    out = [
+        "| step | time | passed | skipped | failed | slowest test |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        slow = r.get("slowest") or []
+        first = f"{slow[0]['test'].rsplit('.', 1)[-1]} {slow[0]['s']:g} s" if slow else ""
+        counts = [str(r.get(k, "")) for k in ("passed", "skipped", "failed")]
+        out.append(
+            f"| {r['step']} | {r['seconds']:.1f} s | " + " | ".join(counts) + f" | {first} |"
+        )
+    total = sum(r["seconds"] for r in d["rows"])
+    out.append(f"| **total** | {total:.1f} s | | | | |")
+    return out
+
+
+def tests_summary(d: dict[str, Any]) -> str:
+    fast = next(r for r in d["rows"] if r["step"].startswith("fast layers"))
+    total = sum(r["seconds"] for r in d["rows"])
+    which = "every layer but e2e" if d["all"] else "the default run"
+    return (
+        f"the test command's steps: the fast layers {_s(fast['seconds'])} "
+        f"({fast.get('passed', 0)} passed), {which} {_s(total)} "
+        f"(load {d['load_before']:g} before; {d['measured']})"
+    )
+
+
+def tests_block() -> list[str]:
+    d = load("tests")
+    which = (
+        "`sudo venv/bin/python -m bench.tests --all --save`"
+        if d["all"]
+        else ("`venv/bin/python -m bench.tests --save`")
+    )
+    return [
+        f"{which} ({d['measured']}, {d['machine']}, load average {d['load_before']:g} "
+        "before the run):",
+        "",
+        *tests_table(d),
+    ]
+
+
 BLOCKS: dict[str, Callable[[], list[str]]] = {
     "bench-table": bench_table,
     "e2e-total": e2e_total,
@@ -303,6 +349,7 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "nginx-upstream": nginx_upstream_table,
     "keepalived-build": keepalived_build_line,
     "rollout": rollout_table,
+    "test-time": tests_block,
     "failover-readme": lambda: failover_readme_table(load("failover")).splitlines(),
     "failover-lab": lambda: failover_lab_table(load("failover")).splitlines(),
 }
