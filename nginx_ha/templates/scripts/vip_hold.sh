@@ -53,7 +53,7 @@ backend=$HOLD_BACKEND
 if [[ $backend == auto ]]; then
   if command -v nft >/dev/null; then backend=nftables
   elif command -v iptables >/dev/null; then backend=iptables
-  else die "neither nft nor iptables is installed"
+  else die "neither nft nor iptables is installed (the nginx install step installs nftables where both are missing)"
   fi
 fi
 
