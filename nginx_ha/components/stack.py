@@ -171,11 +171,11 @@ class NginxHaStack(pulumi.ComponentResource):
                     meta_data=render.cloud_init_meta_data(topo, node),
                     network_config=render.cloud_init_network_config(topo, node),
                     after=previous if topo.serving else (),
-                    upload_after=host.uploads,
+                    libvirt_after=host.writes,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
             )
-            host.uploads = [vm.cloudinit]
+            host.writes = [vm.domain]
             self.vms[node.name] = vm
             conn = connection(
                 str(node.ip), topo.ssh.user, private_key, key.apply(lambda k: k.public_no_comment)

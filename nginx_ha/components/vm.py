@@ -33,9 +33,9 @@ class ClonedVmArgs:
     # Serving stacks: the previous node's activation (its gate passed), so no two
     # nodes' VMs are created or replaced at once (nginx-ha:serving).
     after: Sequence[pulumi.Resource] = ()
-    # The host's previous upload: its cloud-init disk goes only after it (see
-    # HostResources.uploads).
-    upload_after: Sequence[pulumi.Resource] = ()
+    # The host's previous libvirt write: this VM's first one goes only after it (see
+    # HostResources.writes).
+    libvirt_after: Sequence[pulumi.Resource] = ()
 
 
 class ClonedVm(pulumi.ComponentResource):
@@ -46,7 +46,9 @@ class ClonedVm(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClonedVmArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         node = args.node
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        # One libvirt write at a time per host (HostResources.writes): the disk after the
+        # host's previous write, the cloud-init disk after the disk, the domain after both.
+        child = pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.libvirt_after])
 
         self.disk = libvirt.Volume(
             f"{name}-disk",
@@ -67,11 +69,10 @@ class ClonedVm(pulumi.ComponentResource):
             meta_data=args.meta_data,
             network_config=args.network_config,
             # One name per node: the old disk goes before the new one is made (a
-            # changed disk replaces the domain, which is deleted first anyway). One
-            # upload at a time per host (HostResources.uploads).
+            # changed disk replaces the domain, which is deleted first anyway).
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*args.after, *args.upload_after],
+                depends_on=[*args.after, self.disk],
                 delete_before_replace=True,
             ),
         )
@@ -149,11 +150,14 @@ def kernel_cmdlines(cmdline: str) -> list[dict[str, str]]:
 class HostResources:
     """Per libvirt host: an explicit provider (several hosts), base image, NAT network.
 
-    ``uploads`` is what the host's next upload waits for (its network, then the base
-    image, then each cloud-init disk in turn): the legacy libvirt provider hangs or fails when one connection
-    uploads several volumes at once (terraform-provider-libvirt issues 594, 324 and
-    1021), so a host gets one upload at a time, each after its network exists; other
-    resources and other hosts stay parallel."""
+    ``writes`` is what the host's next libvirt write waits for: its network, then the
+    base image, then each VM's disk, cloud-init disk and domain in turn. The legacy
+    libvirt provider hangs or fails when one connection uploads several volumes at once
+    (terraform-provider-libvirt issues 594, 324 and 1021), and an upload's read-back
+    failed ("error while retrieving remote ISO: ... corrupted-image: EOF") while a
+    domain was being created on the same connection (an end-to-end run at Pulumi's
+    default parallelism): so a host's libvirt writes go one at a time, each under a
+    second; other hosts, and every step over SSH, stay parallel."""
 
     def __init__(self, parent: pulumi.Resource, topo: Topology, host: str | None):
         suffix = f"-{host}" if host else ""
@@ -165,7 +169,7 @@ class HostResources:
         opts = pulumi.ResourceOptions(parent=parent, provider=self.provider)
         image = topo.image
         self.pool = image.pool
-        self.uploads: list[pulumi.Resource] = []
+        self.writes: list[pulumi.Resource] = []
         self.network_id: pulumi.Output[str] | None = None
         self.bridge: str | None = None
         net = topo.network
@@ -184,7 +188,7 @@ class HostResources:
                 opts=opts,
             )
             self.network_id = network.id
-            self.uploads = [network]
+            self.writes = [network]
         else:
             self.bridge = net.bridge
         self.base_volume_id: pulumi.Output[str] | None = None
@@ -200,8 +204,8 @@ class HostResources:
                 # stacks (lab stacks are torn down whole).
                 opts=pulumi.ResourceOptions.merge(
                     opts,
-                    pulumi.ResourceOptions(protect=image.protect, depends_on=list(self.uploads)),
+                    pulumi.ResourceOptions(protect=image.protect, depends_on=list(self.writes)),
                 ),
             )
             self.base_volume_id = base.id
-            self.uploads = [base]
+            self.writes = [base]
