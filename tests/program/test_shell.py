@@ -103,7 +103,12 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
 def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
     from sandbox import config, daemons
 
-    return {"sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb"))}
+    from sandbox import labvm
+
+    return {
+        "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
+        "sandbox/lab_vm_setup.sh": labvm.setup_script(),
+    }
 
 
 def repository_scripts() -> dict[str, str]:
