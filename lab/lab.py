@@ -117,9 +117,11 @@ class Lab:
         profile: str | None = None,
         run_root: Path = RUN_ROOT,
         instance: str | None = None,
+        start_timeout: float = 60,
     ):
         """``instance`` names the run folder and namespaces (default: the stack), so
-        the tests' lab never touches a developer's."""
+        the tests' lab never touches a developer's. ``start_timeout``: how long ``up``
+        waits for each Tomcat, then for the VIP (longer under software emulation)."""
         self.stack = stack
         self.instance = instance or stack
         self.run_dir = run_root / self.instance
@@ -133,6 +135,7 @@ class Lab:
         self._nodes: dict[str, LabNode] | None = None
         self.keepalived_bin, self.keepalived_version = "", (0, 0, 0)
         self.up_phases: list[tuple[str, float]] = []
+        self.start_timeout = start_timeout
 
     # ------------------------------------------------------------------ model
 
@@ -339,17 +342,17 @@ class Lab:
             mark("daemons started")
             # Tomcat first: requests through nginx before it listens would mark both
             # servers failed for fail_timeout (10 s of "no live upstreams").
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + self.start_timeout
             for b in self.backends:
                 while not self.tomcat_answers(b):
                     if time.monotonic() > deadline:
                         raise LabError(
-                            f"Tomcat {b.node.name} did not answer within 60 s: see "
+                            f"Tomcat {b.node.name} did not answer within {self.start_timeout:.0f} s: see "
                             f"{b.dir / 'tomcat' / 'logs'}"
                         )
                     time.sleep(0.05)
             mark("Tomcat answers")
-            wait_serving(self, timeout=60)
+            wait_serving(self, timeout=self.start_timeout)
             mark("VIP serves")
         except BaseException:
             log("lab up failed; tearing down what was made (logs kept in the run folder)")

@@ -44,6 +44,7 @@ from support import netns
 PROFILE = "lvs"
 PERSISTENCE_PROFILE = "lvs-persistence"
 SHARE_REQUESTS = 250  # 5 s at one request every 20 ms, per VIP
+START_TIMEOUT = 300.0  # seconds for each Tomcat, then the VIP, to answer at lab up
 SETTLE = 2.0  # seconds of answers from the surviving node only, once the fault is handled
 
 
@@ -292,7 +293,13 @@ def director_dies(lab: Lab, seed: int | None = None) -> list[VipRun]:
 
 def run_profile(profile: str, runs: int, seed: int, log=print) -> list[dict]:
     """Bring the lab up with ``profile``, run its scenarios ``runs`` times, bring it down."""
-    lab = Lab("dev", profile, instance="lvs-p" if profile == PERSISTENCE_PROFILE else "lvs")
+    # Under software emulation (a sandbox VM) a JVM takes far longer to start.
+    lab = Lab(
+        "dev",
+        profile,
+        instance="lvs-p" if profile == PERSISTENCE_PROFILE else "lvs",
+        start_timeout=START_TIMEOUT,
+    )
     why = lab.lvs_unavailable()
     if why:
         raise LabError(f"the LVS scenarios cannot run here: {why}")

@@ -178,7 +178,6 @@ class LabVm:
             "sudo",
             "env",
             f"PYTHONPATH={CHECKOUT}:{SITE}",
-            "PYTHONDONTWRITEBYTECODE=1",
             "python3",
             *argv,
         ]

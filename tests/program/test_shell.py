@@ -101,9 +101,7 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
 
 
 def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
-    from sandbox import config, daemons
-
-    from sandbox import labvm
+    from sandbox import config, daemons, labvm
 
     return {
         "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
