@@ -159,7 +159,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.lvs", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.lvs", description=str(__doc__).splitlines()[0]
+    )
     p.add_argument("--runs", type=int, default=1, help="every scenario this many times")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write every observation here")

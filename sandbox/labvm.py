@@ -9,7 +9,10 @@ What goes in (one tar stream over SSH, unpacked at ``/``):
   from PyPI for the VM's CPython 3.11 (``pip install --target``, cached under
   ``.run/lab-vm/``) under ``/opt/nginx-ha-site``;
 - a keepalived build folder (the caller's: ``bench.lvs`` builds it with the project's
-  install script) under ``/usr/local/keepalived``, where the lab looks first.
+  install script) under ``/usr/local/keepalived``, where the lab looks first, and the
+  Debian packages of the libraries it links (``apt-get download`` here; a build on this
+  machine links what its -dev packages offer, e.g. libmagic) under
+  ``/opt/nginx-ha-debs``, installed where the VM lacks them.
 
 Then ``templates/sandbox/lab_vm_setup.sh.j2`` installs the lab's packages from the base
 image's apt cache (no egress) and loads IPVS, and :meth:`LabVm.run` runs a lab command
@@ -33,6 +36,7 @@ from sandbox.vm import Vm, VmSpec
 
 CHECKOUT = "/opt/nginx-ha"
 SITE = "/opt/nginx-ha-site"
+DEBS = "/opt/nginx-ha-debs"
 KEEPALIVED_PREFIX = "/usr/local/keepalived"  # lab/daemons.py: PROJECT_KEEPALIVED
 # What the lab runs (docs/lab.md "Needs"), all in the base image's apt cache
 # (config.CACHED_PACKAGES and their dependencies): nginx, Tomcat, the firewall tools
@@ -64,7 +68,10 @@ SPEC = VmSpec(
 
 def setup_script() -> str:
     return render_template(
-        "sandbox/lab_vm_setup.sh.j2", packages=PACKAGES, keepalived_prefix=KEEPALIVED_PREFIX
+        "sandbox/lab_vm_setup.sh.j2",
+        packages=PACKAGES,
+        keepalived_prefix=KEEPALIVED_PREFIX,
+        debs=DEBS,
     )
 
 
@@ -103,6 +110,53 @@ def site_packages(root: Path, cache: Path, out=print) -> Path:
     return site
 
 
+def _out(cmd: list[str]) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300).stdout
+
+
+def runtime_packages(binary: Path) -> list[str]:
+    """The Debian packages of the libraries ``binary`` links (``ldd``, ``dpkg -S``) and
+    what they depend on directly."""
+    owners: set[str] = set()
+    for line in _out(["ldd", str(binary)]).splitlines():
+        parts = line.split("=>")
+        if len(parts) != 2 or not parts[1].strip().startswith("/"):
+            continue
+        lib = Path(parts[1].split()[0])
+        for candidate in (str(lib.resolve()), str(lib)):
+            r = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+            if r.returncode == 0:
+                owners.add(r.stdout.split(":", 1)[0].strip())
+                break
+    names = set(owners)
+    for pkg in owners:
+        deps = _out(
+            ["apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-conflicts"]
+            + ["--no-breaks", "--no-replaces", "--no-enhances", pkg]
+        )
+        for line in deps.splitlines():
+            k, _, v = line.strip().partition(": ")
+            if k == "Depends" and v and not v.startswith("<"):
+                names.add(v.split(":", 1)[0])
+    return sorted(names)
+
+
+def runtime_debs(binary: Path, cache: Path, out=print) -> Path:
+    """``apt-get download`` of :func:`runtime_packages` into a folder (cached by the
+    package list); the setup script installs those the VM does not have."""
+    names = runtime_packages(binary)
+    key = hashlib.sha256("\n".join(names).encode()).hexdigest()
+    folder = cache / f"debs-{key[:16]}"
+    if (folder / ".complete").exists():
+        return folder
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    folder.mkdir(parents=True)
+    subprocess.run(["apt-get", "download", "-q", *names], cwd=folder, check=True, timeout=600)
+    (folder / ".complete").write_text("\n".join(names) + "\n")
+    out(f"  Debian packages of keepalived's libraries: {', '.join(names)}")
+    return folder
+
+
 def checkout_files(root: Path) -> list[str]:
     """Tracked and untracked files of the checkout, not ignored ones (no venv, .run)."""
     r = subprocess.run(
@@ -114,13 +168,14 @@ def checkout_files(root: Path) -> list[str]:
     return [n for n in names if (root / n).is_file()]
 
 
-def payload(root: Path, site: Path, keepalived: Path, dest: Path) -> Path:
+def payload(root: Path, site: Path, keepalived: Path, debs: Path, dest: Path) -> Path:
     """One tar file of everything the VM gets, laid out from ``/``."""
     with tarfile.open(dest, "w") as tar:
         for name in checkout_files(root):
             tar.add(root / name, arcname=f"{CHECKOUT.lstrip('/')}/{name}", recursive=False)
         tar.add(site, arcname=SITE.lstrip("/"))
         tar.add(keepalived, arcname=KEEPALIVED_PREFIX.lstrip("/"))
+        tar.add(debs, arcname=DEBS.lstrip("/"))
     return dest
 
 
@@ -152,7 +207,8 @@ class LabVm:
         self.cache.mkdir(parents=True, exist_ok=True)
         t = time.monotonic()
         site = site_packages(self.root, self.cache, self.out)
-        tar = payload(self.root, site, self.keepalived, self.cache / "payload.tar")
+        debs = runtime_debs(self.keepalived / "sbin" / "keepalived", self.cache, self.out)
+        tar = payload(self.root, site, self.keepalived, debs, self.cache / "payload.tar")
         self.seconds["payload"] = round(time.monotonic() - t, 1)
         t = time.monotonic()
         self.vm.boot()
