@@ -22,7 +22,6 @@ as root with the checkout on ``PYTHONPATH``. The VM is destroyed on every way ou
 from __future__ import annotations
 
 import hashlib
-import io
 import subprocess
 import sys
 import tarfile
@@ -219,9 +218,7 @@ class LabVm:
         self.seconds["copy_in"] = round(time.monotonic() - t, 1)
         self.out(f"  copied in {tar.stat().st_size / 1e6:.0f} MB in {self.seconds['copy_in']} s")
         t = time.monotonic()
-        r = self.vm.ssh(
-            ["sudo", "bash", "-s"], stdin=io.BytesIO(setup_script().encode()), timeout=1800
-        )
+        r = self.vm.ssh(["sudo", "bash", "-s"], input=setup_script().encode(), timeout=1800)
         self.seconds["setup"] = round(time.monotonic() - t, 1)
         for line in r.stdout.strip().splitlines():
             self.out(f"  {line}")

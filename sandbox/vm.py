@@ -268,14 +268,21 @@ class Vm:
         timeout: float,
         check: bool = True,
         stdin: IO[bytes] | None = None,
+        input: bytes | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` (an argv, quoted for the remote shell) in the VM."""
-        r = subprocess.run(
-            self._ssh_argv(command),
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-        )
+        """Run ``command`` (an argv, quoted for the remote shell) in the VM; its standard
+        input is ``stdin`` (a file), ``input`` (bytes) or nothing."""
+        if input is not None:
+            r = subprocess.run(
+                self._ssh_argv(command), input=input, capture_output=True, timeout=timeout
+            )
+        else:
+            r = subprocess.run(
+                self._ssh_argv(command),
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+            )
         res = subprocess.CompletedProcess(
             r.args,
             r.returncode,
