@@ -214,7 +214,6 @@ def share(lab: Lab, name: str = "share", requests: int = SHARE_REQUESTS) -> list
     probes = {
         r.vip: Probe(lab, INTERVAL, duration, REQUEST_TIMEOUT, url=lab.url_for(r.vip)) for r in runs
     }
-    start = time.monotonic()
     try:
         for p in probes.values():
             p.finished.wait(duration + REQUEST_TIMEOUT + 10)
@@ -222,7 +221,6 @@ def share(lab: Lab, name: str = "share", requests: int = SHARE_REQUESTS) -> list
         for r in runs:
             r.requests = probes[r.vip].stop()
     for r in runs:
-        r.fault_at = start
         r.director_after = lab.vip_holders(r.vip)
         r.ipvs_before = {r.vip: before.get(r.vip, [])}
     return runs
