@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             phases |= {f"VM {k}": v for k, v in vm.seconds.items()}
             t = time.monotonic()
             argv_in = ["-m", "lab.lvs", "--runs", str(a.runs), "--seed", str(a.seed)]
-            argv_in += ["--profiles", a.profiles, "--json", RESULTS_IN_VM]
+            argv_in += ["--profiles", a.profiles, "--json", RESULTS_IN_VM, "--emulated"]
             r = vm.run(argv_in, timeout=600 + 600 * a.runs)
             phases["scenarios in the VM"] = time.monotonic() - t
             if r.returncode != 0:

@@ -74,3 +74,16 @@ def test_never_recovered_while_the_victim_still_answers():
     run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
     run.requests = [_req(1.1, "nginx-backup"), _req(1.2, "nginx-master")]
     assert run.recovered_at is None
+
+
+def test_the_probe_starts_on_the_standard_library_alone_and_knows_the_marker():
+    import subprocess
+    import sys
+
+    from lab import probe
+    from nginx_ha.topology.naming import PAGE_MARKER_KEY
+
+    assert probe.DEFAULT_MARKER == PAGE_MARKER_KEY
+    code = "import sys, lab.probe; print(sorted(m for m in sys.modules if m.startswith(('nginx_ha.', 'pydantic'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
