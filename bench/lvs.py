@@ -1,6 +1,7 @@
 """The LVS layer carrying traffic: the lab's ``lvs`` profile inside one sandbox VM.
 
     sudo venv/bin/python -m bench.lvs [--runs 3] [--seed 1] [--json FILE]
+    venv/bin/python -m bench.lvs --report FILE     # the tables of a saved run again
 
 This machine's kernel has no IPVS; the sandbox's VMs boot Debian's stock kernel, which
 has. One command: keepalived built with IPVS by the project's install script (on this
@@ -104,12 +105,29 @@ FAULTS = {
 }
 
 
+ERROR_NAMES = {
+    "ConnectionRefusedError": "refused",
+    "ConnectionResetError": "reset",
+    "timeout": "no answer in 2 s",
+    "HTTP 0": "closed without an answer",
+}
+
+
+def _how(rs: list[dict]) -> str:
+    """How the requests failed, over every run, most frequent first."""
+    total: dict[str, int] = {}
+    for r in rs:
+        for k, n in r["errors"].items():
+            total[ERROR_NAMES.get(k, k)] = total.get(ERROR_NAMES.get(k, k), 0) + n
+    return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
+
+
 def fault_table(results: list[dict]) -> str:
     rows = [
         "| fault | VIP | director before -> after | answers after the fault "
         "(victim / survivor) | only the survivor answers after | failed requests | "
-        "worst latency |",
-        "|---|---|---|---|---|---|---|",
+        "how they failed | worst latency |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for scenario, title in FAULTS.items():
         for vip, rs in _group(results, scenario).items():
@@ -117,18 +135,14 @@ def fault_table(results: list[dict]) -> str:
             victim = next(n for n in NODES if n != survivor)
             rec = [r["recovered_at"] for r in rs if r["recovered_at"] is not None]
             never = len(rs) - len(rec)
-            after = " -> ".join(
-                [
-                    rs[0]["director_before"],
-                    _tally([", ".join(r["director_after"]) or "nobody" for r in rs]),
-                ]
-            )
+            after = _tally([", ".join(r["director_after"]) or "nobody" for r in rs])
             rows.append(
-                f"| {title.format(victim=victim)} | {vip} | {after} "
+                f"| {title.format(victim=victim)} | {vip} | {rs[0]['director_before']} -> "
+                f"{after} "
                 f"| {_count([r['counts_after_fault'].get(victim, 0) for r in rs])} / "
                 f"{_count([r['counts_after_fault'].get(survivor, 0) for r in rs])} "
                 f"| {_median(rec)}{f' (never in {never})' if never else ''} "
-                f"| {_count([r['failed'] for r in rs])} of {_count([r['requests'] for r in rs])} "
+                f"| {_count([r['failed'] for r in rs])} | {_how(rs)} "
                 f"| {_median([r['worst_latency'] for r in rs])} |"
             )
     return "\n".join(rows)
@@ -168,7 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--profiles", default="lvs,lvs-persistence", help="lab profiles, comma-separated"
     )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of a saved run (--json of an earlier one) and stop",
+    )
     a = p.parse_args(argv)
+    if a.report:
+        saved = json.loads(a.report.read_text())
+        print(report(saved, max(r["run"] for r in saved)))
+        return 0
     if os.geteuid() != 0:
         print("bench.lvs needs root (the sandbox's namespace and libvirtd)", file=sys.stderr)
         return 2

@@ -78,6 +78,7 @@ def _run(scenario: str, vip: str, **kw) -> dict:
         "survivor": None,
         "requests": 250,
         "failed": 0,
+        "errors": {},
         "counts": {"nginx-master": 125, "nginx-backup": 125},
         "counts_after_fault": {},
         "recovered_at": None,
@@ -98,6 +99,7 @@ def test_the_tables_give_medians_and_tallies():
                 survivor="nginx-backup",
                 director_after=["nginx-backup"],
                 failed=f,
+                errors={"ConnectionRefusedError": f},
                 recovered_at=t,
                 counts_after_fault={"nginx-master": 0, "nginx-backup": 200},
             )
@@ -108,7 +110,7 @@ def test_the_tables_give_medians_and_tallies():
     assert "| 192.168.159.110 | nginx-master (3/3) | 250 | 125 | 125 | 0 |" in text
     assert (
         "| host of nginx-master cut off | 192.168.159.110 | nginx-master -> nginx-backup (3/3) "
-        "| 0 / 200 | 2.00 s (never in 1) | 20 of 250 | 0.02 s |"
+        "| 0 / 200 | 2.00 s (never in 1) | 20 | refused | 0.02 s |"
     ) in text
 
 
