@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import docfigures as figures  # noqa: E402
 from sandbox import config, daemons, image, smoke  # noqa: E402
 
 
@@ -39,7 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-up", action="store_true", help="leave the sandbox up at the end")
     p.add_argument("--ssh-timeout", type=float, default=360)
     p.add_argument("--pulumi", action="store_true", help="the whole stack: scripts/e2e.sh's phases")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="with --pulumi: write docs/figures/e2e.json (if it passed)",
+    )
+    p.add_argument("--rows", action="store_true", help="print the README's rows and exit")
     args = p.parse_args(argv)
+    if args.rows:
+        print(figures.e2e_summary(figures.load("e2e")))
+        print("\n".join(figures.e2e_phases()))
+        return 0
     if os.geteuid() != 0:
         print("bench.e2e: needs root (network namespace, libvirtd)")
         return 0
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = config.Paths.for_checkout()
     if args.pulumi:
-        return pulumi_phases(paths, rebuild_image=args.rebuild_image)
+        return pulumi_phases(paths, rebuild_image=args.rebuild_image, save=args.save)
     rows: list[tuple[str, str, str]] = []
     log = lambda m: print(f"  {m}", file=sys.stderr)  # noqa: E731
     was_up = daemons.status(paths)["up"]
@@ -137,7 +148,7 @@ def toolchain_rows() -> list[tuple[str, str, str]]:
     return rows
 
 
-def pulumi_phases(paths: config.Paths, *, rebuild_image: bool) -> int:
+def pulumi_phases(paths: config.Paths, *, rebuild_image: bool, save: bool = False) -> int:
     rows = toolchain_rows()
     t = time.monotonic()
     m = image.build(paths, force=rebuild_image, out=lambda m: print(f"  {m}", file=sys.stderr))
@@ -162,6 +173,16 @@ def pulumi_phases(paths: config.Paths, *, rebuild_image: bool) -> int:
         print(f"| {phase} | {spent_s} | {notes} |")
     failed = [c["check"] for c in summary.get("checks", []) if not c["ok"]]
     print(f"\ne2e rc {rc}; checks failed: {failed or 'none'}; error: {summary.get('error')}")
+    if save and rc == 0 and summary.get("ok"):
+        phases = [
+            {"phase": p, "text": t, "notes": n} for p, t, n in rows[: -len(summary["phases"])]
+        ]
+        phases += [
+            {"phase": ph["phase"], "seconds": ph["seconds"], "notes": ph["notes"]}
+            for ph in summary["phases"]
+        ]
+        figures.save("e2e", {"phases": phases, "checks": len(summary.get("checks", []))})
+        print(figures.e2e_summary(figures.load("e2e")))
     return rc
 
 

@@ -1,6 +1,7 @@
 """How long templates/scripts/install_keepalived.sh takes on this machine.
 
-    sudo venv/bin/python -m bench.keepalived_build [--repeat 2] [--jobs N]
+    sudo venv/bin/python -m bench.keepalived_build [--repeat 2] [--jobs N] [--save]
+    venv/bin/python -m bench.keepalived_build --rows   # the README's row (saved figures)
 
 Builds keepalived from Debian's copy of the upstream tarball (no internet) into a
 throwaway prefix (the installed /usr/local/keepalived is left alone), with the
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import docfigures as figures
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render.params import script_text
@@ -50,7 +52,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=str(__doc__).splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--save", action="store_true", help="write docs/figures/keepalived_build.json"
+    )
+    parser.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = parser.parse_args()
+    if args.rows:
+        print(figures.keepalived_summary(figures.load("keepalived_build")))
+        return 0
     if os.geteuid() != 0:
         sys.exit("needs root: the script installs build dependencies")
     path, sha, version = debian_keepalived.orig_tarball()
@@ -86,6 +95,20 @@ def main() -> int:
     print(f"|{'-' * 13}|{'-' * 10}|")
     for name, values in rows.items():
         print(f"| {name:<11} | {statistics.median(values):>8.2f} |")
+    if args.save:
+        med = {name: round(statistics.median(v), 2) for name, v in rows.items()}
+        figures.save(
+            "keepalived_build",
+            {
+                "version": version,
+                "jobs": args.jobs,
+                "repeat": args.repeat,
+                "phases": {name: med[name] for name in PHASES},
+                "first_run_s": med["first run"],
+                "second_run_s": med["second run"],
+            },
+        )
+        print(figures.keepalived_summary(figures.load("keepalived_build")))
     return 0
 
 

@@ -2,7 +2,8 @@
 max_fails 1, fail_timeout 10 s) in front of a primary and a backup on loopback in a
 network namespace, printed as a markdown table.
 
-    sudo venv/bin/python -m bench.nginx_upstream [--runs 3] [--seed 1]
+    sudo venv/bin/python -m bench.nginx_upstream [--runs 3] [--seed 1] [--save]
+    venv/bin/python -m bench.nginx_upstream --rows   # the README's row (saved figures)
 
 Per scenario and run: a client inside the namespace sends one GET every 20 ms (each
 bounded by 3 s); the fault is injected at a random moment 0.5-1.5 s in.
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import docfigures as figures  # noqa: E402
 from support import live_nginx as live  # noqa: E402
 
 # Runs in the namespace: one GET every PERIOD s for DURATION s; a JSON line each.
@@ -125,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.nginx_upstream", description=__doc__)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--save", action="store_true", help="write docs/figures/nginx_upstream.json")
+    p.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = p.parse_args(argv)
+    if args.rows:
+        print(figures.nginx_upstream_summary(figures.load("nginx_upstream")))
+        return 0
     if os.geteuid() != 0:
         print("bench.nginx_upstream: needs root (network namespace)")
         return 0
@@ -166,6 +173,30 @@ def main(argv: list[str] | None = None) -> int:
         f"| primary back | {med([x['requests'] for x in r], '{:.0f}')} | {med([x['failed'] for x in r], '{:.0f}')} "
         f"| - | - | {med([x['back_s'] for x in r], '{:.1f} s')} |"
     )
+    if args.save:
+
+        def median(kind: str, key: str) -> float | None:
+            got = [x[key] for x in rows[kind] if x.get(key) is not None]
+            return round(statistics.median(got), 1) if got else None
+
+        saved = [
+            {
+                "scenario": name,
+                "title": title,
+                "requests": median(kind, "requests"),
+                "failed": median(kind, "failed"),
+                "slowest_ms": median(kind, "slowest_ms") if kind != "back" else None,
+                "to_backup_ms": median(kind, "to_backup_ms") if kind != "back" else None,
+                "back_s": median(kind, "back_s") if kind == "back" else None,
+            }
+            for kind, name, title in (
+                ("stopped", "stops", "primary stopped"),
+                ("hung", "hangs", "primary hung"),
+                ("back", "comes back", "primary back"),
+            )
+        ]
+        figures.save("nginx_upstream", {"runs": args.runs, "seed": args.seed, "rows": saved})
+        print(figures.nginx_upstream_summary(figures.load("nginx_upstream")))
     return 0
 
 

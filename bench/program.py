@@ -1,11 +1,13 @@
 """How long the program takes to build its resource graph under Pulumi mocks.
 
-    venv/bin/python -m bench.program [--repeat 3]
+    venv/bin/python -m bench.program [--repeat 3] [--save]
+    venv/bin/python -m bench.program --rows     # the README's row, from the saved figures
 
 Prints a table for stacks of 4, 20 and 66 VMs (2 load balancers, the rest backends; 64
-backends is the most a stack may have, pins.py):
-settings parsing and topology alone, and the whole program (every resource registered
-with the mock engine), median of the repeats.
+backends is the most a stack may have, pins.py): settings parsing and topology alone,
+and the whole program (every resource registered with the mock engine), median of the
+repeats. ``--save`` writes docs/figures/program.json, which the README's row is
+generated from (bench/docfigures.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import statistics
 import time
 
+from bench import docfigures as figures
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from support import stacks
@@ -56,9 +59,15 @@ def main() -> None:
     )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sizes", type=int, nargs="*", default=[4, 20, 66])
+    ap.add_argument("--save", action="store_true", help="write docs/figures/program.json")
+    ap.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = ap.parse_args()
+    if args.rows:
+        print(figures.program_summary(figures.load("program")))
+        return
     print("| VMs | resources | settings + topology (ms) | whole program under mocks (s) |")
     print("|---:|---:|---:|---:|")
+    rows = []
     for n in args.sizes:
         raw = raw_for(n)
         pure = timed(
@@ -71,7 +80,20 @@ def main() -> None:
             counts.append(len(run_program(raw, stack="bench").resources))
 
         full = timed(whole, args.repeat)
-        print(f"| {n} | {counts[-1]} | {pure * 1000:.1f} | {full:.2f} |")
+        print(f"| {n} | {counts[-1]} | {pure * 1000:.1f} | {full:.2f} |", flush=True)
+        rows.append(
+            {
+                "vms": n,
+                "resources": counts[-1],
+                "topology_ms": round(pure * 1000, 1),
+                "program_s": round(full, 2),
+            }
+        )
+    if args.save:
+        path = figures.save("program", {"repeat": args.repeat, "rows": rows})
+        print(
+            f"saved {path.relative_to(figures.ROOT)}: {figures.program_summary(figures.load('program'))}"
+        )
 
 
 if __name__ == "__main__":

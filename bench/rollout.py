@@ -1,6 +1,7 @@
 """Rollouts measured in the network-namespace lab, printed as a markdown table.
 
-    sudo venv/bin/python -m bench.rollout [--stack dev] [--changes a,b] [--json FILE]
+    sudo venv/bin/python -m bench.rollout [--stack dev] [--changes a,b] [--json FILE] [--save]
+    venv/bin/python -m bench.rollout --rows     # the docs' table, from the saved figures
 
 For each kind of change: the lab up (a serving stack), the program's remote steps for
 the changed settings recorded under Pulumi mocks and replayed on the lab's nodes in
@@ -9,6 +10,8 @@ time behind its gate), while a client sends one request through the VIP every 20
 (each bounded by 2 s, the loop bounded in time). Printed per change: requests sent and
 failed, the longest wait for an answer, the VIP holder over time, where the rollout
 stopped and what it reported. The lab is taken down after each change, also on errors.
+``--save`` writes docs/figures/rollout.json, which the docs' table is generated from
+(bench/docfigures.py).
 
 The changes:
 - nginx-setting: nginx.readTimeout 1 s -> 2 s (nginx.conf on each load balancer);
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import docfigures as figures  # noqa: E402
 from bench import replay  # noqa: E402
 from lab.client import Probe  # noqa: E402
 from lab.config import lab_settings  # noqa: E402
@@ -233,6 +237,7 @@ def table(outcomes: list[Outcome]) -> str:
 def as_json(o: Outcome) -> dict[str, Any]:
     return {
         "change": o.change.name,
+        "what": o.change.what,
         "succeeds": o.change.succeeds,
         "requests": len(o.requests),
         "failed": len(o.failed),
@@ -264,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         "--changes", default=",".join(CHANGES), help="comma-separated: " + ", ".join(CHANGES)
     )
     p.add_argument("--json", type=Path, help="also write every request and step here")
+    p.add_argument("--save", action="store_true", help="write docs/figures/rollout.json")
+    p.add_argument("--rows", action="store_true", help="print the docs' table and exit")
     args = p.parse_args(argv)
+    if args.rows:
+        print("\n".join(figures.rollout_table()))
+        return 0
     if os.geteuid() != 0:
         print(
             "bench.rollout needs root (network namespaces, daemons): run it with sudo",
@@ -284,9 +294,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             lab.down(log=lambda *_: None)
     print(table(outcomes))
+    results = [as_json(o) for o in outcomes]
     if args.json:
-        args.json.write_text(json.dumps([as_json(o) for o in outcomes], indent=2) + "\n")
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.save:
+        path = save(args.stack, results)
+        print(f"saved {path.relative_to(figures.ROOT)}", file=sys.stderr)
     return 0
+
+
+def save(stack: str, results: list[dict[str, Any]]) -> Path:
+    """docs/figures/rollout.json: each change's figures (not its requests and steps)."""
+    keep = ("change", "what", "succeeds", "requests", "failed", "failures", "worst_latency")
+    keep += ("longest_gap", "holders", "stopped", "report")
+    changes = [{k: r[k] for k in keep} for r in results]
+    return figures.save("rollout", {"stack": stack, "changes": changes})
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tutorial (the tutorial's keepalived.conf, for comparison); other commands use "
         "the profile the lab was started with",
     )
+    p.add_argument(
+        "--instance",
+        help="name of the lab's run folder and namespaces (default: the stack), so two "
+        "labs of one stack (two checkouts) do not meet",
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="build the lab and wait until the VIP serves")
     sub.add_parser("down", help="remove every namespace, process and file of the lab")
@@ -34,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     f = sub.add_parser("failover", help="inject a fault and measure through the VIP")
     f.add_argument("scenario", choices=list(scenarios.SCENARIOS))
     f.add_argument("--keep", action="store_true", help="leave the fault in place")
+    f.add_argument(
+        "--out",
+        type=Path,
+        help="folder of the timeline (JSON, PNG, SVG; default: the run folder's timelines/)",
+    )
     r = sub.add_parser("render", help="write every node's rendered files (no root needed)")
     r.add_argument("--out", type=Path, help="folder (default: print paths and sizes)")
     a = p.parse_args(argv)
@@ -41,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lab.errors import LabError
     from lab.lab import Lab, require_root
 
-    lab = Lab(a.stack, a.profile)
+    lab = Lab(a.stack, a.profile, instance=a.instance)
     try:
         if a.cmd != "render":
             require_root(a.cmd)
@@ -61,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             obs = scenarios.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
             print(scenarios.table([obs]))
             print(obs.describe())
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(obs.fault_wall))
+            out = a.out or lab.run_dir / "timelines"
+            paths = obs.write_timeline(out / f"{a.scenario}-{stamp}")
+            print("timeline: " + ", ".join(str(p) for p in paths))
         elif a.cmd == "render":
             files = lab.render(a.out)
             for path, text in sorted(files.items()):

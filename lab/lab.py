@@ -33,7 +33,8 @@ from lab.errors import LabError
 from lab.network import IFACE
 from nginx_ha import render
 from nginx_ha.render import script
-from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header
+from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
+from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology, build_topology
 from support import netns
@@ -333,6 +334,9 @@ class Lab:
             if self.topo.lvs is not None:
                 self.lvs_realservers()
                 mark("LVS real servers")
+            if not self.cfg.profile.tutorial:
+                for lb in self.lbs:
+                    self.vip_hold(lb, "up")
             for b in self.backends:
                 self.start_tomcat(b)
             for lb in self.lbs:
@@ -366,6 +370,16 @@ class Lab:
         self.up_phases = [(w, t - marks[i][1]) for i, (w, t) in enumerate(marks[1:])]
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
+
+    def vip_hold(self, lb: LabNode, action: str) -> str:
+        """What the program's vip-hold step does on a VM (render/hold.py), in the load
+        balancer's namespace: new connections to the VIPs dropped, not refused, while
+        no nginx listens or the watcher finds it hung; ``down`` removes it (so does the
+        namespace's end). Not in the tutorial profile, which has no such thing."""
+        params = vip_hold_params(self.topo, action) | {"HOLD_PERSIST": "no"}
+        return netns.run(
+            netns.in_ns(lb.ns, "bash", "-c", script_text(script(VIP_HOLD_SCRIPT), params))
+        )
 
     def lvs_unavailable(self) -> str | None:
         """Why the LVS mode cannot run here (None: it can)."""
@@ -541,15 +555,29 @@ class Lab:
                 namespaces |= set(json.loads(state.read_text()).get("namespaces", []))
         namespaces = {n for n in namespaces if netns.exists(n)}
         removed = network.teardown(namespaces, self.run_dir / "pids")
-        if self.run_dir.exists() and not keep_logs:
-            shutil.rmtree(self.run_dir)
-        elif keep_logs:
+        kept = ""
+        if keep_logs:
             for f in ("lab.json", "pids"):
                 (self.run_dir / f).unlink(missing_ok=True)
+        elif self.run_dir.exists():
+            # The last run's logs, configs, state files and timelines stay readable in
+            # <instance>.last/ (replacing the run before it) until the next `down`.
+            last = self.last_dir
+            if last.exists():
+                shutil.rmtree(last)
+            for f in ("lab.json", "pids"):
+                (self.run_dir / f).unlink(missing_ok=True)
+            self.run_dir.rename(last)
+            kept = f"; logs of this run kept in {last}"
         log(
             f"lab {self.stack}: down ({len(namespaces)} namespaces, {len(removed)} "
-            "processes removed)"
+            f"processes removed{kept})"
         )
+
+    @property
+    def last_dir(self) -> Path:
+        """Where `down` keeps the last run's folder."""
+        return self.run_dir.with_name(self.run_dir.name + ".last")
 
     # ---------------------------------------------------------------- status
 
@@ -566,6 +594,30 @@ class Lab:
     def port_up(self, ln: LabNode) -> bool:
         return network.port_up(self.switch, ln.port)
 
+    def vrrp_states(self, lb: LabNode) -> dict[str, tuple[str, float, str]]:
+        """The node's live VRRP state per instance, as keepalived last reported it
+        (vrrp_state.sh's files: "STATE SINCE PRIORITY"): instance -> (state, since
+        (epoch seconds), priority). An instance without a file: not reported yet."""
+        out = {}
+        for inst in self.topo.instances:
+            try:
+                state, since, prio = (
+                    (Path(lb.layout.vrrp_state_dir) / inst.name).read_text().split()[:3]
+                )
+                out[inst.name] = (state, float(since), prio)
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def held_for_hang(self, lb: LabNode) -> bool:
+        """The watcher holds this node's VIPs (nginx accepts but does not answer)."""
+        res = subprocess.run(
+            netns.in_ns(lb.ns, "nft", "list", "set", "ip", HOLD_TABLE, "hung"),
+            capture_output=True,
+            text=True,
+        )
+        return "elements" in res.stdout
+
     def status(self) -> str:
         self.load()
         if not netns.exists(self.switch):
@@ -577,6 +629,23 @@ class Lab:
         ]
         for vip in self.vips[1:]:
             lines.append(f"VIP {vip} held by: {', '.join(self.vip_holders(vip)) or 'nobody'}")
+        lines.append("live VRRP state (keepalived's transitions, recorded on each node):")
+        states = {lb.node.name: self.vrrp_states(lb) for lb in self.lbs}
+        for inst in self.topo.instances:
+            parts = []
+            for lb in self.lbs:
+                st = states[lb.node.name].get(inst.name)
+                peer = inst.peers[lb.node.name]
+                conf = f"configured {peer.state.lower()}, priority {peer.priority}"
+                if st is None:
+                    parts.append(f"{lb.node.name} not reported ({conf})")
+                    continue
+                when = time.strftime("%H:%M:%S", time.localtime(st[1]))
+                parts.append(
+                    f"{lb.node.name} {st[0]} since {when}.{int(st[1] % 1 * 1000):03d} "
+                    f"(priority {st[2]}; {conf})"
+                )
+            lines.append(f"  {inst.name} {inst.vip}: " + "; ".join(parts))
         for ln in self.nodes.values():
             procs = self.processes(ln)
             counts: dict[str, int] = {}
@@ -590,7 +659,14 @@ class Lab:
                 for c, k in sorted(counts.items())
             )
             link = "" if self.port_up(ln) else " [cut off: switch port down]"
+            if ln.node.is_load_balancer and self.held_for_hang(ln):
+                link += " [hold: new connections to its VIPs dropped, nginx hung]"
+            role = "lb" if ln.node.is_load_balancer else ln.node.role
             lines.append(
-                f"  {ln.node.name:<16} {ln.node.role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
+                f"  {ln.node.name:<16} {role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
             )
-        return "\n".join(lines)
+        # The live view, the same as `python -m nginx_ha status` shows a deployed stack.
+        from lab.live import live_status
+        from nginx_ha.render.status import format_status
+
+        return "\n".join(lines) + "\n\n" + format_status(live_status(self))

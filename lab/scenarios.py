@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import network
+from lab import network, timeline
 from lab.client import Probe, wait_serving
 from lab.errors import LabError
 from lab.lab import Lab, LabNode
 from lab.probe import Request
+from lab.timeline import Event
 from support import netns
 
 INTERVAL = 0.02  # one request every 20 ms
@@ -338,6 +339,10 @@ class Observation:
     holders_after: list[str] = field(default_factory=list)
     fault_wall: float = 0.0  # the fault's wall-clock time, to find it in the logs
     primary_name: str = ""
+    lbs: list[str] = field(default_factory=list)
+    # What the nodes recorded meanwhile (VRRP transitions, the watcher's verdicts and
+    # holds), in seconds from the fault: the timeline's lanes.
+    events: list[Event] = field(default_factory=list)
 
     @property
     def after(self) -> list[Request]:
@@ -412,6 +417,43 @@ class Observation:
     def vip_after_text(self) -> str:
         return " + ".join(self.role(h) for h in self.holders_after) or "nobody"
 
+    @property
+    def vip_moved_at(self) -> float | None:
+        """Seconds from the fault to the first load balancer entering MASTER for the
+        watched VIP after it (None: the VIP stayed where it was)."""
+        moves = [e.t for e in self.events if e.kind == "vrrp" and e.what == "MASTER" and e.t >= 0]
+        return min(moves) if moves else None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "vip_moved": _secs(self.vip_moved_at) if self.vip_moved_at is not None else "-",
+            "failed": len(self.failed),
+            "requests": len(self.requests),
+            "time_to_answer": self.recovery_text,
+            "worst_latency": f"{self.worst_latency:.2f} s",
+            "expected": self.expected_text,
+            "vip_after": self.vip_after_text,
+        }
+
+    def timeline(self) -> dict[str, object]:
+        """The scenario as plain data: raw requests and events (lab/timeline.py)."""
+        return timeline.record(
+            scenario=self.scenario.name,
+            title=self.scenario.title,
+            profile=self.profile,
+            holder=self.holder,
+            primary=self.primary_name,
+            lbs=self.lbs,
+            fault_at=self.fault_at,
+            requests=self.requests,
+            events=self.events,
+            summary=self.summary(),
+        )
+
+    def write_timeline(self, base: Path) -> list[Path]:
+        """``base``.json (raw requests, events), ``base``.png and ``base``.svg."""
+        return timeline.write(self.timeline(), base)
+
     def describe(self) -> str:
         by = ", ".join(
             f"{lb}->{be}: {n}" for (lb, be), n in sorted(self.answered_by.items(), key=str)
@@ -479,9 +521,31 @@ def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = N
     finally:
         obs.requests = probe.stop()
     obs.holders_after = lab.vip_holders()
+    obs.lbs = [lb.node.name for lb in lab.lbs]
+    obs.events = node_events(lab, obs)
     if restore:
         scenario.restore(ctx)
     return obs
+
+
+def node_events(lab: Lab, obs: Observation) -> list[Event]:
+    """The fault, each load balancer's VRRP transitions of the watched VIP and its
+    watcher's verdicts and holds during the scenario (from the files the nodes write)."""
+    start = min((r.t0 for r in obs.requests), default=obs.fault_at) - obs.fault_at
+    events = [Event(0.0, "", "fault", obs.scenario.title)]
+    instance = lab.topo.instances[0].name
+    for lb in lab.lbs:
+        name = lb.node.name
+        events += timeline.vrrp_events(
+            Path(lb.layout.vrrp_state_dir) / "transitions",
+            name,
+            instance,
+            obs.fault_wall,
+            since=start - 1.0,
+        )
+        log = Path(lb.layout.keepalived_conf).parent / "nginx_watch.log"
+        events += timeline.watch_events(log, name, obs.fault_wall, since=start - 1.0)
+    return sorted(events, key=lambda e: e.t)
 
 
 # ------------------------------------------------------------------------ table

@@ -194,8 +194,13 @@ def libvirtd_conf(paths: Paths) -> str:
             'auth_unix_ro = "none"',
             'auth_unix_rw = "none"',
             # libvirt's own log; domain consoles go to /var/log/libvirt/qemu (private).
-            'log_filters = "3:remote 4:event 3:util.json 3:rpc"',
-            f'log_outputs = "3:file:{paths.anchor}/log/libvirtd.log"',
+            # Warnings and errors, plus debug of the network driver and of the commands
+            # libvirtd runs (dnsmasq, iptables, ip): what a network that Pulumi's
+            # libvirt provider waits for did and when (docs/sandbox.md, "The network's
+            # active wait").
+            "log_level = 3",
+            'log_filters = "1:network 1:util.command 3:remote 4:event 3:util.json 3:rpc"',
+            f'log_outputs = "1:file:{paths.anchor}/log/libvirtd.log"',
             "",
         ]
     )

@@ -1,5 +1,10 @@
-"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks of
-issue 9 point 3 from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+"""End to end: ``pulumi up --stack sandbox`` on the sandbox libvirt, then the checks
+(docs/e2e.md) from inside the namespace, then ``pulumi destroy`` and ``sandbox down``.
+
+``up`` and ``destroy`` run through ``python -m nginx_ha up|destroy`` (Pulumi's
+Automation API): their progress streams as they go (phase lines, each resource step as
+it starts and ends with a live count, a line naming what still runs every 30 s), and
+the phase times come from the engine's events.
 
 Run through ``scripts/e2e.sh`` (root). Every Pulumi command runs in a throwaway copy
 of the project (``.run/e2e/project``: symlinks to the program, a copy of
@@ -19,12 +24,17 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
+from sandbox.bounded import bounded
+from sandbox.vip_loop import VipLoop, loop_text
 from support.netns import in_ns, processes
 
 ROOT = config.PROJECT_ROOT
@@ -43,13 +53,55 @@ LINKED = (
 )
 KEY = PROJECT / ".run" / "keys" / f"{STACK}_ed25519"
 FAILOVER_LIMIT = 90.0  # seconds for the VIP to answer from the BACKUP
-PARALLEL = 4
-# "+  command:remote:Command nginx-master-wait-ready created (246s) ready: ..."
-DONE_LINE = re.compile(r"^\s*[+~-]{1,2}\s+(\S+)\s+(\S+)\s+(?:created|updated|replaced)\b")
+# The time limit of each `pulumi` call, in seconds, by its subcommand ("up-change": an
+# `up` after a config change). A call still running at its limit is interrupted as Ctrl-C
+# would (SIGINT to its process group, killed after GRACE) and the run stops with a
+# message naming the call and the limit, then cleans up as on Ctrl-C (destroy, sandbox
+# down). The first `up` took 23 to 34 min on 2 loaded cores (docs/e2e.md).
+LIMITS = {
+    "up": 3600.0,
+    "up-change": 1200.0,
+    "preview": 600.0,
+    "destroy": 1200.0,
+    "config": 120.0,
+    "stack": 120.0,
+}
+# The request loop through the VIP runs during each change (sandbox/vip_loop.py); it
+# ends by itself after this many seconds even if nobody stops it.
+LOOP_LIMIT = LIMITS["up-change"] + 60
+# The broken change: an nginx setting that passes `nginx -t` but cannot serve. A 1 ms
+# proxy_read_timeout: no Tomcat of an emulated VM answers that fast, so every request
+# through that nginx ends in 504 (both backends time out) while its local health
+# location still answers 200 (issue 13: keepalived's check alone would keep the VIP
+# there). The rollout's gate must catch it at the first load balancer.
+BROKEN_READ_TIMEOUT = "0.001"
+
+
+def step_ends(events: Path) -> dict[str, float]:
+    """ "command:NAME" / "libvirt:NAME" -> when the step ended (its first "done"), from
+    the JSON lines ``python -m nginx_ha ... --events`` writes."""
+    done: dict[str, float] = {}
+    if not events.exists():
+        return done
+    for line in events.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if e.get("event") != "done":
+            continue
+        typ = "command:" if str(e.get("type", "")).startswith("command:") else "libvirt:"
+        done.setdefault(typ + str(e.get("name", "")), float(e["t"]))
+    return done
 
 
 class E2E:
-    def __init__(self, out=print):
+    def __init__(
+        self,
+        out=print,
+        limits: dict[str, float] | None = None,
+        parallel: int | None = None,
+    ):
         self.out = out
         self.phases: list[tuple[str, float, str]] = []
         self.checks: list[tuple[str, bool, str]] = []
@@ -66,6 +118,10 @@ class E2E:
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         self.stack_made = False
         self.outputs: dict = {}
+        self.limits = {**LIMITS, **(limits or {})}
+        self.parallel = parallel  # None: Pulumi's default (--parallel), as a user gets
+        self.netns: str | None = NETNS  # None: run the commands here (the unit tests)
+        self.loops: dict[str, dict] = {}  # the request loop's figures per change
 
     # ------------------------------------------------------------------ helpers
     def phase(self, name: str, seconds: float, notes: str = "") -> None:
@@ -83,79 +139,96 @@ class E2E:
         *,
         netns: bool = False,
         check: bool = True,
-        timeout=None,
+        timeout: float = 600,
         log: str | None = None,
         input: str | None = None,
+        name: str | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> subprocess.CompletedProcess:
-        full = in_ns(NETNS, *cmd) if netns else list(cmd)
-        if log:
-            with open(WORK / log, "w") as fh:
-                p = subprocess.run(
-                    full,
-                    cwd=PROJECT,
-                    env=self.env,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    timeout=timeout,
-                    input=input,
-                )
-            p.stdout = (WORK / log).read_text()
-        else:
-            p = subprocess.run(
-                full,
-                cwd=PROJECT,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                input=input,
-            )
+        """``cmd`` (in the sandbox's namespace with ``netns``) for at most ``timeout``
+        seconds (:func:`bounded`); raises when it fails and ``check``."""
+        full = in_ns(self.netns, *cmd) if netns and self.netns else list(cmd)
+        p = bounded(
+            full,
+            name=name or " ".join(cmd[:4]),
+            limit=timeout,
+            cwd=PROJECT,
+            env=self.env,
+            log=WORK / log if log else None,
+            input=input,
+            on_line=on_line,
+        )
         if check and p.returncode != 0:
             tail = "\n".join(
                 (p.stdout or "").splitlines()[-40:] + (p.stderr or "").splitlines()[-20:]
             )
-            raise RuntimeError(f"{' '.join(cmd[:4])} failed (rc {p.returncode}):\n{tail}")
+            raise RuntimeError(f"{name or ' '.join(cmd[:4])} failed (rc {p.returncode}):\n{tail}")
         return p
 
-    def pulumi(self, *args: str, log: str | None = None, check: bool = True, timeout=None):
+    def pulumi(
+        self,
+        *args: str,
+        log: str | None = None,
+        check: bool = True,
+        limit: str | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> subprocess.CompletedProcess:
+        """``pulumi ARGS --stack sandbox`` in the namespace, bounded by its time limit
+        (``LIMITS[limit or ARGS[0]]``)."""
+        key = limit or args[0]
         return self.run(
             ["pulumi", *args, "--stack", STACK, "--non-interactive"],
             netns=True,
             log=log,
             check=check,
-            timeout=timeout,
+            timeout=self.limits[key],
+            name=f"pulumi {' '.join(a for a in args if not a.startswith('-'))} --stack {STACK}",
+            on_line=on_line,
         )
 
-    def pulumi_streamed(self, *args: str, log: str) -> dict[str, float]:
-        """Run a Pulumi operation, its output into WORK/log; return "type:name" -> the
-        time its line said created/updated/replaced. Raises when it fails."""
-        full = in_ns(NETNS, "pulumi", *args, "--stack", STACK)
-        full.append("--non-interactive")
-        done: dict[str, float] = {}
-        with open(WORK / log, "w") as fh:
-            p = subprocess.Popen(
-                full,
-                cwd=PROJECT,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-            )
-            assert p.stdout is not None
-            for line in p.stdout:
-                fh.write(line)
-                fh.flush()  # tail -f the log while it runs
-                m = DONE_LINE.match(line)
-                if m:
-                    typ = "command:" if m.group(1).startswith("command:") else "libvirt:"
-                    done.setdefault(typ + m.group(2), time.time())
-            rc = p.wait()
-        if rc != 0:
-            tail = "\n".join((WORK / log).read_text().splitlines()[-40:])
-            raise RuntimeError(f"pulumi {args[0]} failed (rc {rc}):\n{tail}")
-        return done
+    def pulumi_run(
+        self, command: str, *args: str, log: str, limit: str | None = None, check: bool = True
+    ) -> tuple[subprocess.CompletedProcess, dict[str, float]]:
+        """``python -m nginx_ha COMMAND --stack sandbox --yes`` in the namespace: the
+        operation through Pulumi's Automation API, its progress (phase lines, the live
+        ``[done/total]`` count) on stderr and into WORK/log as it comes, bounded by the
+        time limit of ``limit`` (default: COMMAND); return the run and "type:name" ->
+        when its step ended, from the engine's events (WORK/<log>.events.jsonl). Raises
+        when it fails and ``check``."""
+        events = WORK / f"{log}.events.jsonl"
+        events.unlink(missing_ok=True)
+        p = self.run(
+            [
+                str(ROOT / "venv" / "bin" / "python"),
+                "-m",
+                "nginx_ha",
+                command,
+                "--stack",
+                STACK,
+                "--yes",
+                "--plain",
+                "--project-dir",
+                str(PROJECT),
+                "--events",
+                str(events),
+                *args,
+            ],
+            netns=True,
+            log=log,
+            check=check,
+            timeout=self.limits[limit or command],
+            name=f"pulumi {command} --stack {STACK} (python -m nginx_ha {command})",
+            on_line=lambda line: self.out(line.rstrip("\n")),
+        )
+        return p, step_ends(events)
+
+    def parallel_args(self) -> list[str]:
+        return [] if self.parallel is None else [f"--parallel={self.parallel}"]
+
+    def parallel_note(self) -> str:
+        if self.parallel is None:
+            return f"Pulumi's default parallelism ({4 * (os.cpu_count() or 1)}: 4 per CPU)"
+        return f"--parallel={self.parallel}"
 
     def virsh(self, *args: str, check: bool = True) -> str:
         uri = config.libvirt_uri(config.Paths.for_checkout().socket)
@@ -221,11 +294,7 @@ class E2E:
 
     def up(self) -> None:
         t0 = time.time()
-        # Each resource's "created" line is printed when it finishes: timestamp the
-        # lines as they come (this CLI has no event-log flag).
-        done = self.pulumi_streamed(
-            "up", "--yes", "--skip-preview", f"--parallel={PARALLEL}", log="up.log"
-        )
+        _, done = self.pulumi_run("up", *self.parallel_args(), log="up.log")
         total = time.time() - t0
         first_domain = min((v for k, v in done.items() if k.endswith("-domain")), default=None)
         ready = [v for k, v in done.items() if k.endswith("-wait-ready")]
@@ -242,7 +311,7 @@ class E2E:
             self.phase("up: remote steps done", max(remote_steps) - t0)
         if smoke:
             self.phase("up: VIP serving (smoke test passed)", smoke - t0)
-        self.phase("pulumi up total", total)
+        self.phase("pulumi up total", total, self.parallel_note())
         self.outputs = json.loads(self.pulumi("stack", "output", "--json").stdout)
         self.check(
             "up exports vip, url, nodes, smoke",
@@ -259,6 +328,37 @@ class E2E:
             "VIP answers through the MASTER's nginx from the primary Tomcat",
             served == master and backend == primary,
             f"X-Served-By {served or '-'}, backend {backend or '-'} (expected {master}, {primary})",
+        )
+
+    def check_status(self, holder: str, when: str) -> None:
+        """``python -m nginx_ha status --json`` (over SSH, host keys pinned) names
+        ``holder`` as the live holder of the VIP."""
+        p = self.run(
+            [
+                str(ROOT / "venv" / "bin" / "python"),
+                "-m",
+                "nginx_ha",
+                "status",
+                "--stack",
+                STACK,
+                "--json",
+                "--project-dir",
+                str(PROJECT),
+            ],
+            netns=True,
+            check=False,
+            timeout=180,
+        )
+        slug = when.replace(" ", "-")
+        (WORK / f"status-{slug}.json").write_text(p.stdout + p.stderr)
+        try:
+            held = json.loads(p.stdout)["vips"][0]["heldBy"]
+        except (json.JSONDecodeError, KeyError, IndexError):
+            held = None
+        self.check(
+            f"status {when}: the VIP is held by {holder}",
+            held == [holder],
+            f"heldBy {held} (rc {p.returncode}; .run/e2e/status-{slug}.json)",
         )
 
     def check_clones(self) -> None:
@@ -316,12 +416,66 @@ class E2E:
             + ("" if p.returncode == 0 else ": " + _changed_lines(p.stdout)),
         )
 
-    def check_nginx_change(self) -> None:
-        self.run(
-            ["pulumi", "config", "set", "--stack", STACK, "--path", "nginx.readTimeout", "2"],
-            netns=True,
+    # ------------------------------------------------------------------ changes
+    def lb_roles(self) -> tuple[str, str]:
+        """(the MASTER, the load balancer the rollout activates first: the BACKUP)."""
+        nodes = self.outputs["nodes"]
+        master = next(n for n, v in nodes.items() if v.get("role") == "MASTER")
+        first = next(n for n, v in nodes.items() if v.get("role") == "BACKUP")
+        return master, first
+
+    def vip_holders(self) -> list[str]:
+        """The load balancers that have the VIP on an interface now (over SSH)."""
+        vip = re.escape(str(self.outputs["vip"]))
+        held = []
+        for name, n in self.outputs["nodes"].items():
+            if n.get("role") in ("MASTER", "BACKUP"):
+                text = self.ssh(n["ip"], "ip -o -4 addr show", timeout=30)
+                if re.search(rf"\sinet {vip}/", text):
+                    held.append(name)
+        return held
+
+    def lb_facts(self, name: str) -> dict[str, str]:
+        """What a change may touch on a load balancer: the live nginx.conf's digest and
+        read timeout, and the PIDs of nginx's master process and of keepalived."""
+        text = self.ssh(
+            self.outputs["nodes"][name]["ip"],
+            "echo conf=$(sudo sha256sum /etc/nginx/nginx.conf | cut -c1-16); "
+            "echo read=$(sudo grep -ho 'proxy_read_timeout [^;]*' /etc/nginx/nginx.conf); "
+            "echo nginx=$(pgrep -o -x nginx); echo keepalived=$(pgrep -o -x keepalived)",
+            timeout=30,
         )
-        p = self.pulumi("preview", "--json", log="preview-nginx.json", check=False)
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def set_read_timeout(self, value: str) -> None:
+        self.pulumi("config", "set", "--path", "nginx.readTimeout", value)
+
+    def up_under_loop(self, label: str, log: str) -> tuple[subprocess.CompletedProcess, dict]:
+        """``pulumi up`` (allowed to fail) while the request loop runs through the VIP,
+        with the VIP's holder before and after; returns the run and the loop's figures
+        (also kept for the summary)."""
+        before = self.vip_holders()
+        loop = VipLoop(
+            self.outputs["url"], self.netns, self.env, WORK / f"loop-{log}.jsonl", LOOP_LIMIT
+        )
+        t = time.monotonic()
+        try:
+            time.sleep(1.0)  # a second of service before the change
+            p, _ = self.pulumi_run("up", log=log, limit="up-change", check=False)
+            took = time.monotonic() - t - 1.0
+            time.sleep(2.0)  # and after it
+        finally:
+            figures = loop.stop()
+        figures.update(holder_before=before, holder_after=self.vip_holders(), up_seconds=took)
+        self.loops[label] = figures
+        self.out(f"== request loop during {label}: {loop_text(figures)}")
+        return p, figures
+
+    def check_nginx_change(self) -> None:
+        master, _ = self.lb_roles()
+        self.set_read_timeout("2")
+        p = self.pulumi("preview", "--json", check=False)
+        (WORK / "preview-nginx.json").write_text(p.stdout + p.stderr)
         try:
             steps = json.loads(p.stdout).get("steps", [])
         except json.JSONDecodeError:
@@ -334,27 +488,105 @@ class E2E:
                 and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
             }
         )
+        # The rollout: nginx.conf uploaded and staged (validated) on both, then each
+        # node's activation (the MASTER's after the BACKUP's gate), the handbacks and
+        # the smoke test.
         allowed = re.compile(
-            r"^(nginx-(master|backup)-nginx-conf(-upload|-install)?|nginx-ha-smoke)$"
+            r"^(nginx-(master|backup)-(nginx-conf(-upload|-stage)?|activate|handback)"
+            r"|nginx-ha-smoke)$"
         )
         self.check(
-            "changed nginx setting updates only the nginx-conf steps (+ smoke test)",
+            "changed nginx setting updates only the nginx-conf steps, the activations and "
+            "handbacks of the load balancers (+ smoke test)",
             bool(changed)
             and all(allowed.match(c) for c in changed)
             and any("nginx-conf" in c for c in changed),
             ", ".join(changed) or f"no steps (rc {p.returncode})",
         )
-        t = time.monotonic()
-        self.pulumi("up", "--yes", "--skip-preview", log="up-nginx.log")
-        self.phase("up after the nginx change", time.monotonic() - t)
-        conf = self.ssh(
-            self.outputs["nodes"]["nginx-master"]["ip"],
-            "sudo grep -h proxy_read_timeout /etc/nginx/nginx.conf || true",
+        p, loop = self.up_under_loop("the nginx change", "up-nginx.log")
+        if p.returncode != 0:
+            raise RuntimeError(f"pulumi up after the nginx change failed:\n{_tail(p.stdout)}")
+        self.phase("up after the nginx change", loop["up_seconds"], loop_text(loop))
+        self.check(
+            "request loop through the VIP during the nginx change: no failed request",
+            loop["sent"] > 0 and loop["failed"] == 0,
+            loop_text(loop),
         )
         self.check(
+            "the VIP is with the MASTER before and after the nginx change",
+            loop["holder_before"] == [master] == loop["holder_after"],
+            f"before {loop['holder_before']}, after {loop['holder_after']}",
+        )
+        read = self.lb_facts(master).get("read", "")
+        self.check(
             "the new nginx setting is live on the MASTER",
-            "proxy_read_timeout 2s;" in conf,
-            conf.strip().replace("\n", " | ")[:120],
+            read == "proxy_read_timeout 2s",
+            read or "no proxy_read_timeout",
+        )
+
+    def check_broken_change(self) -> None:
+        """A change that passes `nginx -t` but cannot serve must stop at the first load
+        balancer's activation, rolled back there, with the VIP never failing."""
+        master, first = self.lb_roles()
+        before = {n: self.lb_facts(n) for n in (master, first)}
+        self.set_read_timeout(BROKEN_READ_TIMEOUT)
+        p, loop = self.up_under_loop("the broken change", "up-broken.log")
+        after = {n: self.lb_facts(n) for n in (master, first)}
+        self.phase(
+            f"up with the broken change (nginx.readTimeout {BROKEN_READ_TIMEOUT}), stopped",
+            loop["up_seconds"],
+            loop_text(loop),
+        )
+        said = re.search(
+            rf"nginx-ha: {re.escape(first)}: (activating \S+ failed its gate: .*)", p.stdout
+        )
+        report = said.group(1).strip() if said else ""
+        self.check(
+            f"broken change: up fails at {first}-activate with the gate's message",
+            p.returncode != 0
+            and f"{first}-activate" in p.stdout
+            and "Rolled back: the previous version is back and passes the gate" in report,
+            f"rc {p.returncode}: {report[:600] or _tail(p.stdout, 8)}",
+        )
+        self.check(
+            "broken change: no failed request through the VIP",
+            loop["sent"] > 0 and loop["failed"] == 0,
+            loop_text(loop),
+        )
+        served = {lb for _, lb in loop["served_by"]}
+        self.check(
+            "broken change: the MASTER untouched",
+            after[master] == before[master]
+            and loop["holder_before"] == [master] == loop["holder_after"]
+            and served == {master},
+            f"{master}: nginx.conf {before[master].get('conf')} -> {after[master].get('conf')}, "
+            f"nginx pid {before[master].get('nginx')} -> {after[master].get('nginx')}, "
+            f"keepalived pid {before[master].get('keepalived')} -> "
+            f"{after[master].get('keepalived')}; VIP before {loop['holder_before']}, after "
+            f"{loop['holder_after']}; answered by {sorted(served)}",
+        )
+        self.check(
+            f"broken change: {first} rolled back (its nginx.conf is the previous one)",
+            after[first].get("conf") == before[first].get("conf")
+            and after[first].get("read") == "proxy_read_timeout 2s",
+            f"nginx.conf {before[first].get('conf')} -> {after[first].get('conf')} "
+            f"({after[first].get('read') or 'no proxy_read_timeout'})",
+        )
+        # Reverted, `up` passes again, with the loop running.
+        self.set_read_timeout("2")
+        p, loop = self.up_under_loop("the revert", "up-revert.log")
+        self.phase("up after reverting the broken change", loop["up_seconds"], loop_text(loop))
+        self.check(
+            "revert (nginx.readTimeout 2): up passes, no failed request through the VIP",
+            p.returncode == 0 and loop["sent"] > 0 and loop["failed"] == 0,
+            f"rc {p.returncode}; {loop_text(loop)}"
+            + ("" if p.returncode == 0 else f": {_tail(p.stdout, 8)}"),
+        )
+        q = self.pulumi("preview", "--expect-no-changes", log="preview-revert.log", check=False)
+        self.check(
+            "preview --expect-no-changes after the revert",
+            q.returncode == 0,
+            f"rc {q.returncode}" + ("" if q.returncode == 0 else ": " + _changed_lines(q.stdout)),
         )
 
     def check_failover(self) -> None:
@@ -377,18 +609,12 @@ class E2E:
             f"backend {seen[1] or '-'} (limit {FAILOVER_LIMIT:.0f} s)",
         )
         self.phase("failover: MASTER destroyed to VIP served by BACKUP", took)
+        self.check_status(backup, "after the failover")
         self.virsh("start", nodes[master]["domain"], check=False)
 
     def destroy(self) -> None:
         t = time.monotonic()
-        self.pulumi(
-            "destroy",
-            "--yes",
-            "--skip-preview",
-            f"--parallel={PARALLEL}",
-            log="destroy.log",
-            timeout=1800,
-        )
+        self.pulumi_run("destroy", *self.parallel_args(), log="destroy.log")
         self.stack_made = False
         self.phase("pulumi destroy", time.monotonic() - t)
         doms = self.virsh("list", "--all", "--name").split()
@@ -428,10 +654,23 @@ class E2E:
                 "--skip-preview",
                 log="destroy-cleanup.log",
                 check=False,
-                timeout=1800,
             )
+            if p.returncode != 0 and "locked" in p.stdout and self.drop_stale_locks():
+                # A pulumi that had to be killed (its time limit) left its lock behind.
+                self.out("== cleanup: removed the stale lock of a killed pulumi; destroy again")
+                p = self.pulumi(
+                    "destroy", "--yes", "--skip-preview", log="destroy-cleanup.log", check=False
+                )
             if p.returncode != 0:
                 self.out("== cleanup: destroy failed; sandbox down removes what is left")
+
+    def drop_stale_locks(self) -> bool:
+        """Remove the lock files of the run's own throwaway backend (only ever called
+        when no pulumi of ours runs); whether there were any."""
+        locks = list((WORK / "state" / ".pulumi" / "locks").glob("**/*.json"))
+        for lock in locks:
+            lock.unlink(missing_ok=True)
+        return bool(locks)
 
     def summary(self, ok: bool, error: str | None) -> dict:
         return {
@@ -439,7 +678,12 @@ class E2E:
             "error": error,
             "phases": [{"phase": p, "seconds": round(s, 1), "notes": n} for p, s, n in self.phases],
             "checks": [{"check": c, "ok": o, "detail": d} for c, o, d in self.checks],
+            "loops": self.loops,
         }
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join((text or "").splitlines()[-lines:])
 
 
 def _throwaway_passphrase() -> str:
@@ -482,6 +726,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the checks, against the stack a --keep run left up (keeps it up)",
     )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="pulumi up/destroy --parallel=N (default: Pulumi's own, as a user gets it)",
+    )
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="CALL=SECONDS",
+        help=f"the time limit of a pulumi call ({', '.join(f'{k}={v:.0f}' for k, v in LIMITS.items())})",
+    )
     args = p.parse_args(argv)
     if args.checks_only:
         args.keep = True
@@ -490,7 +748,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     WORK.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    e = E2E(out=log)
+    e = E2E(out=log, limits=dict(args.limit), parallel=args.parallel)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Ctrl-C and TERM end the run the same way: the running command is interrupted, the
+    # stack destroyed, the sandbox taken down. SIGINT is taken even when it came in
+    # ignored (scripts/e2e.sh runs this in the background, where bash ignores it).
+    handler = _Interrupts()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        return _session(e, args, log)
+    finally:
+        for sig, h in saved.items():
+            signal.signal(sig, h)
+
+
+def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> int:
     from sandbox import daemons
 
     paths = config.Paths.for_checkout()
@@ -511,18 +784,28 @@ def main(argv: list[str] | None = None) -> int:
                 e.stack_made = True
             e.up()
         e.check_vip()
+        e.check_status(
+            next(n for n, v in e.outputs["nodes"].items() if v.get("role") == "MASTER"), "after up"
+        )
         e.check_clones()
         e.check_no_changes()
         e.check_nginx_change()
+        e.check_broken_change()
         e.check_failover()
         if not args.keep:
             e.destroy()
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then cleaned up
         error = str(exc)
         log(f"== error: {exc}")
+    except KeyboardInterrupt:
+        error = "interrupted (Ctrl-C or TERM)"
+        log(f"== {error}: cleaning up")
     finally:
         if not args.keep:
-            e.cleanup()
+            try:
+                e.cleanup()
+            except Exception as exc:  # noqa: BLE001 - sandbox down removes what is left
+                log(f"== cleanup: {exc}; sandbox down removes what is left")
             if not was_up:
                 t = time.monotonic()
                 daemons.down(paths, out=log)
@@ -532,7 +815,35 @@ def main(argv: list[str] | None = None) -> int:
         summary = e.summary(ok, error)
         (WORK / "summary.json").write_text(json.dumps(summary, indent=2))
         print_tables(summary)
+    if error and error.startswith("interrupted"):
+        return 130
     return 0 if ok else 1
+
+
+class _Interrupts:
+    """SIGINT/TERM handler: KeyboardInterrupt, once per Ctrl-C. A Ctrl-C in the
+    terminal reaches this process and scripts/e2e.sh, which passes it on: the second
+    copy, within a second or two, would cut the cleanup short."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self.last: float | None = None
+
+    def __call__(self, signum, frame) -> None:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.window:
+            return
+        self.last = now
+        raise KeyboardInterrupt
+
+
+def _limit(text: str) -> tuple[str, float]:
+    call, _, seconds = text.partition("=")
+    if call not in LIMITS or not seconds:
+        raise argparse.ArgumentTypeError(
+            f"{text}: expected CALL=SECONDS, CALL one of {', '.join(LIMITS)}"
+        )
+    return call, float(seconds)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nginx_ha.progress import Reporter
 from sandbox import config
 
 IMAGE_SIZE = "4G"  # the raw filesystem; the stack's diskGib is at least this
@@ -58,8 +60,46 @@ def _run(cmd: list[str], log) -> None:
     subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
-def build(paths: config.Paths, *, force: bool = False, out=print) -> dict:
-    """Build (or keep) the base image; return its manifest with phase times."""
+# apt's "0 upgraded, 153 newly installed, ..." and dpkg's "Setting up PKG (VERSION) ...".
+NEWLY_INSTALLED = re.compile(r"\b(\d+) newly installed\b")
+SETTING_UP = re.compile(r"^Setting up (\S+)")
+
+
+def _run_counted(cmd: list[str], log, reporter: Reporter) -> None:
+    """Run ``cmd`` (mmdebstrap) into ``log``, showing its own phase lines ("I: ...")
+    as they come and a live count of the packages set up, against the total apt
+    announces."""
+    print("+ " + shlex.join(cmd), file=log, flush=True)
+    total = 0
+    reporter.start_count("packages set up", None)
+    try:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if line.startswith("I: "):
+                reporter.line(f"  mmdebstrap: {line[3:].strip()}")
+            elif m := NEWLY_INSTALLED.search(line):
+                total += int(m.group(1))
+                reporter.set_total(total)
+            elif m := SETTING_UP.match(line):
+                reporter.advance(f"set up {m.group(1)}")
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+    finally:
+        reporter.stop_count()
+
+
+def build(
+    paths: config.Paths, *, force: bool = False, out=print, reporter: Reporter | None = None
+) -> dict:
+    """Build (or keep) the base image; return its manifest with phase times. The
+    phases show as they start and end, with a live count of the packages set up
+    (``reporter``; default: lines on stderr, a progress bar on a terminal)."""
+    rep = reporter or Reporter()
     images = paths.images
     images.mkdir(parents=True, exist_ok=True)
     sources = host_sources()
@@ -111,8 +151,13 @@ def build(paths: config.Paths, *, force: bool = False, out=print) -> dict:
         ]
         if reuse:
             print("reusing the rootfs of an interrupted build", file=log, flush=True)
+            rep.line("reusing the rootfs of an interrupted build")
         else:
-            _run(mmdebstrap, log)
+            with rep.phase(
+                f"rootfs: mmdebstrap {config.SUITE} and the VMs' packages into the apt cache "
+                f"(about 4 min; log {log_path})"
+            ):
+                _run_counted(mmdebstrap, log, rep)
         marker.write_text(recipe)
         times["mmdebstrap"] = time.monotonic() - t
         out(f"  rootfs built in {times['mmdebstrap']:.0f} s")
@@ -132,12 +177,17 @@ def build(paths: config.Paths, *, force: bool = False, out=print) -> dict:
         shutil.copyfile(kernels[-1], images / "vmlinuz.tmp")
         shutil.copyfile(initrds[-1], images / "initrd.img.tmp")
         raw = work / "root.raw"
-        _run(["truncate", "-s", IMAGE_SIZE, str(raw)], log)
-        _run(["mkfs.ext4", "-q", "-L", "root", "-d", str(rootfs), str(raw)], log)
+        with rep.phase(f"filesystem: mkfs.ext4 of {IMAGE_SIZE} from the rootfs (seconds)"):
+            _run(["truncate", "-s", IMAGE_SIZE, str(raw)], log)
+            _run(["mkfs.ext4", "-q", "-L", "root", "-d", str(rootfs), str(raw)], log)
         times["mkfs"] = time.monotonic() - t
         t = time.monotonic()
         qcow = images / (config.BASE_VOLUME + ".tmp")
-        _run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)], log)
+        with rep.phase("image: qemu-img convert to compressed qcow2 (about 30 s)"):
+            _run(
+                ["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)],
+                log,
+            )
         times["qcow2"] = time.monotonic() - t
         out(f"  filesystem {times['mkfs']:.0f} s, qcow2 {times['qcow2']:.0f} s")
 
@@ -151,7 +201,8 @@ def build(paths: config.Paths, *, force: bool = False, out=print) -> dict:
         debs = len(list(archives.glob("*.deb")))
     for name in ("vmlinuz", "initrd.img", config.BASE_VOLUME):
         (images / (name + ".tmp")).replace(images / name)
-    shutil.rmtree(work)
+    with rep.phase("removing the build's rootfs (about 30 s)"):
+        shutil.rmtree(work)
     m = {
         "recipe": recipe,
         "suite": config.SUITE,

@@ -26,9 +26,13 @@ PURGE=${PURGE:-0}
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'destroy: %s\n' "$*" >&2; exit 1; }
 
+[ -x venv/bin/python ] || die "venv/ is missing: run ./scripts/bootstrap.sh first"
+lab_stack() { venv/bin/python -c 'import sys; from nginx_ha.config import is_lab_stack; sys.exit(0 if is_lab_stack(sys.argv[1]) else 1)' "$1"; }
+# No confirmation prompt for throwaway lab stacks only: pulumi asks before destroying any other.
+CONFIRM=()
+if lab_stack "$STACK"; then CONFIRM=(--yes); fi
 if [ "$PURGE" = 1 ]; then
-  [ -x venv/bin/python ] || die "venv/ is missing: run ./scripts/bootstrap.sh first"
-  venv/bin/python -c 'import sys; from nginx_ha.config.settings import is_lab_stack; sys.exit(0 if is_lab_stack(sys.argv[1]) else 1)' "$STACK" \
+  lab_stack "$STACK" \
     || die "PURGE=1 removes the state of lab stacks only; '$STACK' is not one (nginx_ha/config is_lab_stack). Remove a long-lived stack by hand: pulumi stack rm --stack $STACK"
 fi
 
@@ -45,7 +49,7 @@ if ! pulumi stack select "$STACK" >/dev/null 2>&1; then
   say "No stack $STACK in $PULUMI_BACKEND_URL: nothing to destroy"
 else
   say "pulumi destroy --stack $STACK"
-  pulumi destroy --stack "$STACK" --yes "$@"
+  pulumi destroy --stack "$STACK" "${CONFIRM[@]}" "$@"
   if [ "$PURGE" = 1 ]; then
     keep=()
     if git ls-files --error-unmatch "Pulumi.$STACK.yaml" >/dev/null 2>&1; then

@@ -3,6 +3,7 @@
 #
 #   sudo scripts/e2e.sh            # up, checks, destroy, sandbox down; phase table
 #   sudo scripts/e2e.sh --keep     # leave the stack and the sandbox up afterwards
+#   sudo scripts/e2e.sh --limit up=5400 --parallel 4   # another time limit; parallelism
 #
 # 1. checks that the Pulumi toolchain binaries exist (scripts/pulumi-toolchain.sh
 #    --check); stops with the reason when one is missing (the providers cannot be
@@ -11,8 +12,12 @@
 #    secrets, stack "sandbox", local file backend under .run/e2e) in a throwaway copy
 #    of the project, `ip netns exec nginx-ha-sandbox pulumi up --stack sandbox`, the
 #    checks from inside the namespace, `pulumi destroy`, `python -m sandbox down`.
+# Pulumi runs at its default parallelism, as a user's `pulumi up` does (--parallel N to
+# choose). Every pulumi call has a time limit (sandbox/e2e.py LIMITS; --limit CALL=SECONDS):
+# at its limit the call is interrupted as Ctrl-C would, and the run stops naming it.
 # Whatever fails, the stack is destroyed and the sandbox taken down (also on Ctrl-C or
-# TERM). Exit 0 when every check passed; .run/e2e/summary.json has the figures.
+# TERM, and when a call reached its limit). Exit 0 when every check passed;
+# .run/e2e/summary.json has the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,6 +45,7 @@ for tool in mkisofs ssh curl ip; do
 done
 
 # 2. the run; on Ctrl-C/TERM the Python side cleans up, then we make sure ------------
+# (bash ignores SIGINT in a background job: sandbox/e2e.py takes it back itself)
 child=
 stop() {
   trap - INT TERM

@@ -1,7 +1,17 @@
-"""``python -m nginx_ha.render --stack dev --out DIR [--project-dir DIR]``: every file
-the program would install, rendered offline under ``DIR/<node name>/<absolute path on
-the node>``. The stack file is read from the Pulumi project folder (default: the
-working directory, as ``pulumi`` itself).
+"""``python -m nginx_ha render --stack dev --out DIR [--project-dir DIR]`` (also
+``python -m nginx_ha.render``): every file a node gets, rendered offline under
+``DIR/<node name>/<absolute path on the node>``:
+
+- the files the rollout installs (nginx.conf, keepalived.conf, the check, watcher and
+  state scripts, the keepalived and watcher units, the secret file, the ROOT page);
+- ``cloud-init/``: the NoCloud user-data, meta-data and network-config of the VM's
+  cloud-init disk (the MAC match, the address, the host key);
+- ``steps/``: what the program runs on the node rather than keeps there (the firewall
+  and Tomcat-port steps, the activation with its manifest, the load balancers'
+  handback), as the node receives them.
+
+The stack file is read from the Pulumi project folder (default: the working directory,
+as ``pulumi`` itself); an unknown stack is answered with the stacks that exist there.
 
 Secrets are placeholders that pass validation (the files show where a secret goes,
 never a secret), unless ``--with-secrets`` asks for the real ones: then they come
@@ -18,8 +28,12 @@ from pathlib import Path
 
 from nginx_ha import render
 from nginx_ha.config import SettingsError, parse_settings, stackfiles
-from nginx_ha.topology import build_topology, vm_layout
+from nginx_ha.render.rollout import activation_script, artefacts, handback_script
+from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
+
+# Where the offline render puts what the program runs on a node (not a path there).
+STEPS_DIR = "/steps"
 
 
 def write_stack_files(
@@ -46,6 +60,7 @@ def write_stack_files(
     written = []
     for node in topo.nodes:
         files = dict(render.node_files(topo, node, layout, secrets))
+        files.update(rollout_files(topo, node, layout))
         if seed is not None:
             key = host_key(seed.get_secret_value(), topo.project, topo.stack, node.name)
             files.update(render.cloud_init_files(topo, node, key))
@@ -53,14 +68,44 @@ def write_stack_files(
             target = out / node.name / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-            os.chmod(target, int(render.file_mode(layout, path), 8))
+            os.chmod(target, int(mode_of(layout, path), 8))
             written.append(target)
     return written
 
 
+def rollout_files(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
+    """What the rollout brings to ``node`` besides ``render.node_files``: the units at
+    their paths, and under ``steps/`` the scripts it runs there (with their
+    parameters, as the node receives them)."""
+    files: dict[str, str] = {}
+    for artefact in artefacts(topo, node, layout):
+        if artefact.kind == "run":
+            files[f"{STEPS_DIR}/{artefact.target}.sh"] = artefact.text
+        else:
+            files.setdefault(artefact.target, artefact.text)
+    files[f"{STEPS_DIR}/activate.sh"] = activation_script(topo, node, layout)
+    if node.is_load_balancer:
+        files[f"{STEPS_DIR}/handback.sh"] = handback_script(topo, node, layout)
+    return files
+
+
+def mode_of(layout: Layout, path: str) -> str:
+    if path.startswith(STEPS_DIR + "/"):
+        return "0755"
+    return render.file_mode(layout, path)
+
+
+def existing_stacks(project_dir: Path) -> list[str]:
+    """The stacks with a stack file in ``project_dir``."""
+    return sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for p in project_dir.glob("Pulumi.*.yaml")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m nginx_ha.render",
+        prog="python -m nginx_ha render",
         description="Render every file the program installs, per node, without Pulumi.",
     )
     parser.add_argument("--stack", default="dev", help="stack name (reads Pulumi.<stack>.yaml)")
@@ -83,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             args.stack, args.out, project_dir=args.project_dir, real_secrets=args.with_secrets
         )
     except FileNotFoundError as e:
-        print(f"no stack file for '{args.stack}': {e}", file=sys.stderr)
+        known = existing_stacks(args.project_dir or Path.cwd())
+        print(
+            f"no stack file for '{args.stack}': {e}; "
+            + (f"stacks here: {', '.join(known)}" if known else "no stack file here at all"),
+            file=sys.stderr,
+        )
         return 2
     except stackfiles.StackFileError as e:
         print(f"stack file of '{args.stack}' is broken: {e}", file=sys.stderr)

@@ -11,6 +11,12 @@ from __future__ import annotations
 import posixpath
 from decimal import Decimal
 
+from nginx_ha.render.hold import (
+    HOLD_CHAIN,
+    HOLD_HUNG_COMMENT,
+    HOLD_TABLE,
+    hold_vips,
+)
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology
 
@@ -18,7 +24,7 @@ CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the 
 NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
 WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
 TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
-VIP_LINGER = 10  # seconds a VIP stays on lo after it moved away (vrrp_state.sh)
+VIP_LINGER = 10  # seconds the VIP stays on lo after keepalived stopped (vrrp_state.sh)
 TRANSITIONS_KEPT = 200  # lines of the VRRP transition log on a node
 
 # LVS (IPVS) in direct-routing mode (nginx-ha:lvs; docs/active-active-lvs.md).
@@ -202,12 +208,17 @@ def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
         probe_timeout=probe.normalize(),
         fall=check.fall,
         rise=check.rise,
+        vips=" ".join(hold_vips(topo)),
+        hold_table=HOLD_TABLE,
+        hold_chain=HOLD_CHAIN,
+        hung_comment=HOLD_HUNG_COMMENT,
     )
 
 
 def vrrp_state_script(topo: Topology, node: Node, layout: Layout) -> str:
     """The state recorder keepalived runs on every transition (``notify``); with LVS off
-    it also lets a VIP linger on lo after it moved (with LVS the VIPs live on lo)."""
+    it also keeps a copy of each VIP on lo while keepalived runs (with LVS the VIPs
+    live on lo anyway)."""
     return render_template(
         "keepalived/vrrp_state.sh.j2",
         node_name=node.name,

@@ -9,6 +9,15 @@ from nginx_ha.render.templates import render_template
 from nginx_ha.topology import NGINX_UPSTREAM, Layout, Node, Topology
 from nginx_ha.topology.model import NGINX_STATE_PATH
 
+# The upstream's shared memory zone (every worker sees a backend's failures; 64 KiB
+# holds hundreds of servers), idle keep-alive connections per worker to the backends,
+# and how long an idle one is kept: below Tomcat's keepAliveTimeout (its
+# connectionTimeout, 20 s in Debian's server.xml), so Tomcat never closes one under a
+# request nginx is sending (a failed cached connection counts against max_fails).
+UPSTREAM_ZONE_SIZE = "64k"
+UPSTREAM_KEEPALIVE = 16
+UPSTREAM_KEEPALIVE_TIMEOUT = "15s"
+
 
 def nginx_time(seconds: Decimal) -> str:
     """An nginx time value: whole seconds as "1s", fractions as milliseconds."""
@@ -48,6 +57,9 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         state_file=posixpath.join(layout.vrrp_state_dir, "all"),
         upstream=NGINX_UPSTREAM,
         balancing=ng.balancing,
+        zone_size=UPSTREAM_ZONE_SIZE,
+        keepalive=UPSTREAM_KEEPALIVE,
+        keepalive_timeout=UPSTREAM_KEEPALIVE_TIMEOUT,
         servers=servers,
         max_fails=ng.max_fails,
         fail_timeout=f"{ng.fail_timeout}s",

@@ -20,6 +20,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Literal
 
+from nginx_ha.render.hold import VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.keepalived import (
     check_nginx_script,
     keepalived_conf,
@@ -48,7 +49,7 @@ SETTLE_TIMEOUT = 20
 HOLD_MAX = 600
 TOMCAT_SERVICE = "tomcat10"
 # A load balancer's files that belong to nginx (the rest are keepalived's).
-NGINX_ROLES = ("nginx-conf", "http-firewall")
+NGINX_ROLES = ("nginx-conf", "http-firewall", "vip-hold")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,17 @@ def load_balancer_artefacts(topo: Topology, node: Node, layout: Layout) -> list[
             "run",
             "firewall-http",
             run_script("http-firewall", "firewall.sh", firewall_params("http", topo, node)),
+            "0755",
+            "bash",
+            "none",
+        ),
+        Artefact(
+            # New connections to the VIPs dropped, not refused, while no nginx listens
+            # or the watcher finds it hung (render/hold.py).
+            "vip-hold",
+            "run",
+            "vip-hold",
+            run_script("vip-hold", VIP_HOLD_SCRIPT, vip_hold_params(topo)),
             "0755",
             "bash",
             "none",
@@ -294,7 +306,7 @@ def artefacts(topo: Topology, node: Node, layout: Layout) -> list[Artefact]:
 
 def managed(artefact: Artefact, layout: Layout) -> bool:
     """Whether the layout has the rollout manage this artefact (see Layout)."""
-    if artefact.role.endswith("-firewall"):
+    if artefact.role.endswith("-firewall") or artefact.role == "vip-hold":
         return layout.manage_firewall
     if artefact.role == "tomcat-port":
         return layout.manage_tomcat_port
@@ -334,11 +346,10 @@ def manifest(topo: Topology, node: Node, layout: Layout) -> list[Item]:
                 Item("secret", secret, staged_secret(layout, secret), "0600", "keepalived-reload"),
             )
         if not layout.keepalived_bin:
-            # keepalived on PATH: the active build's binary.
-            link = Item(
-                "link", layout.keepalived_link, keepalived_build_bin(topo, layout), "-", "none"
-            )
-            items.insert(0, link)
+            # keepalived on PATH, root's and every user's: the active build's binary.
+            build = keepalived_build_bin(topo, layout)
+            for path in (layout.keepalived_user_link, layout.keepalived_link):
+                items.insert(0, Item("link", path, build, "-", "none"))
     return items
 
 

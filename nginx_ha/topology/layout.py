@@ -67,10 +67,12 @@ class Layout:
     vrrp_state_dir: str = "/run/nginx-ha/vrrp"
     vrrp_state_script: str = "/etc/keepalived/vrrp_state.sh"
     # keepalived builds, one folder per build id; the unit's ExecStart names one, so
-    # switching (or rolling back) the unit switches the binary. keepalived_link is the
-    # active build's binary on PATH.
+    # switching (or rolling back) the unit switches the binary. keepalived_links are
+    # the active build's binary on PATH: root's (/usr/local/sbin) and every user's
+    # (/usr/local/bin; Debian's PATH for users, also over SSH, has no sbin folder).
     keepalived_builds: str = "/opt/nginx-ha/keepalived"
     keepalived_link: str = "/usr/local/sbin/keepalived"
+    keepalived_user_link: str = "/usr/local/bin/keepalived"
     keepalived_pid: str = "/run/keepalived.pid"
     keepalived_unit: str = "/etc/systemd/system/keepalived.service"
     watch_unit: str = "/etc/systemd/system/nginx-ha-watch.service"

@@ -135,14 +135,13 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
 # ----------------------------------------------------------------------- the nginx tier
 
 
-def test_nginx_killed_is_restarted_by_the_check(lab):
+def test_nginx_killed_is_restarted_by_the_check_and_no_request_is_refused(lab):
     before = scenarios.nginx_pids(lab, lab.master)
     obs = run(lab, "nginx-killed")
-    interval = float(lab.topo.vrrp.check.interval)
-    timeout = float(lab.topo.vrrp.check.timeout)
-    assert obs.failed, "killing nginx on the VIP holder must make requests fail"
-    # the first failing check restarts it: failures end within one check period
-    assert obs.failing_for <= interval + timeout + SLACK
+    # Held, not refused: new connections wait one SYN retransmission (about 1 s)
+    # while nothing listens, then reach nginx restarted or the VIP's new holder.
+    assert not_refused(obs), (obs.describe(), failed_at(obs))
+    assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
     assert obs.recovered_at is not None
     after = scenarios.nginx_pids(lab, lab.master)
     assert after and not set(after) & set(before), "nginx was not restarted on the MASTER"
@@ -175,6 +174,64 @@ def test_nginx_down_on_the_master_moves_the_vip(lab, name):
     before = lines[: fault + 1]
     assert any("tracked file nginx_health now FAULT state" in line for line in before), lines
     assert not any("VRRP_Script(chk_nginx) failed" in line for line in before), lines
+    # The timeline's lanes: the MASTER's FAULT and the BACKUP's MASTER, from the
+    # transitions files the nodes wrote (in either order: each notify script stamps
+    # its line when keepalived's fork of it runs, later on a loaded host).
+    vrrp = [(e.node, e.what) for e in obs.events if e.kind == "vrrp" and e.t >= 0]
+    master, backup = lab.master.node.name, lab.backup_lb.node.name
+    assert {(master, "FAULT"), (backup, "MASTER")} <= set(vrrp), vrrp
+    assert obs.vip_moved_at is not None
+    watch = [e for e in obs.events if e.kind == "watch" and e.node == master and e.t >= 0]
+    if name == "nginx-hung":
+        # The hold came first: new connections were dropped before the verdict moved
+        # the VIP, and no request started after the hold failed.
+        held = next(e.t for e in watch if e.what.startswith("hold on"))
+        down = next(e.t for e in watch if e.what.startswith("verdict down"))
+        assert held < down, watch
+        late = [r for r in obs.failed if r.t0 - obs.fault_at > held + 0.05]
+        assert not late, obs.describe()
+    else:
+        # Nothing listened: the hold's socket rule dropped new connections by itself;
+        # no request was refused, each waited at most one SYN retransmission.
+        assert not_refused(obs), (obs.describe(), failed_at(obs))
+        assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
+
+
+def failed_at(obs: scenarios.Observation) -> list[tuple[float, float, str | None]]:
+    """(start, end, error) of each failed request, in seconds from the fault."""
+    return [
+        (round(r.t0 - obs.fault_at, 3), round(r.t1 - obs.fault_at, 3), r.error) for r in obs.failed
+    ]
+
+
+def not_refused(obs: scenarios.Observation) -> bool:
+    """No request was refused (the hold's point), and none started after the outage
+    failed. Lost, by nature, are those nginx was serving when it was killed (SIGKILL
+    resets their connections); a held request can time out when its retransmitted SYN
+    is answered late on a loaded host; and a race seen in about one run in six resets
+    one: a connection the restarted nginx accepted on the old holder (from a client whose
+    ARP entry still named it) while the client's next packet went to the new holder.
+    On a quiet host the benchmark's median is 0 failed (docs/lab.md)."""
+    moved = obs.vip_moved_at if obs.vip_moved_at is not None else obs.recovered_at or 0.0
+    late = [r for r in obs.failed if r.t0 - obs.fault_at > moved + SLACK]
+    refused = [r for r in obs.failed if r.error == "ConnectionRefusedError"]
+    return not refused and not late
+
+
+def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
+    """`status` reads each node's state files (what keepalived reported), not the
+    configured roles: after nginx died on the MASTER (fault left in place), the BACKUP
+    is MASTER and the MASTER is in FAULT."""
+    master, backup = lab.master.node.name, lab.backup_lb.node.name
+    obs = scenarios.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
+    try:
+        assert obs.holders_after == [backup]
+        status = lab.status()
+        assert f"{backup} MASTER since" in status, status
+        assert f"{master} FAULT since" in status, status
+        assert "(priority 100; configured backup, priority 100)" in status, status
+    finally:
+        scenarios.heal(lab)
 
 
 def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
@@ -224,9 +281,8 @@ def test_primary_tomcat_stopped_backup_answers_without_failures(lab):
 
 
 def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(lab):
-    # Each nginx worker keeps its own upstream failure state (no shared `zone`), so
-    # each one learns of the black hole from its own first timed-out connect.
-    workers = len(scenarios.nginx_pids(lab, lab.master)) - 1
+    # The upstream's shared `zone`: the first timed-out connect marks the primary
+    # failed for every worker; only requests already waiting on it are slow.
     obs = run(lab, "tomcat-blackholed")
     connect = float(lab.topo.nginx.connect_timeout)
     assert last_answer(obs) == (lab.master.node.name, lab.backup_backend.node.name)
@@ -234,11 +290,11 @@ def test_primary_tomcat_black_holed_costs_one_connect_timeout_on_first_requests(
     slow = [r for r in obs.requests if r.ok and r.latency > connect / 2]
     assert slow, "a black-holed primary must delay the requests that try it"
     assert max(r.latency for r in slow) <= connect + SLACK
-    # only the first requests wait: none started once every worker has timed out once
+    # only the first requests wait: none started well after the first connect timed
+    # out (one more second: on a loaded host a slow health probe makes the watcher
+    # hold new connections for a moment, which delays them by a SYN retransmission)
     late = [
-        round(r.t0 - obs.fault_at, 2)
-        for r in slow
-        if r.t0 - obs.fault_at > connect * workers + SLACK
+        round(r.t0 - obs.fault_at, 2) for r in slow if r.t0 - obs.fault_at > 2 * connect + SLACK
     ]
     assert not late, f"delayed requests started {late} s after the fault; {obs.describe()}"
     assert any(r.ok and r.latency < connect / 2 for r in obs.after), (
@@ -278,8 +334,13 @@ def test_down_after_a_crash_removes_namespaces_and_only_their_processes():
         assert not netns.pid_alive(stopped)
         assert outside.poll() is None, "down killed a process outside the lab"
         assert not crashed.run_dir.exists()
+        # The run's logs stay readable in <instance>.last/ (the lab's state files go).
+        assert (crashed.last_dir / "sleep.log").exists()
+        assert not (crashed.last_dir / "lab.json").exists()
         crashed.down(log=print)  # idempotent: nothing left, no error
+        assert (crashed.last_dir / "sleep.log").exists()
     finally:
         outside.kill()
         outside.wait()
         netns.delete(ns)
+        shutil.rmtree(crashed.last_dir, ignore_errors=True)

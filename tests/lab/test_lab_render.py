@@ -10,6 +10,8 @@ from lab import config, tutorial
 from lab.errors import LabError
 from lab.lab import Lab, lab_layout
 
+pytestmark = pytest.mark.pure  # runs by default (tests/conftest.py)
+
 
 @pytest.fixture
 def lab(monkeypatch, tmp_path):

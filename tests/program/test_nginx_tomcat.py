@@ -15,7 +15,7 @@ from tests.program.commands import header_params, manifest, params_of, uploaded
 LBS = ("nginx-master", "nginx-backup")
 BACKENDS = ("tomcat-primary", "tomcat-backup")
 # The package, then each staged file (upload, stage); the activation applies them.
-NGINX_STEPS = ("nginx-install", "http-firewall", "nginx-conf")
+NGINX_STEPS = ("nginx-install", "http-firewall", "vip-hold", "nginx-conf")
 TOMCAT_STEPS = ("tomcat-install", "tomcat-firewall", "tomcat-port", "tomcat-page")
 
 
@@ -117,6 +117,15 @@ def test_smoke_runs_on_a_backup_after_every_node(dev):
         "INTERVAL": "1",
         "TIMEOUT": "3",
     }
+
+
+def test_the_vip_hold_is_staged_on_every_load_balancer_with_every_vip_and_nginx_port(dev):
+    run = dev
+    for lb in LBS:
+        text = uploaded(run, f"{lb}-vip-hold-upload")
+        p = header_params(text)
+        assert (p["ACTION"], p["HOLD_VIPS"], p["HOLD_PORTS"]) == ("up", "192.168.159.110", "80")
+        assert "socket transparent" in text  # the script itself follows its parameters
 
 
 def test_firewall_rules(dev):

@@ -10,7 +10,6 @@ Every wait is bounded; timings are not asserted (bench/ measures them).
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 import pytest
 
 from nginx_ha.render import script
+from nginx_ha.render.params import script_text
 from support import nginx_validate
 from support.live_nginx import (
     BACKUP,
@@ -106,7 +106,9 @@ def test_hung_primary_times_out_to_backup_but_post_is_not_resent(lab):
 
     # Once fail_timeout has passed the primary is tried again; a POST already sent to
     # it is not sent to the backup (retryNonIdempotent false): the client gets 504.
-    time.sleep(FAIL_TIMEOUT + 0.5)
+    # nginx compares fail_timeout with its whole-second clock, and since the upstream
+    # has a shared zone every worker knows of the failure: wait a second more.
+    time.sleep(FAIL_TIMEOUT + 1.5)
     r = response(lab, url, "-X", "POST", "--data", "x=1")
     assert r["status"] == 504
     assert r["headers"]["x-upstream"] == f"{PRIMARY_ADDR[0]}:{PRIMARY_ADDR[1]}"
@@ -136,8 +138,7 @@ def smoke(ns: Netns, expect_lb: str) -> subprocess.CompletedProcess:
         "INTERVAL": "0.2",
         "TIMEOUT": "3",
     }
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
-    return ns.run("bash", "-c", "set -euo pipefail\n" + header + script("smoke.sh"), timeout=60)
+    return ns.run("bash", "-c", script_text(script("smoke.sh"), params), timeout=60)
 
 
 def test_smoke_script_passes_only_for_master_and_primary(lab):

@@ -72,6 +72,9 @@ def test_libvirtd_conf_socket_in_the_sandbox_root_only():
     assert conf["unix_sock_group"] == "root"
     assert not any(k.startswith(("listen_", "tcp_", "tls_")) for k in conf)
     assert conf["log_outputs"].endswith(":file:/run/nginx-ha-sandbox/log/libvirtd.log")
+    # Debug only for the network driver and the commands libvirtd runs; warnings else.
+    assert conf["log_level"] == "3"
+    assert {"1:network", "1:util.command"} <= set(conf["log_filters"].split())
 
 
 def test_qemu_runs_as_root_without_a_security_driver():

@@ -5,7 +5,6 @@ changes nothing, new sources replace the old ones, VRRP gets its own rule."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import uuid
 import pytest
 
 from nginx_ha.render import script
+from nginx_ha.render.params import script_text
 
 pytestmark = [
     pytest.mark.root,
@@ -106,7 +106,6 @@ def reach(ns: str, source: str) -> bool:
 
 
 def firewall(ns: str, **params: str) -> subprocess.CompletedProcess:
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
     return subprocess.run(
         [
             "ip",
@@ -115,7 +114,7 @@ def firewall(ns: str, **params: str) -> subprocess.CompletedProcess:
             ns,
             "bash",
             "-c",
-            "set -euo pipefail\n" + header + script("firewall.sh"),
+            script_text(script("firewall.sh"), params),
         ],
         capture_output=True,
         text=True,

@@ -7,13 +7,13 @@ new sources replace the old ones. Needs no root: nothing real is changed."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from nginx_ha.render import script
+from nginx_ha.render.params import script_text
 
 FIREWALL_CMD = r"""#!/usr/bin/env bash
 echo "$*" >>"$STUB_LOG"
@@ -66,7 +66,6 @@ def run(tmp: Path, only: str, **params: str) -> subprocess.CompletedProcess:
     link = path_dir / only
     if not link.exists():
         link.symlink_to(tmp / "bin" / only)
-    header = "".join(f"{k}={shlex.quote(v)}\n" for k, v in params.items())
     env = {
         **os.environ,
         "PATH": f"{path_dir}:/usr/bin:/bin",  # no /usr/sbin: the real nft/iptables stay out
@@ -74,7 +73,7 @@ def run(tmp: Path, only: str, **params: str) -> subprocess.CompletedProcess:
         "STUB_STATE": str(tmp / "rich-rules"),
     }
     return subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + header + script("firewall.sh")],
+        ["bash", "-c", script_text(script("firewall.sh"), params)],
         capture_output=True,
         text=True,
         env=env,

@@ -12,7 +12,6 @@ packet stays inside the namespace."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
-from nginx_ha.render.params import firewall_params, ssh_firewall_params
+from nginx_ha.render.params import firewall_params, script_text, ssh_firewall_params
 from nginx_ha.topology import build_topology
 from support import stacks
 
@@ -67,10 +66,6 @@ def topology(**overrides):
 
 
 def apply(ns: str, backend: str, params: dict[str, str]) -> subprocess.CompletedProcess:
-    header = "".join(
-        f"{k}={shlex.quote(v)}\n"
-        for k, v in {**params, "FW_BACKEND": backend, "FW_PERSIST": "no"}.items()
-    )
     return subprocess.run(
         [
             "ip",
@@ -79,7 +74,9 @@ def apply(ns: str, backend: str, params: dict[str, str]) -> subprocess.Completed
             ns,
             "bash",
             "-c",
-            "set -euo pipefail\n" + header + script("firewall.sh"),
+            script_text(
+                script("firewall.sh"), {**params, "FW_BACKEND": backend, "FW_PERSIST": "no"}
+            ),
         ],
         capture_output=True,
         text=True,

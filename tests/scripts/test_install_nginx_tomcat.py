@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
+from nginx_ha.render.params import script_text
 from nginx_ha.render.rollout import (
     Artefact,
     Item,
@@ -84,15 +84,10 @@ class Node(netns.Holder):
         self, text: str, params: Mapping[str, str | int], timeout: float = 180
     ) -> subprocess.CompletedProcess:
         """Run a script as the program does: parameters set at the top."""
-        header = "".join(f"{k}={_quote(v)}\n" for k, v in params.items())
-        return self.run("bash", "-c", "set -euo pipefail\n" + header + text, timeout=timeout)
+        return self.run("bash", "-c", script_text(text, params), timeout=timeout)
 
     def curl(self, url: str) -> subprocess.CompletedProcess:
         return self.run("curl", "-sS", "-m", "5", "-i", url, timeout=15)
-
-
-def _quote(v: str | int) -> str:
-    return shlex.quote(str(v))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
-from nginx_ha.render.params import lvs_params
+from nginx_ha.render.params import lvs_params, script_text
 from nginx_ha.topology import build_topology
 from support import stacks, systemd_verify
 
@@ -64,10 +64,7 @@ class Net:
 
     def script(self, action: str, **extra: str) -> subprocess.CompletedProcess[str]:
         params = {**self.params, **extra, "ACTION": action}
-        header = "".join(f"{k}='{v}'\n" for k, v in params.items())
-        return self.run(
-            self.lb, "bash", "-c", "set -euo pipefail\n" + header + script("lvs_realserver.sh")
-        )
+        return self.run(self.lb, "bash", "-c", script_text(script("lvs_realserver.sh"), params))
 
     def counters(self) -> dict[str, int]:
         """Packets counted by each rule of the table: 'return' and one per VIP."""

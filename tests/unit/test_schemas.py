@@ -157,7 +157,11 @@ def test_preview_workflow_previews_every_committed_stack_and_comments():
     assert "self-hosted" in job["runs-on"] and labels & set(job["runs-on"])
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" in job["env"]["PULUMI_CONFIG_PASSPHRASE"]
     assert "secrets.PULUMI_BACKEND_URL" in job["env"]["PULUMI_BACKEND_URL"]
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    (pulumi,) = [
+        s
+        for s in job["steps"]
+        if s.get("uses", "").startswith("pulumi/actions@") and "command" in s.get("with", {})
+    ]
     with_ = pulumi["with"]
     assert with_["command"] == "preview" and with_["diff"] is True
     assert with_["comment-on-pr"] is True

@@ -47,7 +47,7 @@ def test_dev_stack_parses_with_the_tutorials_addresses():
     assert s.vrrp.virtual_router_id == 121
     assert s.libvirt_uri == "qemu:///system"
     # Our defaults, not the tutorial's: VRRPv3, sub-second adverts, preemption.
-    assert (s.vrrp.version, str(s.vrrp.advert_interval), s.vrrp.preempt) == (3, "0.25", True)
+    assert (s.vrrp.version, str(s.vrrp.advert_interval), s.vrrp.preempt) == (3, "0.2", True)
 
 
 def test_secrets_are_not_shown_in_repr():

@@ -40,7 +40,7 @@ vrrp_summary() {
   local inst out=""
   for inst in "${!vip_of[@]}"; do
     out+="$inst $(my_state "$inst")"
-    local m; m=$(peer_masters "$inst" | tr '\n' ' ')
+    local m; m=$(peer_masters "$inst" | paste -sd, -)
     out+=" (peer MASTER: ${m:-none}); "
   done
   printf '%s' "${out%; }"

@@ -4,7 +4,7 @@
 #   $1 INSTANCE or GROUP, $2 the instance's name, $3 its new state (MASTER, BACKUP,
 #   FAULT, STOP), $4 its priority.
 # It records the live state, which the rollout gates, the peer (through nginx) and
-# `status` read, and lets the VIP linger on lo after it moved away (see below).
+# `status` read, and keeps a copy of the VIP on lo (see below).
 set -u
 
 kind=${1:-}
@@ -48,25 +48,24 @@ if [ "$state" = MASTER ] && [ -f "$drain/hold-$name" ]; then
   printf '0\n' >"$drain/hold-$name.tmp" && mv -f "$drain/hold-$name.tmp" "$drain/hold-$name"
 fi
 
-# The VIP lingers on lo for 10 s after this node gave it up, so a request in
-# flight when the VIP moved still gets its answer out (the kernel sends only from a
-# local address); arp_ignore/arp_announce keep lo's copy out of ARP, so new
-# connections go to the new holder. Back to MASTER: keepalived puts the VIP on
-# enp1s0, and lo's copy goes.
+# The VIP also lives on lo (arp_ignore/arp_announce keep lo's copy out of ARP, so only
+# the holder's enp1s0 answers for it): when keepalived takes it off enp1s0,
+# a client whose ARP entry still names this node reaches a local address at once, and
+# a request in flight still gets its answer out (the kernel sends only from a local
+# address). Put there at keepalived's first transition, before any move (a copy added
+# only once the VIP has gone would leave a gap of a few ms in which this node drops
+# such packets); it stays while keepalived runs, and 10 s after keepalived
+# stops (STOP), then goes. New connections to it while no nginx listens are held
+# (dropped, not refused: vip_hold.sh).
 sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 || true
-case $state in
-  MASTER)
-    ip addr del "$vip/32" dev lo 2>/dev/null || true
-    ;;
-  BACKUP | FAULT | STOP)
-    ip addr add "$vip/32" dev lo 2>/dev/null || true
-    (
-      sleep 10
-      read -r now_state _ <"$dir/$name" || now_state=UNKNOWN
-      if [ "$now_state" != MASTER ]; then
-        ip addr del "$vip/32" dev lo 2>/dev/null || true
-      fi
-    ) </dev/null >/dev/null 2>&1 &
-    ;;
-esac
+ip addr add "$vip/32" dev lo 2>/dev/null || true
+if [ "$state" = STOP ]; then
+  (
+    sleep 10
+    read -r now_state _ <"$dir/$name" || now_state=UNKNOWN
+    if [ "$now_state" = STOP ]; then
+      ip addr del "$vip/32" dev lo 2>/dev/null || true
+    fi
+  ) </dev/null >/dev/null 2>&1 &
+fi
 exit 0

@@ -4,7 +4,7 @@
 #   $1 INSTANCE or GROUP, $2 the instance's name, $3 its new state (MASTER, BACKUP,
 #   FAULT, STOP), $4 its priority.
 # It records the live state, which the rollout gates, the peer (through nginx) and
-# `status` read, and lets the VIP linger on lo after it moved away (see below).
+# `status` read, and keeps a copy of the VIP on lo (see below).
 set -u
 
 kind=${1:-}

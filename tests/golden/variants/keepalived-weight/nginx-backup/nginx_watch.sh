@@ -6,6 +6,14 @@
 # this node over like a failing check script). The file changes only when the verdict
 # does (2 failures in a row: down; 2 successes: up), by an atomic rename. keepalived's vrrp_script (check_nginx.sh) stays as the safety net: it
 # also fails over if this watcher dies, and it does the one restart attempt.
+#
+# The hold (docs/keepalived.md, "Hold, don't refuse"): a probe that nginx accepted but
+# did not answer in time (hung) puts this node's VIPs in the hold's `hung` set at once,
+# before `fall` probes move the VIP: new connections to them are dropped (their
+# clients send the SYN again about a second later, by then to the VIP's new holder)
+# instead of joining the ones a hung nginx never answers. Lifted by the next probe that
+# is answered, or refused (then nothing listens, and the hold's socket rule drops
+# new connections by itself). Each verdict and hold is printed as "EPOCH WHAT" lines.
 set -u
 
 node=nginx-backup
@@ -13,25 +21,62 @@ url=http://127.0.0.1/nginx-ha/health
 health_file=/run/nginx-ha/nginx-health
 fall=2
 rise=2
+vips=192.168.159.110
+hold_table=nginx_ha_hold
+hold_chain=NGINX-HA-HOLD
+hung_comment=nginx-ha-hung
+
+say() { printf '%s %s\n' "$(date +%s.%N)" "$*"; }
 
 write_state() {
   local tmp="$health_file.tmp.$$"
   printf '%s\n' "$1" >"$tmp" && mv -f "$tmp" "$health_file"
 }
 
+# hold on|off: this node's VIPs in (out of) the hold's `hung` set (nftables), or the
+# hold chain's hung rule (iptables). Without the hold installed: nothing to do.
+hold() {
+  if [ "$1" = on ]; then
+    nft add element ip "$hold_table" hung "{ ${vips// /, } }" 2>/dev/null ||
+      iptables -C "$hold_chain" -m comment --comment "$hung_comment" -j DROP 2>/dev/null ||
+      iptables -I "$hold_chain" 1 -m comment --comment "$hung_comment" -j DROP 2>/dev/null
+  else
+    nft flush set ip "$hold_table" hung 2>/dev/null && return 0
+    while iptables -D "$hold_chain" -m comment --comment "$hung_comment" -j DROP 2>/dev/null; do :; done
+    return 0
+  fi
+}
+
 mkdir -p "$(dirname "$health_file")"
 state=""  # unknown: the first verdict is written whatever the file holds
+held=""   # unknown: the first probe sets or lifts the hold
 fails=0
 oks=0
+say "watching $url (every 0.2 s, probe 0.15 s, fall $fall, rise $rise)"
 while :; do
   # Bounded: a hung nginx costs at most 0.15 s per round.
-  if curl --silent --fail --output /dev/null --max-time 0.15 \
-    --noproxy '*' "$url"; then
+  curl --silent --fail --output /dev/null --max-time 0.15 \
+    --noproxy '*' "$url"
+  rc=$?
+  # 28: connected, no answer in time (hung); 0 or an HTTP error: nginx answers; other
+  # failures (7: refused): nothing listens.
+  if [ "$rc" = 28 ]; then
+    if [ "$held" != yes ]; then
+      if hold on; then say "hold on: nginx accepts but does not answer"; else say "hold unavailable"; fi
+      held=yes
+    fi
+  elif [ "$held" != no ]; then
+    hold off
+    [ -z "$held" ] || say "hold off"
+    held=no
+  fi
+  if [ "$rc" = 0 ]; then
     fails=0
     oks=$((oks + 1))
     if [ "$state" != 0 ] && { [ -z "$state" ] || [ "$oks" -ge "$rise" ]; }; then
       write_state 0
       state=0
+      say "verdict up"
     fi
   else
     oks=0
@@ -39,6 +84,7 @@ while :; do
     if [ "$state" != 1 ] && { [ -z "$state" ] || [ "$fails" -ge "$fall" ]; }; then
       write_state 1
       state=1
+      say "verdict down (curl exit $rc)"
       logger -t nginx-ha-watch "nginx on $node does not answer $url" || true
     fi
   fi

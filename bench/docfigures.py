@@ -1,0 +1,355 @@
+"""One source for the figures the README and docs quote: ``docs/figures/<name>.json``.
+
+Each benchmark writes its results there (``--save``) and prints the README's rows from
+them (``--rows``, without measuring again). The README and docs hold each quoted
+figure between markers, generated from those files::
+
+    <!-- figures:bench-table -->
+    ...rows rendered from docs/figures/*.json...
+    <!-- /figures:bench-table -->
+
+    venv/bin/python -m bench.docfigures --check    # exit 1 when a block is out of date
+    venv/bin/python -m bench.docfigures --write    # rewrite the blocks from the JSON files
+
+tests/unit/test_doc_figures.py runs the check, so a figure changes only through its file.
+
+| file | written by | blocks |
+|---|---|---|
+| program.json | ``python -m bench.program --save`` | bench-table |
+| keepalived_build.json | ``sudo python -m bench.keepalived_build --save`` | bench-table, keepalived-build |
+| nginx_upstream.json | ``sudo python -m bench.nginx_upstream --save`` | bench-table, nginx-upstream |
+| e2e.json | ``sudo python -m bench.e2e --pulumi --save`` | bench-table, e2e-total, e2e-phases |
+| rollout.json | ``sudo python -m bench.rollout --save`` | bench-table, rollout |
+| failover.json | ``sudo python bench/failover.py --figures docs/figures/failover.json [--merge] --docs`` | failover-readme, failover-lab |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "docs" / "figures"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(<!-- figures:([a-z0-9-]+) -->)(.*?)(<!-- /figures:\2 -->)", re.S)
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    """Write ``docs/figures/<name>.json`` with when and where it was measured."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path = FIGURES / f"{name}.json"
+    stamped = {"measured": time.strftime("%Y-%m-%d"), "machine": machine(), **data}
+    path.write_text(json.dumps(stamped, indent=2) + "\n")
+    return path
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((FIGURES / f"{name}.json").read_text())
+
+
+def _s(seconds: float) -> str:
+    """Seconds as the docs write them: 0.47 s, 7.9 s, 11.8 s, 95 s, 23 min 14 s."""
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds) // 60} min {int(seconds) % 60} s"
+
+
+# ------------------------------------------------------------------ the rows
+
+
+def program_summary(d: dict[str, Any]) -> str:
+    sizes = ", ".join(f"{r['vms']} VMs {_s(r['program_s'])}" for r in d["rows"])
+    pure = [r["topology_ms"] for r in d["rows"]]
+    return (
+        f"resource graph under mocks: {sizes} (settings + topology: "
+        f"{min(pure):.1f}–{max(pure):.1f} ms; {d['rows'][-1]['vms']} VMs is the largest "
+        f"stack the settings accept; {d['measured']})"
+    )
+
+
+def keepalived_summary(d: dict[str, Any]) -> str:
+    phases = d["phases"]
+    return (
+        f"keepalived build phases: {_s(d['first_run_s'])} here (configure "
+        f"{_s(phases['configure'])}, make {_s(phases['make'])}), a second run "
+        f"{d['second_run_s']:.2f} s ({d['measured']})"
+    )
+
+
+def nginx_upstream_summary(d: dict[str, Any]) -> str:
+    rows = {r["scenario"]: r for r in d["rows"]}
+    parts = [
+        f"{rows[k]['failed']} failed requests when the primary {k}"
+        for k in ("stops", "hangs")
+        if k in rows
+    ]
+    return f"nginx failover between backends: {', '.join(parts)} ({d['measured']})"
+
+
+def _n(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}{unit}" if float(v).is_integer() or unit == " ms" else f"{v}{unit}"
+
+
+def nginx_upstream_table() -> list[str]:
+    d = load("nginx_upstream")
+    out = [
+        f"`sudo venv/bin/python -m bench.nginx_upstream --runs {d['runs']}"
+        + (f" --seed {d['seed']}" if d.get("seed") is not None else "")
+        + f"` ({d['measured']}, {d['machine']}; the Tomcat tier alone, rendered defaults, "
+        f"loopback in a namespace, one sequential GET every 20 ms, median of {d['runs']} runs):",
+        "",
+        "| scenario | requests | failed | slowest request | first backup answer after fault "
+        "| primary serves again after restart |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        back = f"{r['back_s']} s" if r.get("back_s") is not None else "-"
+        out.append(
+            f"| {r['title']} | {_n(r['requests'])} | {_n(r['failed'])} | {_n(r['slowest_ms'], ' ms')} "
+            f"| {_n(r['to_backup_ms'], ' ms')} | {back} |"
+        )
+    return out
+
+
+def keepalived_build_line() -> list[str]:
+    d = load("keepalived_build")
+    p = d["phases"]
+    return [
+        f"configure {p['configure']} s, make {p['make']} s, install {p['install']} s, first run "
+        f"{d['first_run_s']} s, second run {d['second_run_s']} s (median of {d['repeat']}; "
+        f"{d['measured']}, {d['machine']}" + (f"; {d['note']}" if d.get("note") else "") + ")"
+    ]
+
+
+def e2e_summary(d: dict[str, Any]) -> str:
+    total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
+    up = next(p["seconds"] for p in d["phases"] if p["phase"] == "pulumi up total")
+    return (
+        f"the phases of a real `pulumi up` in the sandbox: `up` {_s(up)}, the whole run "
+        f"{_s(total)} (four VMs under emulation, {d['machine']}; {d['measured']})"
+    )
+
+
+def _holders(holders: list[list[Any]]) -> str:
+    return " → ".join(f"{h} {t:g} s" for t, h in holders)
+
+
+def rollout_summary(d: dict[str, Any]) -> str:
+    good = [c for c in d["changes"] if c["succeeds"]]
+    bad = [c for c in d["changes"] if not c["succeeds"]]
+    parts = [
+        f"{sum(c['failed'] for c in good)} failed of {sum(c['requests'] for c in good)} "
+        f"requests through the VIP over {len(good)} changes"
+    ]
+    parts += [f"a broken change {c['stopped']}, {c['failed']} failed" for c in bad]
+    return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
+
+
+def rollout_table() -> list[str]:
+    d = load("rollout")
+    out = [
+        f"`sudo venv/bin/python -m bench.rollout --save` ({d['measured']}, {d['machine']}; "
+        f"stack {d['stack']}; one GET through the VIP every 20 ms, each bounded by 2 s"
+        + (f"; {d['note']}" if d.get("note") else "")
+        + "):",
+        "",
+        "| change | expected | requests | failed | slowest request | longest wait "
+        "| VIP holder (s after the start) | rollout |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in d["changes"]:
+        expected = "succeeds" if c["succeeds"] else "stops after the first node"
+        out.append(
+            f"| {c['what']} | {expected} | {c['requests']} | {c['failed']} "
+            f"| {c['worst_latency']:.2f} s | {c['longest_gap']:.2f} s "
+            f"| {_holders(c['holders'])} | {c['stopped']} |"
+        )
+    for c in d["changes"]:
+        if c["report"]:
+            out += ["", f"What `up` reported for {c['change']}: {c['report']}"]
+    return out
+
+
+# ------------------------------------------------------------ the lab failover
+
+
+def _row_key(row: dict) -> tuple[str, str]:
+    return row["profile"], row["scenario"]
+
+
+def failover_conditions(fig: dict) -> str:
+    """One sentence: how the figures were taken."""
+    auth = "; ".join(f"{p}: {a}" for p, a in fig["vrrp_auth"].items())
+    return (
+        f"Median of {fig['runs']} run(s) ({fig['command']}), keepalived {fig['keepalived']}; "
+        f"VRRP authentication: {auth}. Machine: {fig['machine']}."
+    )
+
+
+def failover_lab_table(fig: dict) -> str:
+    head = (
+        "| profile | scenario | expected to answer | time to answer | VIP moved | failed "
+        "requests | worst latency | VIP ends on |\n|---|---|---|---|---|---|---|---|"
+    )
+    rows = [
+        f"| {r['profile']} | {r['title']} | {r['expected']} | {r['time_to_answer']} | "
+        f"{r['vip_moved']} | {r['failed']} of {r['requests']} | {r['worst_latency']} | "
+        f"{r['vip_ends']} |"
+        for r in fig["rows"]
+    ]
+    up = ["| profile | up to serving | down |", "|---|---|---|"] + [
+        f"| {u['profile']} | {u['up']} | {u['down']} |" for u in fig["up"]
+    ]
+    return "\n".join(
+        [
+            failover_conditions(fig),
+            "",
+            head,
+            *rows,
+            "",
+            "Lab up (nothing to the VIP serving, real Tomcat) and down (back to nothing):",
+            "",
+            *up,
+        ]
+    )
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "not measured"
+    if row["time_to_answer"] == "never":
+        return f"never fails over ({row['failed']} of {row['requests']} failed)"
+    moved = f", VIP moved: {row['vip_moved']}" if row["vip_moved"] not in ("-", "") else ""
+    return f"{row['time_to_answer']}, {row['failed']} failed, worst {row['worst_latency']}{moved}"
+
+
+def failover_readme_table(fig: dict) -> str:
+    by = {_row_key(r): r for r in fig["rows"]}
+    ours = [r for r in fig["rows"] if r["profile"] == "ours"]
+    tight = any(r["profile"] == "tight" for r in fig["rows"])
+    lines = [
+        failover_conditions(fig),
+        "",
+        "| event | tutorial's settings | ours (the defaults) |"
+        + (" ours with tight timings (`tight`) |" if tight else ""),
+        "|---|---|---|" + ("---|" if tight else ""),
+    ]
+    for r in ours:
+        cells = [_cell(by.get(("tutorial", r["scenario"]))), _cell(r)]
+        if tight:
+            t = by.get(("tight", r["scenario"]))
+            cells.append(_cell(t) if t else "–")
+        lines.append(f"| {r['title']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def bench_table() -> list[str]:
+    rows = [
+        ("venv/bin/python -m bench.program", program_summary(load("program"))),
+        (
+            "sudo venv/bin/python -m bench.keepalived_build",
+            keepalived_summary(load("keepalived_build")),
+        ),
+        (
+            "sudo venv/bin/python -m bench.nginx_upstream",
+            nginx_upstream_summary(load("nginx_upstream")),
+        ),
+        (
+            "sudo venv/bin/python bench/failover.py --runs 3",
+            "the lab scenarios, tutorial vs ours vs fast adverts (the table above)",
+        ),
+        ("sudo venv/bin/python -m bench.rollout", rollout_summary(load("rollout"))),
+        ("sudo venv/bin/python -m bench.e2e --pulumi", e2e_summary(load("e2e"))),
+    ]
+    return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
+
+
+def e2e_total() -> list[str]:
+    d = load("e2e")
+    total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
+    return [f"{_s(total)} ({d['measured']}, {d['machine']})"]
+
+
+def e2e_phases() -> list[str]:
+    d = load("e2e")
+    out = ["| phase | time | notes |", "|---|---|---|"]
+    for p in d["phases"]:
+        out.append(f"| {p['phase']} | {p.get('text') or _s(p['seconds'])} | {p.get('notes', '')} |")
+    return out
+
+
+BLOCKS: dict[str, Callable[[], list[str]]] = {
+    "bench-table": bench_table,
+    "e2e-total": e2e_total,
+    "e2e-phases": e2e_phases,
+    "nginx-upstream": nginx_upstream_table,
+    "keepalived-build": keepalived_build_line,
+    "rollout": rollout_table,
+    "failover-readme": lambda: failover_readme_table(load("failover")).splitlines(),
+    "failover-lab": lambda: failover_lab_table(load("failover")).splitlines(),
+}
+INLINE = {"e2e-total", "keepalived-build"}
+
+
+def render_block(name: str) -> str:
+    lines = BLOCKS[name]()
+    if name in INLINE:
+        return lines[0]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def update(text: str) -> tuple[str, list[str]]:
+    """``text`` with every block rewritten; the names of the blocks that changed."""
+    changed: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(2)
+        if name not in BLOCKS:
+            raise KeyError(f"unknown figures block {name!r}")
+        new = render_block(name)
+        if new != m.group(3):
+            changed.append(name)
+        return m.group(1) + new + m.group(4)
+
+    return BLOCK.sub(sub, text), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.docfigures", description=__doc__)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check", action="store_true", help="exit 1 when a block is out of date")
+    g.add_argument("--write", action="store_true", help="rewrite the blocks")
+    args = p.parse_args(argv)
+    stale = []
+    for path in DOCS:
+        text = path.read_text()
+        new, changed = update(text)
+        if changed:
+            stale += [f"{path.relative_to(ROOT)}: {name}" for name in changed]
+            if args.write:
+                path.write_text(new)
+    for line in stale:
+        print(("rewrote " if args.write else "out of date: ") + line, file=sys.stderr)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
