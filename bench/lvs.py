@@ -118,7 +118,8 @@ def _how(rs: list[dict]) -> str:
     total: dict[str, int] = {}
     for r in rs:
         for k, n in r["errors"].items():
-            total[ERROR_NAMES.get(k, k)] = total.get(ERROR_NAMES.get(k, k), 0) + n
+            name = ERROR_NAMES.get(k) or str(k)
+            total[name] = total.get(name, 0) + n
     return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
 
 
