@@ -1,6 +1,6 @@
 """The LVS layer carrying traffic: the lab's ``lvs`` profile inside one sandbox VM.
 
-    sudo venv/bin/python -m bench.lvs [--runs 3] [--seed 1] [--json FILE]
+    sudo venv/bin/python -m bench.lvs [--runs 3] [--seed 1] [--json FILE] [--save]
     venv/bin/python -m bench.lvs --report FILE     # the tables of a saved run again
 
 This machine's kernel has no IPVS; the sandbox's VMs boot Debian's stock kernel, which
@@ -18,11 +18,12 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench import docfigures
+from bench.docfigures import lvs_report as report
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from sandbox import daemons
@@ -54,118 +55,6 @@ def keepalived_build(out=print) -> tuple[Path, str]:
     return base / "prefix", version
 
 
-# ---------------------------------------------------------------------------- tables
-
-
-def _median(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s" if values else "never"
-
-
-def _count(values: list[int]) -> str:
-    return f"{statistics.median(values):g}"
-
-
-def _tally(values: list[str]) -> str:
-    seen: dict[str, int] = {}
-    for v in values:
-        seen[v] = seen.get(v, 0) + 1
-    return ", ".join(f"{k} ({n}/{len(values)})" for k, n in sorted(seen.items()))
-
-
-def _group(results: list[dict], scenario: str) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in results:
-        if r["scenario"] == scenario:
-            out.setdefault(r["vip"], []).append(r)
-    return out
-
-
-NODES = ("nginx-master", "nginx-backup")
-
-
-def share_table(results: list[dict], scenario: str = "share") -> str:
-    rows = [
-        "| VIP | director | requests | answered by nginx-master | answered by nginx-backup "
-        "| failed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for vip, rs in _group(results, scenario).items():
-        rows.append(
-            f"| {vip} | {_tally([', '.join(r['director_after']) for r in rs])} "
-            f"| {_count([r['requests'] for r in rs])} "
-            + "".join(f"| {_count([r['counts'].get(n, 0) for r in rs])} " for n in NODES)
-            + f"| {_count([r['failed'] for r in rs])} |"
-        )
-    return "\n".join(rows)
-
-
-FAULTS = {
-    "nginx-dead": "nginx dead on {victim}",
-    "director-dies": "host of {victim} cut off",
-}
-
-
-ERROR_NAMES = {
-    "ConnectionRefusedError": "refused",
-    "ConnectionResetError": "reset",
-    "timeout": "no answer in 2 s",
-    "HTTP 0": "closed without an answer",
-}
-
-
-def _how(rs: list[dict]) -> str:
-    """How the requests failed, over every run, most frequent first."""
-    total: dict[str, int] = {}
-    for r in rs:
-        for k, n in r["errors"].items():
-            name = ERROR_NAMES.get(k) or str(k)
-            total[name] = total.get(name, 0) + n
-    return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
-
-
-def fault_table(results: list[dict]) -> str:
-    rows = [
-        "| fault | VIP | director before -> after | answers after the fault "
-        "(victim / survivor) | only the survivor answers after | failed requests | "
-        "how they failed | worst latency |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for scenario, title in FAULTS.items():
-        for vip, rs in _group(results, scenario).items():
-            survivor = rs[0]["survivor"]
-            victim = next(n for n in NODES if n != survivor)
-            rec = [r["recovered_at"] for r in rs if r["recovered_at"] is not None]
-            never = len(rs) - len(rec)
-            after = _tally([", ".join(r["director_after"]) or "nobody" for r in rs])
-            rows.append(
-                f"| {title.format(victim=victim)} | {vip} | {rs[0]['director_before']} -> "
-                f"{after} "
-                f"| {_count([r['counts_after_fault'].get(victim, 0) for r in rs])} / "
-                f"{_count([r['counts_after_fault'].get(survivor, 0) for r in rs])} "
-                f"| {_median(rec)}{f' (never in {never})' if never else ''} "
-                f"| {_count([r['failed'] for r in rs])} | {_how(rs)} "
-                f"| {_median([r['worst_latency'] for r in rs])} |"
-            )
-    return "\n".join(rows)
-
-
-def report(results: list[dict], runs: int) -> str:
-    parts = [
-        f"LVS share (profile lvs, rr; one request every 20 ms per VIP; median of {runs}):",
-        share_table(results),
-        "",
-        f"LVS faults (one request every 20 ms per VIP; median of {runs}):",
-        fault_table(results),
-    ]
-    if any(r["scenario"] == "persistence" for r in results):
-        parts += [
-            "",
-            f"LVS persistence (profile lvs-persistence, persistence_timeout; median of {runs}):",
-            share_table(results, "persistence"),
-        ]
-    return "\n".join(parts)
-
-
 # ------------------------------------------------------------------------------ main
 
 
@@ -181,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write every observation here")
     p.add_argument(
+        "--save",
+        action="store_true",
+        help="write docs/figures/lvs.json (every observation, the phases) for the docs",
+    )
+    p.add_argument(
         "--profiles", default="lvs,lvs-persistence", help="lab profiles, comma-separated"
     )
     p.add_argument(
@@ -192,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.report:
         saved = json.loads(a.report.read_text())
+        if isinstance(saved, dict):  # docs/figures/lvs.json
+            saved = saved["results"]
         print(report(saved, max(r["run"] for r in saved)))
         return 0
     if os.geteuid() != 0:
@@ -237,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     print(report(results, a.runs))
     print()
     print("phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()))
-    print(f"total: {time.monotonic() - t0:.0f} s")
+    total = time.monotonic() - t0
+    print(f"total: {total:.0f} s")
+    if a.save:
+        figures = {"runs": a.runs, "seed": a.seed, "results": results}
+        figures |= {"phases": {k: round(v, 1) for k, v in phases.items()}}
+        print(f"saved {docfigures.save('lvs', figures | {'total_s': round(total)})}")
     return 0
 
 

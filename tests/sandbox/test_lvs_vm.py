@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import docfigures
 from bench import lvs as bench_lvs
 from sandbox import config, daemons, labvm, vm
 
@@ -106,7 +107,7 @@ def test_the_tables_give_medians_and_tallies():
             for f, t in ((10, 1.5), (20, 2.5), (30, None))
         ),
     ]
-    text = bench_lvs.report(results, 3)
+    text = docfigures.lvs_report(results, 3)
     assert "| 192.168.159.110 | nginx-master (3/3) | 250 | 125 | 125 | 0 |" in text
     assert (
         "| host of nginx-master cut off | 192.168.159.110 | nginx-master -> nginx-backup (3/3) "
@@ -147,7 +148,9 @@ def test_traffic_goes_through_the_ipvs_directors_in_a_vm(tmp_path, capsys):
         share = by[("share", vip)]
         # rr over both nginx nodes: each takes about half, nothing fails.
         assert share["failed"] == 0
-        assert min(share["counts"].get(n, 0) for n in bench_lvs.NODES) >= share["requests"] // 3
+        assert (
+            min(share["counts"].get(n, 0) for n in docfigures.LVS_NODES) >= share["requests"] // 3
+        )
         # persistence: one client, one nginx node per VIP.
         sticky = by[("persistence", vip)]
         assert sticky["failed"] == 0
