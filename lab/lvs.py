@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lab import scenarios
@@ -106,7 +107,7 @@ def tables(lab: Lab) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def baseline(lab: Lab, timeout: float = 60) -> None:
+def baseline(lab: Lab, timeout: float = 180) -> None:
     """Every VIP on its MASTER and serving (active-active's baseline), and every
     director's virtual service has every nginx node as a real server again (keepalived's
     HTTP_GET adds a healed node back at its next check)."""
@@ -340,9 +341,30 @@ def run_profile(
                 for r in batch:
                     out.append(tag | r.as_json())
                     log(json.dumps(out[-1]))
+    except BaseException:
+        diagnose(lab, log)
+        raise
     finally:
         lab.down(log=log, keep_logs=True)
     return out
+
+
+def diagnose(lab: Lab, log=print, lines: int = 25) -> None:
+    """What a failed run leaves to read (the VM goes with it): the live VRRP view, every
+    director's IPVS table, and the end of each load balancer's keepalived and watcher
+    logs."""
+    try:
+        log(lab.status())
+        log(f"IPVS tables: {tables(lab)}")
+    except Exception as e:  # noqa: BLE001 - a diagnosis never hides the failure
+        log(f"(no live status: {e})")
+    for lb in lab.lbs:
+        ka = Path(lb.layout.keepalived_conf).parent
+        for name in ("keepalived.log", "nginx_watch.log"):
+            path = ka / name
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                log(f"--- {lb.node.name} {name} (last {len(tail)} lines)\n" + "\n".join(tail))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
