@@ -60,7 +60,7 @@ def test_the_vm_gets_the_lab_packages_from_the_image_cache_and_loads_ipvs():
 def test_the_vm_gets_the_programs_python_pins_without_pulumi():
     reqs = labvm.lab_requirements((ROOT / "requirements.txt").read_text())
     names = {r.split("==")[0].lower() for r in reqs}
-    assert names == {"jinja2", "pydantic", "pyyaml", "ruamel.yaml", "cryptography"}
+    assert names == {"jinja2", "pydantic", "pyyaml", "ruamel.yaml", "cryptography", "rich"}
     assert all("==" in r for r in reqs)
 
 
