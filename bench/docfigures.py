@@ -21,6 +21,7 @@ tests/unit/test_doc_figures.py runs the check, so a figure changes only through 
 | e2e.json | ``sudo python -m bench.e2e --pulumi --save`` | bench-table, e2e-total, e2e-phases |
 | rollout.json | ``sudo python -m bench.rollout --save`` | bench-table, rollout |
 | tests.json | ``python -m bench.tests [--all] --save`` | bench-table, test-time |
+| lvs.json | ``sudo python -m bench.lvs --runs 3 --save`` | bench-table, lvs |
 | failover.json | ``sudo python bench/failover.py --figures docs/figures/failover.json [--merge] --docs`` | failover-readme, failover-lab |
 """
 
@@ -31,6 +32,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -189,6 +191,119 @@ def rollout_table() -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------ LVS in a VM
+
+
+def _lvs_median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s" if values else "never"
+
+
+def _lvs_count(values: list[int]) -> str:
+    return f"{statistics.median(values):g}"
+
+
+def _lvs_tally(values: list[str]) -> str:
+    seen: dict[str, int] = {}
+    for v in values:
+        seen[v] = seen.get(v, 0) + 1
+    return ", ".join(f"{k} ({n}/{len(values)})" for k, n in sorted(seen.items()))
+
+
+def _lvs_group(results: list[dict], scenario: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in results:
+        if r["scenario"] == scenario:
+            out.setdefault(r["vip"], []).append(r)
+    return out
+
+
+LVS_NODES = ("nginx-master", "nginx-backup")
+
+
+def lvs_share_table(results: list[dict], scenario: str = "share") -> str:
+    rows = [
+        "| VIP | director | requests | answered by nginx-master | answered by nginx-backup "
+        "| failed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for vip, rs in _lvs_group(results, scenario).items():
+        rows.append(
+            f"| {vip} | {_lvs_tally([', '.join(r['director_after']) for r in rs])} "
+            f"| {_lvs_count([r['requests'] for r in rs])} "
+            + "".join(f"| {_lvs_count([r['counts'].get(n, 0) for r in rs])} " for n in LVS_NODES)
+            + f"| {_lvs_count([r['failed'] for r in rs])} |"
+        )
+    return "\n".join(rows)
+
+
+LVS_FAULTS = {
+    "nginx-dead": "nginx dead on {victim}",
+    "director-dies": "host of {victim} cut off",
+}
+
+
+LVS_ERROR_NAMES = {
+    "ConnectionRefusedError": "refused",
+    "ConnectionResetError": "reset",
+    "timeout": "no answer in 2 s",
+    "HTTP 0": "closed without an answer",
+}
+
+
+def _lvs_how(rs: list[dict]) -> str:
+    """How the requests failed, over every run, most frequent first."""
+    total: dict[str, int] = {}
+    for r in rs:
+        for k, n in r["errors"].items():
+            name = LVS_ERROR_NAMES.get(k) or str(k)
+            total[name] = total.get(name, 0) + n
+    return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
+
+
+def lvs_fault_table(results: list[dict]) -> str:
+    rows = [
+        "| fault | VIP | director before -> after | answers after the fault "
+        "(victim / survivor) | only the survivor answers after | failed requests | "
+        "how they failed | worst latency |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario, title in LVS_FAULTS.items():
+        for vip, rs in _lvs_group(results, scenario).items():
+            survivor = rs[0]["survivor"]
+            victim = next(n for n in LVS_NODES if n != survivor)
+            rec = [r["recovered_at"] for r in rs if r["recovered_at"] is not None]
+            never = len(rs) - len(rec)
+            after = _lvs_tally([", ".join(r["director_after"]) or "nobody" for r in rs])
+            rows.append(
+                f"| {title.format(victim=victim)} | {vip} | {rs[0]['director_before']} -> "
+                f"{after} "
+                f"| {_lvs_count([r['counts_after_fault'].get(victim, 0) for r in rs])} / "
+                f"{_lvs_count([r['counts_after_fault'].get(survivor, 0) for r in rs])} "
+                f"| {_lvs_median(rec)}{f' (never in {never})' if never else ''} "
+                f"| {_lvs_count([r['failed'] for r in rs])} | {_lvs_how(rs)} "
+                f"| {_lvs_median([r['worst_latency'] for r in rs])} |"
+            )
+    return "\n".join(rows)
+
+
+def lvs_report(results: list[dict], runs: int) -> str:
+    """The tables of ``python -m bench.lvs``: medians over the runs."""
+    parts = [
+        f"LVS share (profile lvs, rr; one request every 20 ms per VIP; median of {runs}):",
+        lvs_share_table(results),
+        "",
+        f"LVS faults (one request every 20 ms per VIP; median of {runs}):",
+        lvs_fault_table(results),
+    ]
+    if any(r["scenario"] == "persistence" for r in results):
+        parts += [
+            "",
+            f"LVS persistence (profile lvs-persistence, persistence_timeout; median of {runs}):",
+            lvs_share_table(results, "persistence"),
+        ]
+    return "\n".join(parts)
+
+
 # ------------------------------------------------------------ the lab failover
 
 
@@ -282,6 +397,8 @@ def bench_table() -> list[str]:
     ]
     if (FIGURES / "tests.json").exists():
         rows.append(("venv/bin/python -m bench.tests", tests_summary(load("tests"))))
+    if (FIGURES / "lvs.json").exists():
+        rows.append(("sudo venv/bin/python -m bench.lvs --runs 3", lvs_summary(load("lvs"))))
     return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
 
 
@@ -356,6 +473,32 @@ def tests_block() -> list[str]:
     return out[:-1]
 
 
+def lvs_summary(d: dict[str, Any]) -> str:
+    res = d["results"]
+    share = [r for r in res if r["scenario"] == "share"]
+    served = sum(r["requests"] - r["failed"] for r in share)
+    faults = [r for r in res if r["scenario"] in LVS_FAULTS]
+    moved = [r["recovered_at"] for r in faults if r["recovered_at"] is not None]
+    return (
+        f"the LVS layer in a sandbox VM (a kernel with IPVS): {served} requests shared by "
+        f"both nginx nodes, {sum(r['failed'] for r in faults)} failed over "
+        f"{len(faults)} faults, only the survivor answering "
+        f"{_lvs_median(moved)} after a fault (median; {d['measured']})"
+    )
+
+
+def lvs_block() -> list[str]:
+    d = load("lvs")
+    return [
+        f"`sudo venv/bin/python -m bench.lvs --runs {d['runs']} --save` ({d['measured']}, "
+        f"{d['machine']}; the run took {_s(d['total_s'])}: "
+        + ", ".join(f"{k} {_s(v)}" for k, v in d["phases"].items())
+        + "):",
+        "",
+        *lvs_report(d["results"], d["runs"]).splitlines(),
+    ]
+
+
 BLOCKS: dict[str, Callable[[], list[str]]] = {
     "bench-table": bench_table,
     "e2e-total": e2e_total,
@@ -364,6 +507,7 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "keepalived-build": keepalived_build_line,
     "rollout": rollout_table,
     "test-time": tests_block,
+    "lvs": lvs_block,
     "failover-readme": lambda: failover_readme_table(load("failover")).splitlines(),
     "failover-lab": lambda: failover_lab_table(load("failover")).splitlines(),
 }

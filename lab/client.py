@@ -18,7 +18,12 @@ from typing import Protocol
 from lab.config import ROOT
 from lab.errors import LabError
 from lab.probe import Request
+from nginx_ha.topology.naming import PAGE_MARKER_KEY
 from support import netns
+
+# Seconds for the request loop to start in the client namespace (a Python start: well
+# under a second here, several under software emulation).
+READY_TIMEOUT = 30.0
 
 
 class Served(Protocol):
@@ -32,7 +37,16 @@ class Served(Protocol):
 
 
 def _argv(lab: Served, *args: str, url: str | None = None) -> list[str]:
-    return netns.in_ns(lab.client, sys.executable, "-m", "lab.probe", url or lab.url, *args)
+    return netns.in_ns(
+        lab.client,
+        sys.executable,
+        "-m",
+        "lab.probe",
+        url or lab.url,
+        "--marker",
+        PAGE_MARKER_KEY,
+        *args,
+    )
 
 
 def wait_serving(
@@ -88,7 +102,7 @@ class Probe:
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._ready.wait(10):
+        if not self._ready.wait(READY_TIMEOUT):
             self.stop()
             raise RuntimeError("the probe did not start in the client namespace")
 

@@ -75,6 +75,12 @@ PROFILES = {
         {"lvs": {"enabled": True, "scheduler": "rr"}},
         vips=2,
     ),
+    "lvs-persistence": Profile(
+        "lvs-persistence",
+        "lvs with lvs.persistenceTimeout 30: a client stays on one nginx node per VIP",
+        {"lvs": {"enabled": True, "scheduler": "rr", "persistenceTimeout": 30}},
+        vips=2,
+    ),
     "tutorial": Profile(
         "tutorial",
         "the tutorial's keepalived.conf: VRRPv2, advert 1 s, check every 2 s, equal "

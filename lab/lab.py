@@ -118,9 +118,13 @@ class Lab:
         profile: str | None = None,
         run_root: Path = RUN_ROOT,
         instance: str | None = None,
+        start_timeout: float = 60,
+        overrides: dict | None = None,
     ):
         """``instance`` names the run folder and namespaces (default: the stack), so
-        the tests' lab never touches a developer's."""
+        the tests' lab never touches a developer's. ``start_timeout``: how long ``up``
+        waits for each Tomcat, then for the VIP (longer under software emulation).
+        ``overrides``: settings on top of the profile's, as in a stack file."""
         self.stack = stack
         self.instance = instance or stack
         self.run_dir = run_root / self.instance
@@ -134,6 +138,8 @@ class Lab:
         self._nodes: dict[str, LabNode] | None = None
         self.keepalived_bin, self.keepalived_version = "", (0, 0, 0)
         self.up_phases: list[tuple[str, float]] = []
+        self.start_timeout = start_timeout
+        self.overrides = overrides
 
     # ------------------------------------------------------------------ model
 
@@ -149,7 +155,9 @@ class Lab:
             return
         self.keepalived_bin, self.keepalived_version = daemons.keepalived_binary()
         ipvs = daemons.keepalived_has_ipvs(self.keepalived_bin)
-        self._cfg = lab_settings(self.stack, self.profile_name, self.keepalived_version)
+        self._cfg = lab_settings(
+            self.stack, self.profile_name, self.keepalived_version, extra=self.overrides
+        )
         self._topo = build_topology(
             self._cfg.settings,
             keepalived_version=self.keepalived_version,
@@ -343,17 +351,17 @@ class Lab:
             mark("daemons started")
             # Tomcat first: requests through nginx before it listens would mark both
             # servers failed for fail_timeout (10 s of "no live upstreams").
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + self.start_timeout
             for b in self.backends:
                 while not self.tomcat_answers(b):
                     if time.monotonic() > deadline:
                         raise LabError(
-                            f"Tomcat {b.node.name} did not answer within 60 s: see "
+                            f"Tomcat {b.node.name} did not answer within {self.start_timeout:.0f} s: see "
                             f"{b.dir / 'tomcat' / 'logs'}"
                         )
                     time.sleep(0.05)
             mark("Tomcat answers")
-            wait_serving(self, timeout=60)
+            wait_serving(self, timeout=self.start_timeout)
             mark("VIP serves")
         except BaseException:
             log("lab up failed; tearing down what was made (logs kept in the run folder)")
@@ -386,13 +394,20 @@ class Lab:
         balancer's namespace with its files in the node's run folder."""
 
         for lb in self.lbs:
-            d = lb.dir / "lvs"
-            params = lvs_params(self.topo, lb.node, "up") | {
-                "SYSCTL_FILE": str(d / "sysctl.conf"),
-                "NFT_FILE": str(d / "lvs.nft"),
-                "UNIT_PATH": str(d / "nginx-ha-lvs.service"),
-            }
+            params = self.lvs_realserver_params(lb)
             netns.run(netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(LVS_SCRIPT)))
+
+    def lvs_realserver_params(self, lb: LabNode) -> dict[str, str]:
+        """The program's parameters with the node's files in its run folder, and its
+        unit only written: the host's systemd (a VM's, where the lab runs in one) is not
+        the node's, and the lab starts everything itself."""
+        d = lb.dir / "lvs"
+        return lvs_params(self.topo, lb.node, "up") | {
+            "SYSCTL_FILE": str(d / "sysctl.conf"),
+            "NFT_FILE": str(d / "lvs.nft"),
+            "UNIT_PATH": str(d / "nginx-ha-lvs.service"),
+            "SYSTEMD": "no",
+        }
 
     def _write_state(self) -> None:
         state = {

@@ -9,8 +9,11 @@ with the orchestrating process), HTTP status, the load balancer that answered (n
 the error. Closing its stdin stops it early. ``--until-ok`` instead waits for the
 first 200 and exits 0 (1 on timeout).
 
-Standard library only: it starts in the client namespace while a scenario waits.
-The orchestrator's side (starting it there, reading it) is :mod:`lab.client`.
+Standard library only: it starts in the client namespace while a scenario waits (under
+software emulation, importing the project's settings model took over 10 s), so the
+backend page's marker comes on the command line (``--marker``; :mod:`lab.client` passes
+``nginx_ha.topology.naming.PAGE_MARKER_KEY``). The orchestrator's side (starting it
+there, reading it) is :mod:`lab.client`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from nginx_ha.topology.naming import PAGE_MARKER_KEY
-
 SERVED_BY = re.compile(rb"^x-served-by:\s*(\S+)", re.I | re.M)
-BACKEND = re.compile(PAGE_MARKER_KEY.encode() + rb"=(\S+)")
+DEFAULT_MARKER = "nginx-ha-backend"  # tests/lab/test_lvs.py: naming.PAGE_MARKER_KEY's value
+BACKEND = re.compile(re.escape(DEFAULT_MARKER.encode()) + rb"=(\S+)")
+
+
+def set_marker(key: str) -> None:
+    """The backend page's marker key (``KEY=<node name>`` in the page)."""
+    global BACKEND
+    BACKEND = re.compile(re.escape(key.encode()) + rb"=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--until-ok", action="store_true")
     p.add_argument("--backend", help="with --until-ok: wait for this Tomcat")
+    p.add_argument("--marker", default=DEFAULT_MARKER, help="the backend page's marker key")
     a = p.parse_args(argv)
+    set_marker(a.marker)
     if a.until_ok:
         return asyncio.run(until_ok(a.url, a.duration, a.backend))
 

@@ -252,3 +252,40 @@ def test_the_program_passes_the_other_directors_mac_and_one_mark_per_vip():
     assert params["LVS_VIPS"] == "192.168.159.110 192.168.159.111"
     assert params["LVS_MARKS"] == "1313341561 1313341562" and params["LVS_PORT"] == "80"
     assert lvs_params(topo, backup, "down")["LVS_PEER_MACS"] == master.mac
+
+
+def test_the_boot_unit_is_enabled_only_where_systemd_is_the_nodes(net, tmp_path):
+    """SYSTEMD=no (the lab: its nodes are namespaces of a host, or of a VM, whose systemd
+    is not theirs) writes the unit and never calls systemctl; found when the lab first
+    ran in a VM with systemd: `systemctl enable` of a unit outside systemd's folders
+    failed ("Unit file nginx-ha-lvs.service does not exist"). SYSTEMD=yes enables it."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "systemctl.log"
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >>{log}\n')
+    (fake / "systemctl").chmod(0o755)
+    path = f"{fake}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    r = net.script("up", SYSTEMD="no", PATH=path)
+    assert r.returncode == 0, r.stderr
+    assert Path(net.params["UNIT_PATH"]).exists()
+    assert not log.exists()
+    r = net.script("up", SYSTEMD="yes", PATH=path)
+    assert r.returncode == 0, r.stderr
+    assert log.read_text().splitlines() == ["daemon-reload", "enable --quiet nginx-ha-lvs.service"]
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        net.script("up", SYSTEMD="maybe", PATH=path)
+    assert "SYSTEMD must be auto, yes or no" in refused.value.stderr
+
+
+def test_the_lab_runs_the_real_server_step_without_systemd(tmp_path, monkeypatch):
+    from lab.lab import Lab
+
+    monkeypatch.setattr(
+        "lab.daemons.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7))
+    )
+    monkeypatch.setattr("lab.daemons.keepalived_has_ipvs", lambda binary: True)
+    lab = Lab("dev", "lvs", run_root=tmp_path, instance="lvs-params")
+    for lb in lab.lbs:
+        p = lab.lvs_realserver_params(lb)
+        assert p["SYSTEMD"] == "no"
+        assert p["UNIT_PATH"].startswith(str(tmp_path))

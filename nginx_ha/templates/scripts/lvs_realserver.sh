@@ -12,6 +12,9 @@
 #   SYSCTL_FILE     the sysctl.d file (arp_ignore/arp_announce)
 #   NFT_FILE        the nftables ruleset file (the fwmark rule)
 #   UNIT_PATH       the systemd unit that re-applies both at boot
+#   SYSTEMD         auto (default): enable the unit where systemd runs; no: only write
+#                   it (the lab, whose nodes are namespaces of a host whose systemd is
+#                   not theirs); yes: enable it in any case
 #
 # up:
 # - every VIP on lo as a /32: the node accepts packets for a VIP it does not hold, which
@@ -39,6 +42,7 @@ LVS_PEER_MACS="${LVS_PEER_MACS:-}"
 SYSCTL_FILE="${SYSCTL_FILE:-/etc/sysctl.d/90-nginx-ha-lvs.conf}"
 NFT_FILE="${NFT_FILE:-/etc/nginx-ha/lvs.nft}"
 UNIT_PATH="${UNIT_PATH:-/etc/systemd/system/nginx-ha-lvs.service}"
+SYSTEMD="${SYSTEMD:-auto}"
 TABLE="nginx_ha_lvs"
 
 die() { printf 'nginx-ha lvs: error: %s\n' "$*" >&2; exit 1; }
@@ -53,7 +57,13 @@ done
 for m in "${macs[@]}"; do
   [[ $m =~ ^[0-9a-f]{2}(:[0-9a-f]{2}){5}$ ]] || die "MAC '$m' is not a lowercase MAC address"
 done
-have_systemd() { [[ -d /run/systemd/system ]]; }
+case "$SYSTEMD" in
+  auto | yes | no) ;;
+  *) die "SYSTEMD must be auto, yes or no, not '$SYSTEMD'" ;;
+esac
+have_systemd() {
+  [[ $SYSTEMD == yes ]] || { [[ $SYSTEMD == auto ]] && [[ -d /run/systemd/system ]]; }
+}
 
 ensure_nft() {
   command -v nft >/dev/null 2>&1 && return 0

@@ -1,0 +1,405 @@
+"""LVS (IPVS) in the lab: traffic through keepalived's virtual servers (issue 16).
+
+Runs where the kernel has IPVS (the lab's ``lvs`` profile refuses elsewhere); from this
+project's machines that is inside a VM of the sandbox (``python -m bench.lvs``). Every
+scenario sends one request every 20 ms (bounded) to each VIP from the client namespace
+and counts who answered: the real server is nginx's ``X-Served-By``, the director is the
+VRRP holder of the VIP (the node with the VIP on its LAN interface).
+
+- ``share``: both nginx nodes take a share of every VIP (rr).
+- ``nginx-dead``: one node's nginx dies for good (its restart fails, as the lab's
+  ``nginx-dead``): its share moves to the other node on every VIP; the VIP it directed
+  moves too (a failed check puts its instance in FAULT).
+- ``director-dies``: the host of the first VIP's director is cut off (switch port down):
+  the director role moves to the other node, and the dead node's share moves on every VIP.
+- ``persistence`` (profile ``lvs-persistence``, ``lvs.persistenceTimeout`` set): one client
+  stays on one real server for every request.
+
+``python -m lab.lvs [--runs N] [--json FILE]`` (root) brings the lab up with each profile,
+runs the scenarios and writes every observation as JSON: what ``bench.lvs`` brings back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import scenarios
+from lab.active_active import baseline as aa_baseline
+from lab.active_active import intended_holders
+from lab.client import Probe
+from lab.errors import LabError
+from lab.lab import Lab, LabNode
+from lab.probe import Request
+from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, _wait
+from nginx_ha.render.keepalived import lvs_fwmark
+from support import netns
+
+PROFILE = "lvs"
+PERSISTENCE_PROFILE = "lvs-persistence"
+SHARE_REQUESTS = 250  # 5 s at one request every 20 ms, per VIP
+# Timings for a lab under software emulation (``--emulated``; bench.lvs runs the lab in a
+# TCG VM): its four nodes share two emulated CPUs, where one curl takes about 0.7 s and
+# the default 0.25 s adverts, 0.8 s check timeout and 0.2 s watcher flap (measured: every
+# instance went MASTER, then FAULT on "VRRP_Script(chk_nginx) timed_out"). The sandbox
+# stack's VRRP timings (advert 1 s, check every 2 s), with 2 s for the check's timeout
+# and the watcher. The LVS checker's timings are the rendered defaults either way.
+EMULATED: dict[str, Any] = {
+    "vrrp": {"advertInterval": 1, "check": {"interval": 2, "timeout": 2, "watchInterval": 2}}
+}
+START_TIMEOUT = 300.0  # seconds for each Tomcat, then the VIP, to answer at lab up
+SETTLE = 2.0  # seconds of answers from the surviving node only, once the fault is handled
+
+
+# ----------------------------------------------------------------------- IPVS state
+
+
+def ipvs_table(lab: Lab, lb: LabNode) -> dict[int, list[str]]:
+    """The IPVS table of ``lb``'s namespace: fwmark -> its real servers' addresses
+    (``/proc/net/ip_vs`` is per network namespace)."""
+    text = netns.run(netns.in_ns(lb.ns, "cat", "/proc/net/ip_vs"))
+    return parse_ipvs(text)
+
+
+def parse_ipvs(text: str) -> dict[int, list[str]]:
+    """``/proc/net/ip_vs`` as fwmark -> real server addresses (hex in the file)."""
+    out: dict[int, list[str]] = {}
+    current: int | None = None
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "FWM":
+            current = int(parts[1], 16)
+            out[current] = []
+        elif len(parts) >= 2 and parts[0] == "->" and current is not None and ":" in parts[1]:
+            addr = parts[1].split(":")[0]
+            if len(addr) == 8:
+                out[current].append(".".join(str(int(addr[i : i + 2], 16)) for i in (0, 2, 4, 6)))
+        elif parts and parts[0] in ("TCP", "UDP", "SCTP"):
+            current = None
+    return out
+
+
+def fwmarks(lab: Lab) -> dict[str, int]:
+    """VIP -> the fwmark of its virtual service (the rendered config's)."""
+    return {str(i.vip): lvs_fwmark(i.vrid) for i in lab.topo.instances}
+
+
+def directors(lab: Lab) -> dict[str, list[str]]:
+    """VIP -> the load balancers holding it on their LAN interface (the directors)."""
+    return {vip: lab.vip_holders(vip) for vip in lab.vips}
+
+
+def tables(lab: Lab) -> dict[str, dict[str, list[str]]]:
+    """Every load balancer's IPVS table, VIP -> real servers (for the report)."""
+    marks = fwmarks(lab)
+    out: dict[str, dict[str, list[str]]] = {}
+    for lb in lab.lbs:
+        t = ipvs_table(lab, lb)
+        out[lb.node.name] = {vip: sorted(t.get(m, [])) for vip, m in marks.items()}
+    return out
+
+
+def baseline(lab: Lab, timeout: float = 180) -> None:
+    """Every VIP on its MASTER and serving (active-active's baseline), and every
+    director's virtual service has every nginx node as a real server again (keepalived's
+    HTTP_GET adds a healed node back at its next check)."""
+    aa_baseline(lab, timeout)
+    want = sorted(str(lb.node.ip) for lb in lab.lbs)
+    marks = fwmarks(lab)
+
+    def complete() -> bool:
+        for vip, holder in intended_holders(lab).items():
+            if sorted(ipvs_table(lab, lab.nodes[holder]).get(marks[vip], [])) != want:
+                return False
+        return True
+
+    _wait(complete, timeout, f"every real server ({', '.join(want)}) in every virtual service")
+
+
+# ---------------------------------------------------------------------- observations
+
+
+@dataclass
+class VipRun:
+    """One VIP's requests during one scenario, and what it should end on."""
+
+    scenario: str
+    vip: str
+    director_before: str
+    survivor: str | None  # the only node that should answer after the fault (None: any)
+    fault_at: float = 0.0
+    requests: list[Request] = field(default_factory=list)
+    director_after: list[str] = field(default_factory=list)
+    ipvs_before: dict[str, list[str]] = field(default_factory=dict)
+    ipvs_after: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def after(self) -> list[Request]:
+        return [r for r in self.requests if r.t1 >= self.fault_at]
+
+    @property
+    def failed(self) -> list[Request]:
+        return [r for r in self.requests if not r.ok]
+
+    def matches(self, r: Request) -> bool:
+        return r.ok and (self.survivor is None or r.lb == self.survivor)
+
+    @property
+    def recovered_at(self) -> float | None:
+        """Seconds from the fault to the first answer from the survivor to a request
+        started after the last request that failed or was answered by another node."""
+        after = self.after
+        bad = [r.t0 for r in after if not self.matches(r)]
+        since = max(bad) if bad else -1.0
+        good = [r.t1 for r in after if self.matches(r) and r.t0 > since]
+        return min(good) - self.fault_at if good else None
+
+    def counts(self, only_after: bool = False) -> dict[str, int]:
+        """Answers per real server (nginx's X-Served-By)."""
+        out: dict[str, int] = {}
+        for r in self.after if only_after else self.requests:
+            if r.ok:
+                out[r.lb or "?"] = out.get(r.lb or "?", 0) + 1
+        return out
+
+    @property
+    def worst_latency(self) -> float:
+        ok = [r.latency for r in self.requests if r.ok]
+        return max(ok) if ok else 0.0
+
+    def as_json(self) -> dict:
+        rec = self.recovered_at
+        return {
+            "scenario": self.scenario,
+            "vip": self.vip,
+            "director_before": self.director_before,
+            "director_after": self.director_after,
+            "survivor": self.survivor,
+            "requests": len(self.requests),
+            "failed": len(self.failed),
+            "errors": _errors(self.failed),
+            "counts": self.counts(),
+            "counts_after_fault": self.counts(only_after=True),
+            "recovered_at": None if rec is None else round(rec, 3),
+            "worst_latency": round(self.worst_latency, 3),
+            "ipvs_before": self.ipvs_before,
+            "ipvs_after": self.ipvs_after,
+        }
+
+
+def _errors(failed: list[Request]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in failed:
+        k = r.error or f"HTTP {r.status}"
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def _director_tables(lab: Lab) -> dict[str, list[str]]:
+    """VIP -> the real servers in its current director's virtual service."""
+    marks = fwmarks(lab)
+    out: dict[str, list[str]] = {}
+    for vip, holders in directors(lab).items():
+        if len(holders) == 1 and lab.port_up(lab.nodes[holders[0]]):
+            out[vip] = sorted(ipvs_table(lab, lab.nodes[holders[0]]).get(marks[vip], []))
+    return out
+
+
+# ------------------------------------------------------------------------- scenarios
+
+
+def share(lab: Lab, name: str = "share", requests: int = SHARE_REQUESTS) -> list[VipRun]:
+    """``requests`` requests to every VIP at once, nothing broken: who answers."""
+    baseline(lab)
+    duration = requests * INTERVAL
+    runs = [VipRun(name, vip, holder, None) for vip, holder in intended_holders(lab).items()]
+    before = _director_tables(lab)
+    probes = {
+        r.vip: Probe(lab, INTERVAL, duration, REQUEST_TIMEOUT, url=lab.url_for(r.vip)) for r in runs
+    }
+    try:
+        for p in probes.values():
+            p.finished.wait(duration + REQUEST_TIMEOUT + 10)
+    finally:
+        for r in runs:
+            r.requests = probes[r.vip].stop()
+    for r in runs:
+        r.director_after = lab.vip_holders(r.vip)
+        r.ipvs_before = {r.vip: before.get(r.vip, [])}
+    return runs
+
+
+def _fault(
+    lab: Lab,
+    name: str,
+    victim: LabNode,
+    inject: Callable[[scenarios.Context], None],
+    restore: Callable[[scenarios.Context], None],
+    seed: int | None,
+) -> list[VipRun]:
+    """Inject ``inject`` on ``victim`` while every VIP is asked; observe until only the
+    other node answers every VIP steadily (bounded); restore."""
+    rng = random.Random(seed)  # noqa: S311 - a fault's timing, not a secret
+    baseline(lab)
+    survivor = next(lb for lb in lab.lbs if lb is not victim)
+    holders = intended_holders(lab)
+    runs = [VipRun(name, vip, holder, survivor.node.name) for vip, holder in holders.items()]
+    before = _director_tables(lab)
+    for r in runs:
+        r.ipvs_before = {r.vip: before.get(r.vip, [])}
+    probes = {
+        r.vip: Probe(lab, INTERVAL, MAX_WINDOW + 5.0, REQUEST_TIMEOUT, url=lab.url_for(r.vip))
+        for r in runs
+    }
+    ctx = scenarios.Context(lab, victim)
+    try:
+        # A random moment within one check interval: a fixed one gives best cases.
+        time.sleep(0.5 + rng.uniform(0, float(lab.topo.vrrp.check.interval)))
+        inject(ctx)
+        fault_at = time.monotonic()
+        for r in runs:
+            r.fault_at = fault_at
+        deadline = fault_at + MAX_WINDOW
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            done = True
+            for r in runs:
+                r.requests = probes[r.vip].snapshot()
+                rec = r.recovered_at
+                done &= rec is not None and time.monotonic() - (fault_at + rec) >= SETTLE
+            if done:
+                break
+    finally:
+        for r in runs:
+            r.requests = probes[r.vip].stop()
+    after = _director_tables(lab)
+    for r in runs:
+        r.director_after = lab.vip_holders(r.vip)
+        r.ipvs_after = {r.vip: after.get(r.vip, [])}
+    restore(ctx)
+    return runs
+
+
+def nginx_dead(lab: Lab, victim: LabNode, seed: int | None = None) -> list[VipRun]:
+    nd = scenarios.SCENARIOS["nginx-dead"]
+    return _fault(lab, "nginx-dead", victim, nd.inject, nd.restore, seed)
+
+
+def director_dies(lab: Lab, seed: int | None = None) -> list[VipRun]:
+    """The first VIP's director cut off (its switch port down: a host death)."""
+    victim = lab.nodes[intended_holders(lab)[lab.vips[0]]]
+    hc = scenarios.SCENARIOS["host-cut"]
+    return _fault(lab, "director-dies", victim, hc.inject, hc.restore, seed)
+
+
+def run_profile(
+    profile: str, runs: int, seed: int, log=print, overrides: dict[str, Any] | None = None
+) -> list[dict]:
+    """Bring the lab up with ``profile`` (and ``overrides``), run its scenarios ``runs``
+    times, bring it down."""
+    # Under software emulation (a sandbox VM) a JVM takes far longer to start.
+    lab = Lab(
+        "dev",
+        profile,
+        instance="lvs-p" if profile == PERSISTENCE_PROFILE else "lvs",
+        start_timeout=START_TIMEOUT,
+        overrides=overrides,
+    )
+    why = lab.lvs_unavailable()
+    if why:
+        raise LabError(f"the LVS scenarios cannot run here: {why}")
+    out: list[dict] = []
+    t = time.monotonic()
+    lab.up(log=log)
+    log(f"lab up with profile {profile} in {time.monotonic() - t:.1f} s")
+    try:
+        for i in range(runs):
+            v = lab.topo.vrrp
+            tag = {
+                "run": i + 1,
+                "profile": profile,
+                "advert": float(v.advert_interval),
+                "check": float(v.check.interval),
+            }
+            if profile == PERSISTENCE_PROFILE:
+                batches = [share(lab, "persistence")]
+            else:
+                batches = [
+                    share(lab),
+                    nginx_dead(lab, lab.nodes[intended_holders(lab)[lab.vips[0]]], seed + i),
+                    director_dies(lab, seed + 100 + i),
+                ]
+            for batch in batches:
+                for r in batch:
+                    out.append(tag | r.as_json())
+                    log(json.dumps(out[-1]))
+    except BaseException:
+        diagnose(lab, log)
+        raise
+    finally:
+        lab.down(log=log, keep_logs=True)
+    return out
+
+
+def diagnose(lab: Lab, log=print, lines: int = 25) -> None:
+    """What a failed run leaves to read (the VM goes with it): the live VRRP view, every
+    director's IPVS table, and the end of each load balancer's keepalived and watcher
+    logs."""
+    try:
+        log(lab.status())
+        log(f"IPVS tables: {tables(lab)}")
+    except Exception as e:  # noqa: BLE001 - a diagnosis never hides the failure
+        log(f"(no live status: {e})")
+    for lb in lab.lbs:
+        ka = Path(lb.layout.keepalived_conf).parent
+        for name in ("keepalived.log", "nginx_watch.log"):
+            path = ka / name
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                log(f"--- {lb.node.name} {name} (last {len(tail)} lines)\n" + "\n".join(tail))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab.lvs", description=__doc__)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", help="write the observations here (default: stdout)")
+    p.add_argument("--profiles", default=f"{PROFILE},{PERSISTENCE_PROFILE}", help="comma-separated")
+    p.add_argument(
+        "--emulated",
+        action="store_true",
+        help="VRRP timings for a lab under software emulation (advert 1 s, checks 2 s)",
+    )
+    a = p.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    # A SIGTERM (the VM runner giving up) unwinds like Ctrl-C: the lab comes down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    results: list[dict] = []
+    try:
+        for profile in a.profiles.split(","):
+            results += run_profile(profile, a.runs, a.seed, log, EMULATED if a.emulated else None)
+    except netns.NetnsError as e:
+        log(f"lab.lvs: {e}")
+        return 2
+    text = json.dumps(results, indent=1)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

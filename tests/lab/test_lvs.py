@@ -1,0 +1,89 @@
+"""The LVS scenarios' own logic, without IPVS: reading /proc/net/ip_vs, what counts as
+recovered, the JSON a run brings back. The scenarios themselves run where the kernel
+has IPVS: in a sandbox VM (tests/sandbox/test_lvs_vm.py, `python -m bench.lvs`)."""
+
+from __future__ import annotations
+
+from lab import lvs
+from lab.config import lab_settings
+from lab.probe import Request
+from nginx_ha.render.keepalived import lvs_fwmark
+
+# /proc/net/ip_vs of a director with both virtual services (fwmark 0x4E480079 = VI_121's
+# and 0x4E48007A = VI_122's), as kernel 6.1 prints it.
+PROC_IP_VS = """\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+FWM  4E480079 rr
+  -> C0A89F82:0000      Route   1      0          3
+  -> C0A89F81:0000      Local   1      0          2
+FWM  4E48007A rr persistent 30 FFFFFFFF
+  -> C0A89F82:0000      Route   1      0          0
+TCP  C0A89F6E:0050 rr
+  -> C0A89F83:1F90      Masq    1      0          0
+"""
+
+
+def test_the_ipvs_table_is_read_per_fwmark():
+    assert lvs.parse_ipvs(PROC_IP_VS) == {
+        lvs_fwmark(121): ["192.168.159.130", "192.168.159.129"],
+        lvs_fwmark(122): ["192.168.159.130"],
+    }
+    assert lvs.parse_ipvs("IP Virtual Server version 1.2.1 (size=4096)\n") == {}
+
+
+def test_the_persistence_profile_sets_the_timeout_on_top_of_lvs():
+    s = lab_settings("dev", "lvs-persistence", (2, 2, 7)).settings
+    assert s.lvs.enabled and s.lvs.scheduler == "rr"
+    assert s.lvs.persistence_timeout == 30
+    assert lab_settings("dev", "lvs", (2, 2, 7)).settings.lvs.persistence_timeout == 0
+
+
+def _req(t0: float, lb: str | None, ok: bool = True) -> Request:
+    return Request(
+        t0,
+        t0 + 0.01,
+        200 if ok else 0,
+        lb if ok else None,
+        "tomcat-primary",
+        None if ok else "ConnectionRefusedError",
+    )
+
+
+def test_recovered_once_only_the_survivor_answers():
+    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run.requests = [
+        _req(0.5, "nginx-master"),
+        _req(0.52, "nginx-backup"),
+        _req(1.1, "nginx-master", ok=False),  # the victim's share fails
+        _req(1.2, "nginx-backup"),
+        _req(1.3, "nginx-master", ok=False),
+        _req(1.4, "nginx-backup"),  # from here only the survivor
+        _req(1.5, "nginx-backup"),
+    ]
+    assert abs((run.recovered_at or 0) - 0.41) < 1e-9
+    assert run.counts() == {"nginx-master": 1, "nginx-backup": 4}
+    assert run.counts(only_after=True) == {"nginx-backup": 3}
+    j = run.as_json()
+    assert j["failed"] == 2 and j["errors"] == {"ConnectionRefusedError": 2}
+    assert j["requests"] == 7
+
+
+def test_never_recovered_while_the_victim_still_answers():
+    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run.requests = [_req(1.1, "nginx-backup"), _req(1.2, "nginx-master")]
+    assert run.recovered_at is None
+
+
+def test_the_probe_starts_on_the_standard_library_alone_and_knows_the_marker():
+    import subprocess
+    import sys
+
+    from lab import probe
+    from nginx_ha.topology.naming import PAGE_MARKER_KEY
+
+    assert probe.DEFAULT_MARKER == PAGE_MARKER_KEY
+    code = "import sys, lab.probe; print(sorted(m for m in sys.modules if m.startswith(('nginx_ha.', 'pydantic'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
