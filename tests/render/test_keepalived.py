@@ -524,7 +524,7 @@ def test_the_watcher_suspects_a_hang_well_before_its_probe_bound():
 def test_the_watcher_holds_a_slow_answer_and_lifts_it_without_a_verdict(tmp_path, health_server):
     """nginx answering after 0.08 s: over the suspicion (0.04 s), so the hold goes on
     (here "hold unavailable": no hold table), lifted by the answer; under the probe's
-    0.15 s, so the verdict stays up."""
+    0.15 s, so the verdict stays up; the suspicion then rises with the late answers."""
     Health.mode = "ok"
     with watcher_for(tmp_path, health_server.server_address[1]) as health:
         wait_value(health, "0")
@@ -533,10 +533,15 @@ def test_the_watcher_holds_a_slow_answer_and_lifts_it_without_a_verdict(tmp_path
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and "hold off" not in log.read_text():
             time.sleep(0.02)
-        Health.mode = "ok"
         what = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
         assert "hold unavailable" in what and "hold off" in what, what
         assert what.index("hold unavailable") < what.index("hold off"), what
+        # Still slow: the suspicion rose to 3 x the late answer (up to the 0.15 s bound),
+        # so the next slow answers (about 8 in 1 s) hold no more.
+        time.sleep(1)
+        Health.mode = "ok"
+        what = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+        assert what.count("hold unavailable") <= 2, what
         time.sleep(0.5)
         assert health.read_text() == "0\n"
 

@@ -16,7 +16,8 @@
 # one probe, not one per round.
 #
 # The hold (docs/keepalived.md, "Hold, don't refuse"): a probe that nginx accepted but
-# has not answered after 0.04 s (suspect: hung) puts this node's VIPs in the
+# has not answered after 0.04 s (more after late answers, up to 0.15 s; suspect:
+# hung) puts this node's VIPs in the
 # hold's `hung` set at once, before `fall` probes move the VIP: new connections to them
 # are dropped (their clients send the SYN again about a second later, by then to the
 # VIP's new holder) instead of joining the ones a hung nginx never answers. Lifted by
@@ -149,6 +150,8 @@ sent=0     # the same, plus a stall of this loop's own (see below)
 excused="" # that stall counted already
 counted="" # when the probe the verdict counts started (empty: none running)
 due=0      # when the next counted probe starts
+suspect=$suspect_us  # the suspicion now (see the answers below)
+peak=0     # the slowest recent answer
 start_prober
 say "watching $url (a probe counted every 0.2 s, bounded at 0.15 s; hold after 0.04 s unanswered; fall $fall, rise $rise)"
 while :; do
@@ -174,8 +177,8 @@ while :; do
   # bound, or (neither) the next counted probe.
   until_us=$due
   [ -z "$counted" ] || until_us=$((counted + probe_us))
-  if [ "$held" != yes ] && [ $((sent + suspect_us)) -lt "$until_us" ]; then
-    until_us=$((sent + suspect_us))
+  if [ "$held" != yes ] && [ $((sent + suspect)) -lt "$until_us" ]; then
+    until_us=$((sent + suspect))
   fi
   r=142
   if [ "$until_us" -gt "$now" ]; then
@@ -197,6 +200,14 @@ while :; do
     res=${reply#* }
     [ "$got" = "$out" ] || continue  # not this probe's: cannot happen, skip it
     out=""
+    # A host that made nginx slow lately (the slowest recent answer, forgotten by 1/64
+    # an answer: half in about 2 s) raises the suspicion to 3 times it, up to the bound.
+    clock
+    peak=$((peak - peak / 64))
+    [ $((now - asked)) -le "$peak" ] || peak=$((now - asked))
+    suspect=$((3 * peak))
+    [ "$suspect" -ge "$suspect_us" ] || suspect=$suspect_us
+    [ "$suspect" -le "$probe_us" ] || suspect=$probe_us
     # refused: nothing listens; empty: closed without an answer; else nginx answers.
     case $res in
       refused) rc=7 why="refused: nothing listens" ;;
@@ -219,7 +230,7 @@ while :; do
     read -r -t "$gap" -u "$nap"
   else
     clock
-    if [ "$held" != yes ] && [ "$now" -ge $((sent + suspect_us)) ]; then
+    if [ "$held" != yes ] && [ "$now" -ge $((sent + suspect)) ]; then
       late=$((now - until_us))
       if [ -z "$excused" ] && [ "$late" -gt $((suspect_us / 2)) ]; then
         # This loop woke that late: the host stalled, nginx with it. Once per probe,
