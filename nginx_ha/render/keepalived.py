@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from nginx_ha.render.hold import (
     HOLD_CHAIN,
@@ -23,6 +24,10 @@ from nginx_ha.topology import Layout, Node, Topology
 CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the HTTP probe
 NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
 WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
+# Seconds a watcher's probe may stay unanswered before the node is held (suspected hung;
+# docs/keepalived.md, "Hold, don't refuse"), also the pause between its probes; at most
+# the probe's own bound. nginx answers its local health location in well under 1 ms.
+WATCH_SUSPECT = Decimal("0.04")
 TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
 VIP_LINGER = 10  # seconds the VIP stays on lo after keepalived stopped (vrrp_state.sh)
 TRANSITIONS_KEPT = 200  # lines of the VRRP transition log on a node
@@ -192,16 +197,41 @@ def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
     )
 
 
+def watch_probe_timeout(interval: Decimal) -> Decimal:
+    """The bound of the watcher's counted probe: a fraction of its interval."""
+    return interval * WATCH_PROBE_TIMEOUT
+
+
+def watch_suspect(interval: Decimal) -> Decimal:
+    """How long the watcher's probe may stay unanswered before the hold goes on (and the
+    pause between probes): :data:`WATCH_SUSPECT`, at most the probe's bound."""
+    return min(WATCH_SUSPECT, watch_probe_timeout(interval))
+
+
+def _micros(seconds: Decimal) -> int:
+    return int(seconds * 1_000_000)
+
+
 def nginx_watch_script(topo: Topology, node: Node, layout: Layout) -> str:
     """The fast health path: a loop that asks this node's nginx every
     ``vrrp.check.watchInterval`` seconds and writes 0/1 to ``layout.health_file``
     (keepalived's track_file) when the verdict changes (fall/rise applied)."""
     check = topo.vrrp.check
-    probe = check.watch_interval * WATCH_PROBE_TIMEOUT
+    probe = watch_probe_timeout(check.watch_interval)
+    suspect = watch_suspect(check.watch_interval)
+    url = urlsplit(topo.nginx.health_url)
     return render_template(
         "keepalived/nginx_watch.sh.j2",
         node_name=node.name,
         url=topo.nginx.health_url,
+        probe_host=url.hostname,
+        probe_port=url.port or 80,
+        probe_path=url.path,
+        host_header=url.netloc,
+        interval_us=_micros(check.watch_interval),
+        probe_us=_micros(probe),
+        suspect_us=_micros(suspect),
+        suspect=suspect.normalize(),
         health_file=layout.health_file,
         health_file_text=layout.health_file,
         interval=check.watch_interval.normalize(),

@@ -44,14 +44,14 @@ def test_the_nodes_files_become_events_on_the_faults_clock(tmp_path):
     log.write_text(
         f"{FAULT_WALL - 60} watching http://127.0.0.1/nginx-ha/health\n"
         f"{FAULT_WALL - 59} verdict up\n"
-        f"{FAULT_WALL + 0.3} hold on: nginx accepts but does not answer\n"
+        f"{FAULT_WALL + 0.3} hold on: nginx accepts but does not answer (0.040 s)\n"
         "curl: (28) a stray line without a time\n"
-        f"{FAULT_WALL + 0.7} verdict down (curl exit 28)\n"
+        f"{FAULT_WALL + 0.7} verdict down (no answer in 0.15 s)\n"
     )
     got = timeline.watch_events(log, "lb-a", FAULT_WALL, since=-1.0)
     assert [(round(e.t, 3), e.what.split(":")[0]) for e in got] == [
         (0.3, "hold on"),
-        (0.7, "verdict down (curl exit 28)"),
+        (0.7, "verdict down (no answer in 0.15 s)"),
     ]
 
 
@@ -61,7 +61,7 @@ def test_a_timeline_is_written_as_json_png_and_svg(tmp_path):
         Event(-20.0, "lb-b", "vrrp", "BACKUP"),
         Event(0.0, "", "fault", "nginx hung on the MASTER (SIGSTOP)"),
         Event(0.3, "lb-a", "watch", "hold on: nginx accepts but does not answer"),
-        Event(0.7, "lb-a", "watch", "verdict down (curl exit 28)"),
+        Event(0.7, "lb-a", "watch", "verdict down (no answer in 0.15 s)"),
         Event(0.71, "lb-a", "vrrp", "FAULT"),
         Event(0.86, "lb-b", "vrrp", "MASTER"),
     ]

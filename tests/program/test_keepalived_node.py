@@ -249,7 +249,7 @@ def test_the_watcher_is_installed_and_started_before_keepalived(lb):
         assert result.get(f"{STAGED_FILE}::{lb}-{role}").parent == f"{KEEPALIVED}::{lb}", role
     script = result.named(f"{lb}-watch-script-upload").inputs["source"].text
     assert "health_file=/run/nginx-ha/nginx-health" in script
-    assert "sleep 0.2" in script
+    assert "\ninterval_us=200000 " in script  # vrrp.check.watchInterval 0.2 s
     unit = result.named(f"{lb}-watch-unit-upload").inputs["source"].text
     for expected in (
         "Restart=always",

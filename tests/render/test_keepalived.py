@@ -16,6 +16,7 @@ import stat
 import subprocess
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings, stackfiles
 from nginx_ha.render import cli as render_cli
+from nginx_ha.render import keepalived as render_keepalived
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
 from support import stacks
@@ -355,7 +357,7 @@ def test_every_script_passes_shellcheck(tmp_path):
 
 
 class Health(http.server.BaseHTTPRequestHandler):
-    mode = "ok"  # ok | hang | error | error-once
+    mode = "ok"  # ok | slow | hang | error | error-once
 
     def do_GET(self):  # noqa: N802 - http.server's name
         if Health.mode == "error-once":
@@ -365,7 +367,9 @@ class Health(http.server.BaseHTTPRequestHandler):
             return
         if Health.mode == "hang":
             time.sleep(3)
-        status = 200 if Health.mode == "ok" else 500
+        if Health.mode == "slow":  # over the watcher's suspicion, under its probe bound
+            time.sleep(0.08)
+        status = 200 if Health.mode in ("ok", "slow") else 500
         self.send_response(status)
         self.end_headers()
         self.wfile.write(b"ok\n")
@@ -462,14 +466,16 @@ def test_one_restart_per_outage_and_the_marker_clears_on_recovery(tmp_path, heal
 @contextlib.contextmanager
 def watcher_for(tmp_path: Path, port: int):
     """The rendered nginx_watch.sh for a nginx on ``port``, running; yields its health
-    file. Stopped (and waited for) afterwards."""
+    file (its "EPOCH WHAT" lines in ``watch.log`` beside it). Stopped (and waited for)
+    afterwards."""
     health = tmp_path / "run" / "nginx-health"
     layout = Layout(health_file=str(health), keepalived_state_dir=str(tmp_path / "state"))
     topo, layout = setup({"nginx": {"port": port}}, (2, 4, 3), layout)
     script = tmp_path / "nginx_watch.sh"
     script.write_text(render.nginx_watch_script(topo, topo.master, layout))
     script.chmod(0o755)
-    proc = subprocess.Popen([str(script)], start_new_session=True)
+    with open(health.parent.parent / "watch.log", "w") as log:
+        proc = subprocess.Popen([str(script)], stdout=log, start_new_session=True)
     try:
         yield health
     finally:
@@ -488,7 +494,6 @@ def wait_value(path: Path, value: str, timeout: float = 5) -> float:
     raise AssertionError(f"{path} holds {got!r}, not {value!r}, after {timeout} s")
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
 def test_the_watcher_writes_0_while_nginx_answers_and_1_when_it_hangs(tmp_path, health_server):
     Health.mode = "ok"
     with watcher_for(tmp_path, health_server.server_address[1]) as health:
@@ -504,13 +509,48 @@ def test_the_watcher_writes_0_while_nginx_answers_and_1_when_it_hangs(tmp_path, 
         assert not list(health.parent.glob("*.tmp.*"))  # the atomic write's temp is gone
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
+def test_the_watcher_suspects_a_hang_well_before_its_probe_bound():
+    """The hold's threshold (one home: render.keepalived) is under the counted probe's
+    bound, and never over it."""
+    assert render_keepalived.watch_suspect(Decimal("0.2")) == Decimal("0.04")
+    assert render_keepalived.watch_probe_timeout(Decimal("0.2")) == Decimal("0.15")
+    assert render_keepalived.watch_suspect(Decimal("0.04")) == Decimal("0.03")
+    topo, layout = setup({}, (2, 4, 3))
+    text = render.nginx_watch_script(topo, topo.master, layout)
+    assert "\nsuspect_us=40000 " in text and "\nprobe_us=150000 " in text
+    assert "curl" not in text  # no fork per probe
+
+
+def test_the_watcher_holds_a_slow_answer_and_lifts_it_without_a_verdict(tmp_path, health_server):
+    """nginx answering after 0.08 s: over the suspicion (0.04 s), so the hold goes on
+    (here "hold unavailable": no hold table), lifted by the answer; under the probe's
+    0.15 s, so the verdict stays up; the suspicion then rises with the late answers."""
+    Health.mode = "ok"
+    with watcher_for(tmp_path, health_server.server_address[1]) as health:
+        wait_value(health, "0")
+        Health.mode = "slow"
+        log = tmp_path / "watch.log"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "hold off" not in log.read_text():
+            time.sleep(0.02)
+        what = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+        assert "hold unavailable" in what and "hold off" in what, what
+        assert what.index("hold unavailable") < what.index("hold off"), what
+        # Still slow: the suspicion rose to 3 x the late answer (up to the 0.15 s bound),
+        # so the next slow answers (about 8 in 1 s) hold no more.
+        time.sleep(1)
+        Health.mode = "ok"
+        what = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+        assert what.count("hold unavailable") <= 2, what
+        time.sleep(0.5)
+        assert health.read_text() == "0\n"
+
+
 def test_the_watcher_writes_1_when_nothing_listens(tmp_path):
     with watcher_for(tmp_path, free_port()) as health:
         wait_value(health, "1")
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl")
 def test_one_failed_probe_is_not_an_outage(tmp_path, health_server):
     """fall 2: a single failure (an error answer for under one round) keeps 0."""
     Health.mode = "ok"

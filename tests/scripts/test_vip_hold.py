@@ -38,7 +38,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
     pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2"),
-    pytest.mark.skipif(shutil.which("curl") is None, reason="the watcher uses curl"),
 ]
 BACKENDS = [
     pytest.param(
