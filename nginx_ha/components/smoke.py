@@ -1,12 +1,14 @@
 """The smoke test: after every node's steps, a request through the VIP must be
 answered by the MASTER load balancer and a primary Tomcat.
 
-It runs on a BACKUP load balancer: its request crosses the network to whoever holds
-the VIP, so ``X-Served-By`` naming the MASTER shows the VIP is on the MASTER and
-reachable, and a BACKUP that wrongly holds the VIP too (split brain) would answer
-itself and fail the test. Its stdout (one summary line) is the stack output
-``smoke``; when it does not pass, the command fails and so does ``pulumi up``, with
-what it saw.
+It runs on a backend, not on a load balancer: every load balancer keeps a copy of the
+VIP on lo while keepalived runs (docs/keepalived.md, "Hold, don't refuse"), so a request
+to the VIP from one of them is answered by its own nginx and proves nothing (an
+end-to-end run's smoke test, asked from the BACKUP, saw only the BACKUP). From a
+backend the request crosses the network to whoever answers ARP for the VIP, so
+``X-Served-By`` naming the MASTER shows the VIP is on the MASTER and reachable. Its
+stdout (one summary line) is the stack output ``smoke``; when it does not pass, the
+command fails and so does ``pulumi up``, with what it saw.
 """
 
 from __future__ import annotations
@@ -28,12 +30,9 @@ TIMEOUT = 3
 
 
 def smoke_runner(topo: Topology) -> Node:
-    """The load balancer the smoke test runs on: the highest-priority BACKUP."""
-    master = topo.master
-    return max(
-        (lb for lb in topo.load_balancers if lb.name != master.name),
-        key=lambda lb: lb.priority or 0,
-    )
+    """The node the smoke test runs on: a backend (a backup-role one first: it serves
+    nothing while the primaries answer), never a load balancer (the VIP on its lo)."""
+    return min(topo.backends, key=lambda b: (b.role != "backup", b.name))
 
 
 def smoke_params(topo: Topology) -> dict[str, str | int]:
@@ -56,7 +55,7 @@ def smoke_test(
     depends_on: Sequence[pulumi.Resource],
     opts: pulumi.ResourceOptions,
 ) -> remote.Command:
-    """``{name}-smoke`` on a BACKUP, after ``depends_on`` (every node component).
+    """``{name}-smoke`` on a backend, after ``depends_on`` (every node component).
 
     It runs again when any rendered file, any VM or the script changes."""
     text = script("smoke.sh")

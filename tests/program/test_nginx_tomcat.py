@@ -95,11 +95,13 @@ def test_every_remote_step_waits_for_its_node_and_in_order(dev):
             assert f"{f}-stage" in run.waits_for(f"{node}-activate")
 
 
-def test_smoke_runs_on_a_backup_after_every_node(dev):
+def test_smoke_runs_on_a_backend_after_every_node(dev):
     run = dev
     smoke = run.named("nginx-ha-smoke")
-    # On the BACKUP: its request crosses the network to the VIP's holder.
-    assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.130"
+    # On a backend (tomcat-backup), not a load balancer: those have the VIP on lo and
+    # would answer themselves; from a backend the request crosses the network to the
+    # VIP's holder.
+    assert smoke.inputs["connection"]["value"]["host"] == "192.168.159.132"
     waits = run.waits_for("nginx-ha-smoke")
     for node in (*LBS, *BACKENDS):
         assert f"{node}-activate" in waits  # each node activated, behind its gate

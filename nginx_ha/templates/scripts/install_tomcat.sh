@@ -143,6 +143,8 @@ case $ACTION in
       pkg_install "$PKG" curl
       say "installed $PKG from the distribution"
     fi
+    # curl: this node's own checks, and the smoke test runs on a backend.
+    command -v curl >/dev/null || pkg_install curl
     # The port it listens on now: the activation moves it to TOMCAT_PORT.
     TOMCAT_PORT=$(configured_port)
     service_up
