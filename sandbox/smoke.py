@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import config, daemons
+from sandbox import config, daemons, vm
 
 NAME = "nginx-ha-sandbox-smoke"
 NETWORK = NAME
@@ -28,81 +28,37 @@ MAC = "52:54:00:5a:00:10"
 USER = "debian"
 
 
+# The smoke VM: shaped like the stack's (the provider's domain, cloud-init installing a
+# package as the stack's user-data does, so its apt step is proven to finish without
+# egress: the image carries the package lists and the packages).
+SPEC = vm.VmSpec(
+    name=NAME,
+    mac=MAC,
+    nat_bridge=NAT_BRIDGE,
+    nat_gateway=NAT_GATEWAY,
+    fallback_address=FALLBACK_ADDRESS,
+    memory_mib=1024,
+    vcpus=1,
+    packages=("qemu-guest-agent",),
+    provider_like=True,
+)
+assert SPEC.nat_address == NAT_ADDRESS and vm.USER == USER
+
+
 def user_data(public_key: str) -> str:
-    # packages: as the stack's user-data does, so cloud-init's apt step is proven to
-    # finish without egress (the image carries the package lists and the packages).
-    return (
-        "#cloud-config\n"
-        f"hostname: {NAME}\n"
-        "locale: C.UTF-8\n"
-        "users:\n"
-        f"  - name: {USER}\n"
-        "    sudo: 'ALL=(ALL) NOPASSWD:ALL'\n"
-        "    shell: /bin/bash\n"
-        "    lock_passwd: true\n"
-        f"    ssh_authorized_keys: ['{public_key}']\n"
-        "ssh_pwauth: false\n"
-        "manage_etc_hosts: true\n"
-        "packages: [qemu-guest-agent]\n"
-    )
+    return vm.user_data(SPEC, public_key)
 
 
 def meta_data(instance_id: str) -> str:
-    return f"instance-id: {instance_id}\nlocal-hostname: {NAME}\n"
+    return vm.meta_data(SPEC, instance_id)
 
 
 def network_config(address: str, gateway: str) -> str:
-    return (
-        "version: 2\n"
-        "ethernets:\n"
-        "  enp1s0:\n"
-        "    match:\n"
-        f"      macaddress: '{MAC}'\n"
-        "    set-name: enp1s0\n"
-        f"    addresses: ['{address}/24']\n"
-        f"    routes: [{{to: 0.0.0.0/0, via: '{gateway}'}}]\n"
-        f"    nameservers: {{addresses: ['{gateway}']}}\n"
-    )
+    return vm.network_config(SPEC, address, gateway)
 
 
 def domain_xml(paths: config.Paths, interface: str, console_log: Path) -> str:
-    pool = paths.pool_dir
-    return f"""<domain type='qemu'>
-  <name>{NAME}</name>
-  <memory unit='MiB'>1024</memory>
-  <vcpu placement='static'>1</vcpu>
-  <os>
-    <type arch='x86_64'>hvm</type>
-    <kernel>{paths.kernel}</kernel>
-    <initrd>{paths.initrd}</initrd>
-    <cmdline>{config.KERNEL_CMDLINE}</cmdline>
-  </os>
-  <features><pae/><acpi/><apic/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{pool}/{NAME}.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='{pool}/{NAME}-cidata.iso'/>
-      <target dev='hdd' bus='ide'/>
-      <readonly/>
-    </disk>
-    {interface}
-    <serial type='pty'>
-      <log file='{console_log}' append='off'/>
-      <target port='0'/>
-    </serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-    <graphics type='spice' autoport='yes'/>
-    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
-  </devices>
-</domain>
-"""
+    return vm.domain_xml(paths, SPEC, interface, console_log)
 
 
 def _ssh(key: Path, address: str, command: str, timeout: float) -> subprocess.CompletedProcess:

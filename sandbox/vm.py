@@ -37,6 +37,11 @@ class VmSpec:
     memory_mib: int = 2048
     vcpus: int = 2
     disk_gib: int = 4
+    # Packages cloud-init installs at first boot (from the image's apt cache).
+    packages: tuple[str, ...] = ()
+    # Shaped like the libvirt provider's domains (spice graphics, a guest-agent
+    # channel): the smoke VM, which proves the sandbox for the stack's VMs.
+    provider_like: bool = False
 
     @property
     def network(self) -> str:
@@ -60,6 +65,7 @@ def user_data(spec: VmSpec, public_key: str) -> str:
         f"    ssh_authorized_keys: ['{public_key}']\n"
         "ssh_pwauth: false\n"
         "manage_etc_hosts: true\n"
+        + (f"packages: [{', '.join(spec.packages)}]\n" if spec.packages else "")
     )
 
 
@@ -83,6 +89,12 @@ def network_config(spec: VmSpec, address: str, gateway: str) -> str:
 
 def domain_xml(paths: config.Paths, spec: VmSpec, interface: str, console_log: Path) -> str:
     pool = paths.pool_dir
+    provider_like = (
+        "\n    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+        "\n    <graphics type='spice' autoport='yes'/>"
+        if spec.provider_like
+        else ""
+    )
     return f"""<domain type='qemu'>
   <name>{spec.name}</name>
   <memory unit='MiB'>{spec.memory_mib}</memory>
@@ -112,7 +124,7 @@ def domain_xml(paths: config.Paths, spec: VmSpec, interface: str, console_log: P
       <log file='{console_log}' append='off'/>
       <target port='0'/>
     </serial>
-    <console type='pty'><target type='serial' port='0'/></console>
+    <console type='pty'><target type='serial' port='0'/></console>{provider_like}
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
   </devices>
 </domain>
