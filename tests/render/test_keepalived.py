@@ -464,13 +464,16 @@ def test_one_restart_per_outage_and_the_marker_clears_on_recovery(tmp_path, heal
 
 
 @contextlib.contextmanager
-def watcher_for(tmp_path: Path, port: int):
+def watcher_for(tmp_path: Path, port: int, watch_interval: float | None = None):
     """The rendered nginx_watch.sh for a nginx on ``port``, running; yields its health
     file (its "EPOCH WHAT" lines in ``watch.log`` beside it). Stopped (and waited for)
-    afterwards."""
+    afterwards. ``watch_interval``: another vrrp.check.watchInterval than the default."""
     health = tmp_path / "run" / "nginx-health"
     layout = Layout(health_file=str(health), keepalived_state_dir=str(tmp_path / "state"))
-    topo, layout = setup({"nginx": {"port": port}}, (2, 4, 3), layout)
+    overrides: dict = {"nginx": {"port": port}}
+    if watch_interval is not None:
+        overrides["vrrp"] = {"check": {"watchInterval": watch_interval}}
+    topo, layout = setup(overrides, (2, 4, 3), layout)
     script = tmp_path / "nginx_watch.sh"
     script.write_text(render.nginx_watch_script(topo, topo.master, layout))
     script.chmod(0o755)
@@ -552,16 +555,20 @@ def test_the_watcher_writes_1_when_nothing_listens(tmp_path):
 
 
 def test_one_failed_probe_is_not_an_outage(tmp_path, health_server):
-    """fall 2: a single failure (an error answer for under one round) keeps 0."""
+    """fall 2: a single failure (an error answer for under one round) keeps 0.
+
+    With a 0.5 s watch interval (probe bound 0.375 s): at the default 0.15 s bound, a
+    loaded machine (the test server is Python, in this process) answered a later probe
+    too late, which is a second failure and rightly an outage."""
     Health.mode = "ok"
-    with watcher_for(tmp_path, health_server.server_address[1]) as health:
+    with watcher_for(tmp_path, health_server.server_address[1], watch_interval=0.5) as health:
         wait_value(health, "0")
         Health.mode = "error-once"  # the next probe fails, the later ones pass
         deadline = time.monotonic() + 3
         while Health.mode != "ok" and time.monotonic() < deadline:
             time.sleep(0.01)
         assert Health.mode == "ok"
-        time.sleep(1)
+        time.sleep(1.5)
         assert health.read_text() == "0\n"
 
 
