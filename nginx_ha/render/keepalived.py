@@ -25,9 +25,12 @@ CHECK_PROBE_TIMEOUT = Decimal("0.9")  # fraction of the check's timeout for the 
 NGINX_RESTART_TIMEOUT = 20  # seconds the one restart may take (it runs detached)
 WATCH_PROBE_TIMEOUT = Decimal("0.75")  # fraction of the watch interval for the HTTP probe
 # Seconds a watcher's probe may stay unanswered before the node is held (suspected hung;
-# docs/keepalived.md, "Hold, don't refuse"), also the pause between its probes; at most
+# docs/keepalived.md, "Hold, don't refuse"), also the pause between its probes: 0.04 s,
+# or a fifth of a longer watch interval (a stack that asks for slower probes gets them:
+# the sandbox's 1 s interval under emulation probes 5 times a second, not 25), at most
 # the probe's own bound. nginx answers its local health location in well under 1 ms.
 WATCH_SUSPECT = Decimal("0.04")
+WATCH_SUSPECT_SHARE = Decimal("0.2")  # of the watch interval, when that is more
 TRACK_FILE = "nginx_health"  # keepalived.conf's track_file block the watcher feeds
 VIP_LINGER = 10  # seconds the VIP stays on lo after keepalived stopped (vrrp_state.sh)
 TRANSITIONS_KEPT = 200  # lines of the VRRP transition log on a node
@@ -204,8 +207,9 @@ def watch_probe_timeout(interval: Decimal) -> Decimal:
 
 def watch_suspect(interval: Decimal) -> Decimal:
     """How long the watcher's probe may stay unanswered before the hold goes on (and the
-    pause between probes): :data:`WATCH_SUSPECT`, at most the probe's bound."""
-    return min(WATCH_SUSPECT, watch_probe_timeout(interval))
+    pause between probes): :data:`WATCH_SUSPECT` or :data:`WATCH_SUSPECT_SHARE` of the
+    interval, whichever is more, at most the probe's bound."""
+    return min(max(WATCH_SUSPECT, interval * WATCH_SUSPECT_SHARE), watch_probe_timeout(interval))
 
 
 def _micros(seconds: Decimal) -> int:

@@ -518,6 +518,10 @@ def test_the_watcher_suspects_a_hang_well_before_its_probe_bound():
     assert render_keepalived.watch_suspect(Decimal("0.2")) == Decimal("0.04")
     assert render_keepalived.watch_probe_timeout(Decimal("0.2")) == Decimal("0.15")
     assert render_keepalived.watch_suspect(Decimal("0.04")) == Decimal("0.03")
+    # A slower watch interval probes more slowly too: a fifth of it (the sandbox's 1 s
+    # under emulation: 5 probes a second; 25 put its load balancers in FAULT).
+    assert render_keepalived.watch_suspect(Decimal("0.1")) == Decimal("0.04")
+    assert render_keepalived.watch_suspect(Decimal("1")) == Decimal("0.2")
     topo, layout = setup({}, (2, 4, 3))
     text = render.nginx_watch_script(topo, topo.master, layout)
     assert "\nsuspect_us=40000 " in text and "\nprobe_us=150000 " in text
