@@ -423,7 +423,11 @@ def tests_table(d: dict[str, Any]) -> list[str]:
     ]
     for r in d["rows"]:
         slow = r.get("slowest") or []
-        first = f"{slow[0]['test'].rsplit('.', 1)[-1]} {slow[0]['s']:g} s" if slow else ""
+        first = (
+            f"{slow[0]['test'].rsplit('.', 1)[-1]} {slow[0]['s']:g} s"
+            if slow and slow[0]["s"] > 0
+            else ""
+        )
         counts = [str(r.get(k, "")) for k in ("passed", "skipped", "failed")]
         out.append(
             f"| {r['step']} | {r['seconds']:.1f} s | " + " | ".join(counts) + f" | {first} |"
