@@ -31,6 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from nginx_ha.render.params import script_text
+from nginx_ha.render.templates import template_file
+from nginx_ha.topology import Layout
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config
 from sandbox.bounded import bounded
@@ -75,6 +78,23 @@ LOOP_LIMIT = LIMITS["up-change"] + 60
 # location still answers 200 (issue 13: keepalived's check alone would keep the VIP
 # there). The rollout's gate must catch it at the first load balancer.
 BROKEN_READ_TIMEOUT = "0.001"
+# After a failed check, each load balancer's journal since this long ago (journalctl
+# --since) is kept in .run/e2e/diag-NODE.txt (templates/sandbox/diagnose.sh).
+DIAG_SINCE = "-2h"
+
+
+def diagnose_script(since: str = DIAG_SINCE) -> str:
+    """templates/sandbox/diagnose.sh as a load balancer runs it (as root, on stdin)."""
+    layout = Layout()
+    return script_text(
+        template_file("sandbox/diagnose.sh"),
+        {
+            "STATE_DIR": layout.vrrp_state_dir,
+            "DRAIN_DIR": layout.drain_dir,
+            "HEALTH_FILE": layout.health_file,
+            "SINCE": since,
+        },
+    )
 
 
 def step_ends(events: Path) -> dict[str, float]:
@@ -234,28 +254,27 @@ class E2E:
         uri = config.libvirt_uri(config.Paths.for_checkout().socket)
         return self.run(["virsh", "-c", uri, *args], check=check, timeout=60).stdout
 
+    def ssh_cmd(self, ip: str, command: str) -> list[str]:
+        return [
+            "ssh",
+            "-i",
+            str(KEY),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            f"debian@{ip}",
+            command,
+        ]
+
     def ssh(self, ip: str, command: str, timeout: float = 60) -> str:
-        return self.run(
-            [
-                "ssh",
-                "-i",
-                str(KEY),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=10",
-                f"debian@{ip}",
-                command,
-            ],
-            netns=True,
-            timeout=timeout,
-        ).stdout
+        return self.run(self.ssh_cmd(ip, command), netns=True, timeout=timeout).stdout
 
     def vip_get(self, timeout: float = 3) -> tuple[str, str]:
         """(X-Served-By, backend name) of one request to the VIP from the namespace."""
@@ -672,6 +691,31 @@ class E2E:
             lock.unlink(missing_ok=True)
         return bool(locks)
 
+    def diagnose(self) -> None:
+        """After a failed check or an error: what each load balancer says about its
+        recent past (VRRP transitions, flags, journal; templates/sandbox/diagnose.sh)
+        into WORK/diag-NODE.txt, before the stack goes. Its transitions are printed."""
+        for name, n in self.outputs.get("nodes", {}).items():
+            if n.get("role") not in ("MASTER", "BACKUP"):
+                continue
+            path = WORK / f"diag-{name}.txt"
+            try:
+                p = self.run(
+                    self.ssh_cmd(n["ip"], "sudo bash -s"),
+                    netns=True,
+                    check=False,
+                    timeout=90,
+                    input=diagnose_script(),
+                    name=f"diagnose {name}",
+                )
+                text = (p.stdout or "") + (p.stderr or "")
+            except Exception as exc:  # noqa: BLE001 - a report of a failure must not fail
+                text = f"could not ask {name}: {exc}"
+            path.write_text(text)
+            self.out(f"== diagnostics of {name}: .run/e2e/{path.name}")
+            for line in _section(text, "transitions").splitlines()[-8:]:
+                self.out(f"   {name} transition: {line}")
+
     def summary(self, ok: bool, error: str | None) -> dict:
         return {
             "ok": ok,
@@ -680,6 +724,12 @@ class E2E:
             "checks": [{"check": c, "ok": o, "detail": d} for c, o, d in self.checks],
             "loops": self.loops,
         }
+
+
+def _section(text: str, title: str) -> str:
+    """The lines of diagnose.sh's section whose title starts with ``title``."""
+    m = re.search(rf"^== {re.escape(title)}[^\n]*\n(.*?)(?=^== |\Z)", text, re.M | re.S)
+    return m.group(1).strip() if m else ""
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -801,6 +851,10 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         error = "interrupted (Ctrl-C or TERM)"
         log(f"== {error}: cleaning up")
     finally:
+        interrupted = bool(error and error.startswith("interrupted"))
+        failed = bool(error) or not all(c[1] for c in e.checks)
+        if failed and not interrupted and e.outputs:
+            e.diagnose()  # before the stack goes (not on Ctrl-C: that wants out)
         if not args.keep:
             try:
                 e.cleanup()

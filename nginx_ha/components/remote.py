@@ -21,6 +21,7 @@ from nginx_ha.render import script, sha256
 from nginx_ha.render.params import script_text
 from nginx_ha.render.rollout import Artefact, stage_params
 from nginx_ha.topology import Layout, Node, Topology
+from nginx_ha.topology.hostkeys import PUBLIC_KEY_FILE
 
 NO_LOG = remote.Logging.NONE
 SECRET_OUTPUTS = ["stdout", "stderr"]
@@ -69,11 +70,12 @@ def script_text_command(text: str, params: Mapping[str, str | int] | None = None
 def wait_ready(
     name: str, conn: remote.ConnectionArgs, instance_id: str, opts: pulumi.ResourceOptions
 ) -> remote.Command:
-    """Retries until SSH answers, then waits for cloud-init to finish on the VM."""
+    """Retries until SSH answers, then waits for cloud-init to finish on the VM (and
+    makes the pinned public host key readable, templates/scripts/wait_ready.sh)."""
     return remote.Command(
         f"{name}-wait-ready",
         connection=conn,
-        create=script_command("wait_ready.sh"),
+        create=script_command("wait_ready.sh", {"HOST_KEY_PUB": PUBLIC_KEY_FILE}),
         # A new instance (replaced domain) is a new machine to wait for.
         triggers=[instance_id],
         opts=opts,

@@ -30,6 +30,8 @@ MIN_SEED_BYTES = 32
 # The stand-in seed of the offline render without --with-secrets: its keys are public
 # knowledge, so they are only ever shown, never deployed.
 PLACEHOLDER_SEED = "placeholder-host-key-seed-not-a-secret-0000"  # noqa: S105
+# Where cloud-init installs the public half on the node (ssh_keys: ed25519_public).
+PUBLIC_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
 
 
 @dataclass(frozen=True)

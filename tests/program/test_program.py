@@ -149,6 +149,8 @@ def test_every_vm_waits_for_cloud_init_over_ssh_with_a_secret_key(dev):
     for w in waits:
         vm = w.name.removesuffix("-wait-ready")
         assert "cloud-init status --wait" in w.inputs["create"]
+        # The pinned public key cloud-init wrote, made readable (tests/unit/test_wait_ready.py).
+        assert "HOST_KEY_PUB=/etc/ssh/ssh_host_ed25519_key.pub\n" in w.inputs["create"]
         assert stacks.TEST_PRIVATE_KEY not in w.inputs["create"]
         # Over SSH to the VM, with the key as a secret; after its domain exists.
         assert rpc.is_rpc_secret(w.inputs["connection"])

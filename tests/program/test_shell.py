@@ -104,11 +104,12 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
 
 
 def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
-    from sandbox import config, daemons, labvm
+    from sandbox import config, daemons, e2e, labvm
 
     return {
         "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
         "sandbox/lab_vm_setup.sh": labvm.setup_script(),
+        "sandbox/diagnose.sh": e2e.diagnose_script(),
     }
 
 
