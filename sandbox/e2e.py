@@ -142,6 +142,7 @@ class E2E:
         self.parallel = parallel  # None: Pulumi's default (--parallel), as a user gets
         self.netns: str | None = NETNS  # None: run the commands here (the unit tests)
         self.loops: dict[str, dict] = {}  # the request loop's figures per change
+        self.diagnosed = False  # the load balancers' reports kept (diagnose)
 
     # ------------------------------------------------------------------ helpers
     def phase(self, name: str, seconds: float, notes: str = "") -> None:
@@ -444,13 +445,15 @@ class E2E:
         return master, first
 
     def vip_holders(self) -> list[str]:
-        """The load balancers that have the VIP on an interface now (over SSH)."""
+        """The load balancers that have the VIP on an interface now (over SSH). Not
+        lo: every load balancer keeps a copy there (vrrp_state.sh, "linger"), which
+        answers no ARP; the holder is the one with it on its VRRP interface."""
         vip = re.escape(str(self.outputs["vip"]))
         held = []
         for name, n in self.outputs["nodes"].items():
             if n.get("role") in ("MASTER", "BACKUP"):
                 text = self.ssh(n["ip"], "ip -o -4 addr show", timeout=30)
-                if re.search(rf"\sinet {vip}/", text):
+                if _holds(text, vip):
                     held.append(name)
         return held
 
@@ -695,6 +698,7 @@ class E2E:
         """After a failed check or an error: what each load balancer says about its
         recent past (VRRP transitions, flags, journal; templates/sandbox/diagnose.sh)
         into WORK/diag-NODE.txt, before the stack goes. Its transitions are printed."""
+        self.diagnosed = True
         for name, n in self.outputs.get("nodes", {}).items():
             if n.get("role") not in ("MASTER", "BACKUP"):
                 continue
@@ -724,6 +728,14 @@ class E2E:
             "checks": [{"check": c, "ok": o, "detail": d} for c, o, d in self.checks],
             "loops": self.loops,
         }
+
+
+def _holds(ip_addr_text: str, vip_pattern: str) -> bool:
+    """Whether ``ip -o -4 addr show`` names the VIP on an interface other than lo."""
+    return any(
+        m.group(1) != "lo"
+        for m in re.finditer(rf"^\d+:\s+(\S+)\s+inet {vip_pattern}/", ip_addr_text, re.M)
+    )
 
 
 def _section(text: str, title: str) -> str:
@@ -842,6 +854,8 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         e.check_nginx_change()
         e.check_broken_change()
         e.check_failover()
+        if not all(c[1] for c in e.checks):
+            e.diagnose()  # before the stack goes
         if not args.keep:
             e.destroy()
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then cleaned up
@@ -853,7 +867,7 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
     finally:
         interrupted = bool(error and error.startswith("interrupted"))
         failed = bool(error) or not all(c[1] for c in e.checks)
-        if failed and not interrupted and e.outputs:
+        if failed and not interrupted and e.outputs and not e.diagnosed:
             e.diagnose()  # before the stack goes (not on Ctrl-C: that wants out)
         if not args.keep:
             try:

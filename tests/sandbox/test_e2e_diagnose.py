@@ -128,3 +128,49 @@ def test_the_run_asks_after_a_failed_check_and_before_the_stack_goes(tmp_path, m
     # cleanup once for a sandbox that was up (a previous run's resources), then the
     # report, then the cleanup of this run's stack.
     assert order == ["cleanup", "up", "diagnose", "cleanup"]
+
+
+def test_a_failed_check_is_reported_once_before_the_destroy(tmp_path, monkeypatch):
+    import argparse
+
+    import sandbox.daemons as daemons_mod
+
+    monkeypatch.setattr(e2e, "WORK", tmp_path)
+    monkeypatch.setattr(daemons_mod, "status", lambda paths: {"up": False})
+    monkeypatch.setattr(daemons_mod, "down", lambda paths, out=print: None)
+    order: list[str] = []
+    run = e2e.E2E(out=lambda m: None)
+
+    def up():
+        run.outputs = {"nodes": {"nginx-master": {"role": "MASTER", "ip": "192.0.2.1"}}}
+
+    def diagnose():
+        order.append("diagnose")
+        run.diagnosed = True
+
+    for name in ("prepare", "sandbox_up", "bootstrap", "check_status", "check_clones"):
+        monkeypatch.setattr(run, name, lambda *a: None)
+    for name in ("check_no_changes", "check_nginx_change", "check_broken_change"):
+        monkeypatch.setattr(run, name, lambda: None)
+    monkeypatch.setattr(run, "up", up)
+    monkeypatch.setattr(run, "check_vip", lambda: run.check("a check", False, "failed"))
+    monkeypatch.setattr(run, "check_failover", lambda: None)
+    monkeypatch.setattr(run, "diagnose", diagnose)
+    monkeypatch.setattr(run, "destroy", lambda: order.append("destroy"))
+    monkeypatch.setattr(run, "cleanup", lambda: order.append("cleanup"))
+    args = argparse.Namespace(checks_only=False, keep=False)
+    assert e2e._session(run, args, log=lambda m: None) == 1
+    assert order == ["diagnose", "destroy", "cleanup"]
+
+
+def test_the_vip_on_lo_is_not_holding_it():
+    text = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
+        "1: lo    inet 192.168.159.110/32 scope global lo\\       valid_lft forever\n"
+        "2: enp1s0    inet 192.168.159.130/24 brd 192.168.159.255 scope global enp1s0\n"
+    )
+    vip = "192\\.168\\.159\\.110"
+    assert not e2e._holds(text, vip)  # every load balancer has this copy on lo
+    held = text + "2: enp1s0    inet 192.168.159.110/24 scope global secondary enp1s0\n"
+    assert e2e._holds(held, vip)
+    assert not e2e._holds(held, "192\\.168\\.159\\.11")  # a whole address, not a prefix
