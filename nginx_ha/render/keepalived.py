@@ -180,6 +180,11 @@ def check_restart_marker(layout: Layout) -> str:
     return posixpath.join(layout.keepalived_state_dir, "check_nginx.restarted")
 
 
+def check_slow_counter(layout: Layout) -> str:
+    """Where the check counts its unanswered probes in a row (check_nginx.sh.j2)."""
+    return posixpath.join(layout.keepalived_state_dir, "check_nginx.slow")
+
+
 def vrrp_state_file(layout: Layout) -> str:
     return posixpath.join(layout.keepalived_state_dir, "vrrp.state")
 
@@ -194,6 +199,8 @@ def check_nginx_script(topo: Topology, node: Node, layout: Layout) -> str:
         url=topo.nginx.health_url,
         restart=layout.nginx_restart,
         marker=check_restart_marker(layout),
+        slow=check_slow_counter(layout),
+        fall=topo.vrrp.check.fall,
         timeout=timeout,
         probe_timeout=probe.normalize(),
         restart_timeout=NGINX_RESTART_TIMEOUT,

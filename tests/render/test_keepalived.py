@@ -440,7 +440,23 @@ def test_a_hung_nginx_counts_as_down_within_the_timeout(tmp_path, health_server)
     rc, seconds = run_check(script)
     assert rc == 1
     assert seconds < 2.5  # bounded by the probe's 0.72 s, not the 3 s hang
+    # One slow answer restarts nothing (a loaded host must not restart the nginx that
+    # serves the VIP); the fall-th (2) unanswered check in a row does, once.
+    time.sleep(0.3)
+    assert not restarted.exists()
+    assert run_check(script)[0] == 1
     assert wait_for(restarted, 1) == ["restart"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the check uses curl")
+def test_an_answer_between_slow_checks_starts_the_count_again(tmp_path, health_server):
+    port = health_server.server_address[1]
+    script, restarted, _ = check_script_for(tmp_path, port)
+    for mode in ("hang", "ok", "hang", "ok"):
+        Health.mode = mode
+        assert run_check(script)[0] == (1 if mode == "hang" else 0)
+    time.sleep(0.3)
+    assert not restarted.exists()  # never two slow checks in a row
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the check uses curl")

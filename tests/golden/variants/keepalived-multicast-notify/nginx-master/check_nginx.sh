@@ -3,24 +3,39 @@
 # keepalived's health check (vrrp_script chk_nginx): exit 0 when this node's own nginx
 # answers its health URL, else 1. Asking over HTTP counts a hung nginx as down, and
 # only this node's nginx is asked (never `ps`/`killall`, which see every nginx on the
-# host). On the first failure of an outage it starts one restart in the background
-# and reports the failure; keepalived's fall/rise counters decide the rest.
+# host). An outage gets one restart, started in the background, and the check reports
+# the failure; keepalived's fall/rise counters decide the rest. Nothing listening or a
+# bad answer: the restart comes at the first failure. No answer within the bound (a
+# hung nginx, or a host too loaded to let it answer): only at the 2th such check in
+# a row (fall), when keepalived has moved the VIP already, so one slow answer never
+# restarts the nginx that serves the VIP.
 set -u
 
 node=nginx-master
 url=http://127.0.0.1/nginx-ha/health
 restart='systemctl restart nginx'
 marker=/run/nginx-ha/check_nginx.restarted
+slow=/run/nginx-ha/check_nginx.slow
 
 # Bounded: keepalived kills the check after its timeout (1 s).
-if curl --silent --fail --output /dev/null --max-time 0.9 \
-  --noproxy '*' "$url"; then
-  rm -f "$marker"
+rc=0
+curl --silent --fail --output /dev/null --max-time 0.9 \
+  --noproxy '*' "$url" || rc=$?
+if [ "$rc" = 0 ]; then
+  rm -f "$marker" "$slow"
   exit 0
 fi
 
+mkdir -p "$(dirname "$marker")"
+if [ "$rc" = 28 ]; then  # curl: no answer within the bound
+  n=$(($(cat "$slow" 2>/dev/null || echo 0) + 1))
+  echo "$n" >"$slow"
+  [ "$n" -ge 2 ] || exit 1
+else
+  rm -f "$slow"
+fi
+
 if [ ! -e "$marker" ]; then
-  mkdir -p "$(dirname "$marker")"
   date +%s >"$marker"
   logger -t nginx-ha-check "nginx on $node does not answer $url; restarting it once" || true
   # Detached so keepalived's timeout does not cut the restart short.
