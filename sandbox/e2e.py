@@ -78,6 +78,9 @@ LOOP_LIMIT = LIMITS["up-change"] + 60
 # location still answers 200 (issue 13: keepalived's check alone would keep the VIP
 # there). The rollout's gate must catch it at the first load balancer.
 BROKEN_READ_TIMEOUT = "0.001"
+# The working change, and the value the revert goes back to: the stack's readTimeout is
+# 5 s (Pulumi.sandbox.yaml); a Tomcat in an emulated VM can take over a second.
+CHANGED_READ_TIMEOUT = "4"
 # After a failed check, each load balancer's journal since this long ago (journalctl
 # --since) is kept in .run/e2e/diag-NODE.txt (templates/sandbox/diagnose.sh).
 DIAG_SINCE = "-2h"
@@ -495,7 +498,7 @@ class E2E:
 
     def check_nginx_change(self) -> None:
         master, _ = self.lb_roles()
-        self.set_read_timeout("2")
+        self.set_read_timeout(CHANGED_READ_TIMEOUT)
         p = self.pulumi("preview", "--json", check=False)
         (WORK / "preview-nginx.json").write_text(p.stdout + p.stderr)
         try:
@@ -542,7 +545,7 @@ class E2E:
         read = self.lb_facts(master).get("read", "")
         self.check(
             "the new nginx setting is live on the MASTER",
-            read == "proxy_read_timeout 2s",
+            read == f"proxy_read_timeout {CHANGED_READ_TIMEOUT}s",
             read or "no proxy_read_timeout",
         )
 
@@ -590,16 +593,17 @@ class E2E:
         self.check(
             f"broken change: {first} rolled back (its nginx.conf is the previous one)",
             after[first].get("conf") == before[first].get("conf")
-            and after[first].get("read") == "proxy_read_timeout 2s",
+            and after[first].get("read") == f"proxy_read_timeout {CHANGED_READ_TIMEOUT}s",
             f"nginx.conf {before[first].get('conf')} -> {after[first].get('conf')} "
             f"({after[first].get('read') or 'no proxy_read_timeout'})",
         )
         # Reverted, `up` passes again, with the loop running.
-        self.set_read_timeout("2")
+        self.set_read_timeout(CHANGED_READ_TIMEOUT)
         p, loop = self.up_under_loop("the revert", "up-revert.log")
         self.phase("up after reverting the broken change", loop["up_seconds"], loop_text(loop))
         self.check(
-            "revert (nginx.readTimeout 2): up passes, no failed request through the VIP",
+            f"revert (nginx.readTimeout {CHANGED_READ_TIMEOUT}): up passes, no failed request "
+            "through the VIP",
             p.returncode == 0 and loop["sent"] > 0 and loop["failed"] == 0,
             f"rc {p.returncode}; {loop_text(loop)}"
             + ("" if p.returncode == 0 else f": {_tail(p.stdout, 8)}"),
