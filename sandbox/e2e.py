@@ -155,6 +155,10 @@ class E2E:
     def check(self, name: str, ok: bool, detail: str = "") -> bool:
         self.checks.append((name, bool(ok), detail))
         self.out(f"== check {'PASS' if ok else 'FAIL'} {name}: {detail}")
+        if not ok and not self.diagnosed and self.outputs:
+            # At once: a later step (the failover check restarts the MASTER) would take
+            # what the nodes remember of the failure with it.
+            self.diagnose()
         return bool(ok)
 
     def run(
@@ -858,8 +862,6 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         e.check_nginx_change()
         e.check_broken_change()
         e.check_failover()
-        if not all(c[1] for c in e.checks):
-            e.diagnose()  # before the stack goes
         if not args.keep:
             e.destroy()
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then cleaned up

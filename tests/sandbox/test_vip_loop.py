@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sandbox.vip_loop import VipLoop, loop_figures, loop_text
+from sandbox.vip_loop import INTERVAL, VipLoop, loop_figures, loop_text
 
 pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
 
@@ -72,6 +72,7 @@ def test_the_loop_runs_and_is_read_as_it_goes(tmp_path):
         f = loop.stop()  # long before its 30 s: stopped, not run out
     finally:
         server.shutdown()
-    assert 20 <= f["sent"] <= 150 and f["failed"] == 0, f
+    # About one request per INTERVAL over the second it ran (its start takes a moment).
+    assert 0.5 / INTERVAL <= f["sent"] <= 3 / INTERVAL and f["failed"] == 0, f
     assert f["served_by"] == [(f["served_by"][0][0], "nginx-master")]
     assert len((tmp_path / "loop.jsonl").read_text().splitlines()) >= f["sent"]
