@@ -219,9 +219,28 @@ def test_an_nginx_setting_change_leaves_every_keepalived_step_alone():
 
 
 def test_a_check_setting_change_reruns_only_the_config_and_watcher_steps():
-    """fall/rise are in keepalived.conf (the check script) and in the watcher."""
+    """fall/rise are in keepalived.conf (the check script's counters) and in the
+    watcher; fall also in the check script (a slow nginx is restarted only at the
+    fall-th slow check in a row)."""
     before = triggers(run())
     after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"fall": 3}}))
+    assert changed(before, after) == ACTIVATIONS | {
+        f"{lb}-{step}"
+        for lb in LBS
+        for step in (
+            "keepalived-conf-upload",
+            "keepalived-conf-stage",
+            "watch-script-upload",
+            "watch-script-stage",
+            "check-script-upload",
+            "check-script-stage",
+        )
+    }
+
+
+def test_a_rise_change_leaves_the_check_script_alone():
+    before = triggers(run())
+    after = triggers(run(vrrp={"virtualRouterId": 121, "check": {"rise": 3}}))
     assert changed(before, after) == ACTIVATIONS | {
         f"{lb}-{step}"
         for lb in LBS
