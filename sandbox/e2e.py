@@ -35,7 +35,7 @@ from nginx_ha.render.params import script_text
 from nginx_ha.render.templates import template_file
 from nginx_ha.topology import Layout
 from nginx_ha.topology.naming import parse_page_marker
-from sandbox import config
+from sandbox import config, vm
 from sandbox.bounded import bounded
 from sandbox.vip_loop import VipLoop, loop_text
 from support.netns import in_ns, processes
@@ -263,23 +263,7 @@ class E2E:
         return self.run(["virsh", "-c", uri, *args], check=check, timeout=60).stdout
 
     def ssh_cmd(self, ip: str, command: str) -> list[str]:
-        return [
-            "ssh",
-            "-i",
-            str(KEY),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=10",
-            f"debian@{ip}",
-            command,
-        ]
+        return vm.ssh_argv(KEY, ip, command, connect_timeout=10)
 
     def ssh(self, ip: str, command: str, timeout: float = 60) -> str:
         return self.run(self.ssh_cmd(ip, command), netns=True, timeout=timeout).stdout

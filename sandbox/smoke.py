@@ -63,25 +63,7 @@ def domain_xml(paths: config.Paths, interface: str, console_log: Path) -> str:
 
 def _ssh(key: Path, address: str, command: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
-        daemons.in_netns(
-            [
-                "ssh",
-                "-i",
-                str(key),
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "LogLevel=ERROR",
-                f"{USER}@{address}",
-                command,
-            ]
-        ),
+        daemons.in_netns(vm.ssh_argv(key, address, command)),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -27,6 +27,31 @@ from sandbox import config, daemons
 USER = "debian"
 
 
+def ssh_argv(
+    key: Path | str,
+    address: str,
+    command: str,
+    *,
+    connect_timeout: int = 5,
+    options: Sequence[str] = (),
+) -> list[str]:
+    """``ssh`` as USER to a VM in the sandbox (run it inside the namespace): the key
+    given, batch mode, no host key kept or checked (the VMs here are throwaway and
+    reached only from the namespace), ``command`` as the remote command line, and
+    ``options`` (``-o`` values) added."""
+    argv = ["ssh", "-i", str(key)]
+    for option in (
+        "BatchMode=yes",
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        f"ConnectTimeout={connect_timeout}",
+        *options,
+        "LogLevel=ERROR",
+    ):
+        argv += ["-o", option]
+    return [*argv, f"{USER}@{address}", command]
+
+
 @dataclass(frozen=True)
 class VmSpec:
     name: str
@@ -250,27 +275,11 @@ class Vm:
         return self.paths.root / "pool" / f"{self.spec.name}-cidata.iso"
 
     def _ssh_argv(self, command: Sequence[str]) -> list[str]:
+        # ssh hands the remote side one command line: each argument quoted.
         return daemons.in_netns(
-            [
-                "ssh",
-                "-i",
-                str(self.key),
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "ServerAliveInterval=15",
-                "-o",
-                "LogLevel=ERROR",
-                f"{USER}@{self.address}",
-                # ssh hands the remote side one command line: each argument quoted.
-                shlex.join(command),
-            ]
+            ssh_argv(
+                self.key, self.address, shlex.join(command), options=("ServerAliveInterval=15",)
+            )
         )
 
     def ssh(

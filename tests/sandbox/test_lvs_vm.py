@@ -168,3 +168,28 @@ def test_traffic_goes_through_the_ipvs_directors_in_a_vm(tmp_path, capsys):
             assert r["recovered_at"] is not None, r  # only the survivor answers
             assert r["counts_after_fault"].get("nginx-backup", 0) > 0
             assert r["director_after"] == ["nginx-backup"], r
+
+
+def test_every_ssh_into_a_sandbox_vm_is_one_argv_with_its_callers_options():
+    """The smoke VM, the lab VM and the end-to-end run reach VMs the same way
+    (vm.ssh_argv): batch mode, no host key kept or checked, each caller's connect
+    timeout and extra options."""
+    from sandbox import e2e
+
+    def opts(argv: list[str]) -> list[str]:
+        return [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+
+    base = ["BatchMode=yes", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]
+    argv = vm.ssh_argv(Path("/k"), "192.0.2.7", "cloud-init status --wait")
+    assert argv[:3] == ["ssh", "-i", "/k"]
+    assert argv[-2:] == ["debian@192.0.2.7", "cloud-init status --wait"]
+    assert opts(argv) == [*base, "ConnectTimeout=5", "LogLevel=ERROR"]
+    e2e_argv = e2e.E2E(out=lambda m: None).ssh_cmd("192.0.2.8", "sudo bash -s")
+    assert opts(e2e_argv) == [*base, "ConnectTimeout=10", "LogLevel=ERROR"]
+    assert e2e_argv[-2:] == ["debian@192.0.2.8", "sudo bash -s"]
+    lab_vm = vm.Vm.__new__(vm.Vm)  # only its key and address are read
+    object.__setattr__(lab_vm, "key", Path("/k"))
+    object.__setattr__(lab_vm, "address", labvm.SPEC.nat_address)
+    argv = lab_vm._ssh_argv(["echo", "a b"])
+    assert opts(argv) == [*base, "ConnectTimeout=5", "ServerAliveInterval=15", "LogLevel=ERROR"]
+    assert argv[-1] == "echo 'a b'"  # one remote command line, each argument quoted
