@@ -98,66 +98,74 @@ def test_a_node_that_cannot_be_asked_is_written_down_not_raised(tmp_path, monkey
     assert "No route to host" in (tmp_path / "diag-nginx-master.txt").read_text()
 
 
-def test_the_run_asks_after_a_failed_check_and_before_the_stack_goes(tmp_path, monkeypatch):
+# Every step of a run, in _session's order; the fixture below makes each do nothing.
+STEPS = (
+    "prepare",
+    "sandbox_up",
+    "bootstrap",
+    "check_vip",
+    "check_status",
+    "check_clones",
+    "check_no_changes",
+    "check_nginx_change",
+    "check_broken_change",
+    "check_failover",
+)
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch):
+    """(run, order, go): a run whose steps do nothing, except that `up` gives it
+    outputs, and `up`, `diagnose`, `destroy` and `cleanup` note themselves in ``order``;
+    ``go(sandbox_was_up)`` runs it through ``e2e._session`` and returns its exit code."""
     import argparse
 
     import sandbox.daemons as daemons_mod
 
     monkeypatch.setattr(e2e, "WORK", tmp_path)
-    monkeypatch.setattr(daemons_mod, "status", lambda paths: {"up": True})
-    order: list[str] = []
-    run = e2e.E2E(out=lambda m: None)
-    nodes = {"nginx-master": {"role": "MASTER", "ip": "192.0.2.1"}}
-
-    def up():
-        order.append("up")
-        run.outputs = {"nodes": nodes}
-
-    def failing_check():
-        run.check("VIP answers through the MASTER", False, "X-Served-By nginx-backup")
-        raise RuntimeError("a later step failed")
-
-    for name in ("prepare", "sandbox_up", "bootstrap"):
-        monkeypatch.setattr(run, name, lambda: None)
-    monkeypatch.setattr(run, "cleanup", lambda: order.append("cleanup"))
-    monkeypatch.setattr(run, "up", up)
-    monkeypatch.setattr(run, "check_vip", failing_check)
-
-    def diagnose():
-        order.append("diagnose")
-        run.diagnosed = True
-
-    monkeypatch.setattr(run, "diagnose", diagnose)
-    args = argparse.Namespace(checks_only=False, keep=False)
-    assert e2e._session(run, args, log=lambda m: None) == 1
-    # cleanup once for a sandbox that was up (a previous run's resources), then the
-    # report, then the cleanup of this run's stack.
-    assert order == ["cleanup", "up", "diagnose", "cleanup"]
-
-
-def test_a_failed_check_is_reported_at_once_and_only_once(tmp_path, monkeypatch):
-    import argparse
-
-    import sandbox.daemons as daemons_mod
-
-    monkeypatch.setattr(e2e, "WORK", tmp_path)
-    monkeypatch.setattr(daemons_mod, "status", lambda paths: {"up": False})
     monkeypatch.setattr(daemons_mod, "down", lambda paths, out=print: None)
     order: list[str] = []
     run = e2e.E2E(out=lambda m: None)
+    for name in STEPS:
+        monkeypatch.setattr(run, name, lambda *a: None)
 
     def up():
+        order.append("up")
         run.outputs = {"nodes": {"nginx-master": {"role": "MASTER", "ip": "192.0.2.1"}}}
 
     def diagnose():
         order.append("diagnose")
         run.diagnosed = True
 
-    for name in ("prepare", "sandbox_up", "bootstrap", "check_status", "check_clones"):
-        monkeypatch.setattr(run, name, lambda *a: None)
-    for name in ("check_no_changes", "check_nginx_change", "check_broken_change"):
-        monkeypatch.setattr(run, name, lambda: None)
     monkeypatch.setattr(run, "up", up)
+    monkeypatch.setattr(run, "diagnose", diagnose)
+    monkeypatch.setattr(run, "destroy", lambda: order.append("destroy"))
+    monkeypatch.setattr(run, "cleanup", lambda: order.append("cleanup"))
+
+    def go(sandbox_was_up: bool) -> int:
+        monkeypatch.setattr(daemons_mod, "status", lambda paths: {"up": sandbox_was_up})
+        args = argparse.Namespace(checks_only=False, keep=False)
+        return e2e._session(run, args, log=lambda m: None)
+
+    return run, order, go
+
+
+def test_the_run_asks_after_a_failed_check_and_before_the_stack_goes(session, monkeypatch):
+    run, order, go = session
+
+    def failing_check():
+        run.check("VIP answers through the MASTER", False, "X-Served-By nginx-backup")
+        raise RuntimeError("a later step failed")
+
+    monkeypatch.setattr(run, "check_vip", failing_check)
+    assert go(sandbox_was_up=True) == 1
+    # cleanup once for a sandbox that was up (a previous run's resources), then the
+    # report, then the cleanup of this run's stack.
+    assert order == ["cleanup", "up", "diagnose", "cleanup"]
+
+
+def test_a_failed_check_is_reported_at_once_and_only_once(session, monkeypatch):
+    run, order, go = session
 
     def two_failed_checks():
         run.check("a check", False, "failed")
@@ -165,14 +173,9 @@ def test_a_failed_check_is_reported_at_once_and_only_once(tmp_path, monkeypatch)
         run.check("another check", False, "failed")
 
     monkeypatch.setattr(run, "check_vip", two_failed_checks)
-    monkeypatch.setattr(run, "check_failover", lambda: None)
-    monkeypatch.setattr(run, "diagnose", diagnose)
-    monkeypatch.setattr(run, "destroy", lambda: order.append("destroy"))
-    monkeypatch.setattr(run, "cleanup", lambda: order.append("cleanup"))
-    args = argparse.Namespace(checks_only=False, keep=False)
-    assert e2e._session(run, args, log=lambda m: None) == 1
+    assert go(sandbox_was_up=False) == 1
     # At the first failed check (a later step may restart a node), not again.
-    assert order == ["diagnose", "next check", "destroy", "cleanup"]
+    assert order == ["up", "diagnose", "next check", "destroy", "cleanup"]
 
 
 def test_the_vip_on_lo_is_not_holding_it():
