@@ -691,6 +691,7 @@ class E2E:
         recent past (VRRP transitions, flags, journal; templates/sandbox/diagnose.sh)
         into WORK/diag-NODE.txt, before the stack goes. Its transitions are printed."""
         self.diagnosed = True
+        script = diagnose_script()
         for name, n in self.outputs.get("nodes", {}).items():
             if n.get("role") not in ("MASTER", "BACKUP"):
                 continue
@@ -701,7 +702,7 @@ class E2E:
                     netns=True,
                     check=False,
                     timeout=90,
-                    input=diagnose_script(),
+                    input=script,
                     name=f"diagnose {name}",
                 )
                 text = (p.stdout or "") + (p.stderr or "")
@@ -855,9 +856,9 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         error = "interrupted (Ctrl-C or TERM)"
         log(f"== {error}: cleaning up")
     finally:
+        ok = error is None and bool(e.checks) and all(c[1] for c in e.checks)
         interrupted = bool(error and error.startswith("interrupted"))
-        failed = bool(error) or not all(c[1] for c in e.checks)
-        if failed and not interrupted and e.outputs and not e.diagnosed:
+        if not ok and not interrupted and e.outputs and not e.diagnosed:
             e.diagnose()  # before the stack goes (not on Ctrl-C: that wants out)
         if not args.keep:
             try:
@@ -869,7 +870,6 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
                 daemons.down(paths, out=log)
                 e.phase("sandbox down", time.monotonic() - t)
         e.phase("e2e total", time.monotonic() - t_all)
-        ok = error is None and bool(e.checks) and all(c[1] for c in e.checks)
         summary = e.summary(ok, error)
         (WORK / "summary.json").write_text(json.dumps(summary, indent=2))
         print_tables(summary)
