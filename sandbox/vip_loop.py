@@ -2,10 +2,9 @@
 
 While the end-to-end run (sandbox/e2e.py) changes the stack, a client sends one GET to
 the VIP every 100 ms (the lab's rollout bench, on real CPUs, every 20 ms: bench/rollout.py).
-The loop is the
-lab's own (``python -m lab.probe``: open loop, each request bounded, the loop bounded in
-count and time), run as a program inside the sandbox's network namespace: the sandbox
-imports nothing from the lab.
+The loop is the lab's own (``python -m lab.probe``: open loop, each request bounded, the
+loop bounded in count and time), run as a program inside the sandbox's network namespace:
+the sandbox imports nothing from the lab.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ nft list ruleset 2>/dev/null || iptables -S 2>/dev/null || echo "neither nft nor
 section "journal: keepalived, nginx-ha-watch, nginx"
 journalctl --no-pager -o short-precise --since "$SINCE" \
   -u keepalived.service -u nginx-ha-watch.service -u nginx.service | tail -n 300 || true
-section "journal: health check and watcher messages"
+section "journal: VRRP, health check and watcher messages alone (their syslog tags)"
 journalctl --no-pager -o short-precise --since "$SINCE" \
   -t nginx-ha-check -t nginx-ha-watch -t Keepalived_vrrp | tail -n 100 || true
 section "load"

@@ -6,8 +6,8 @@
 # host). An outage gets one restart, started in the background, and the check reports
 # the failure; keepalived's fall/rise counters decide the rest. Nothing listening or a
 # bad answer: the restart comes at the first failure. No answer within the bound (a
-# hung nginx, or a host too loaded to let it answer): only at the 2th such check in
-# a row (fall), when keepalived has moved the VIP already, so one slow answer never
+# hung nginx, or a host too loaded to let it answer): only once 2 checks in a row
+# (fall) had none, when keepalived has moved the VIP already, so one slow answer never
 # restarts the nginx that serves the VIP.
 set -u
 
