@@ -260,12 +260,21 @@ def _lvs_how(rs: list[dict]) -> str:
     return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
 
 
+def _lvs_when(rs: list[dict], key: str) -> str:
+    """The median of a per-run time, "-" where no run has one (it did not happen)."""
+    values = [r[key] for r in rs if r.get(key) is not None]
+    if not values:
+        return "-"
+    missing = len(rs) - len(values)
+    return _lvs_median(values) + (f" (not in {missing})" if missing else "")
+
+
 def lvs_fault_table(results: list[dict]) -> str:
     rows = [
-        "| fault | VIP | director before -> after | answers after the fault "
-        "(victim / survivor) | only the survivor answers after | failed requests | "
-        "how they failed | worst latency |",
-        "|---|---|---|---|---|---|---|---|",
+        "| fault | VIP | director before -> after | survivor MASTER after | victim out of "
+        "the survivor's IPVS after | answers after the fault (victim / survivor) | only "
+        "the survivor answers after | failed requests | how they failed | worst latency |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, title in LVS_FAULTS.items():
         for vip, rs in _lvs_group(results, scenario).items():
@@ -276,7 +285,8 @@ def lvs_fault_table(results: list[dict]) -> str:
             after = _lvs_tally([", ".join(r["director_after"]) or "nobody" for r in rs])
             rows.append(
                 f"| {title.format(victim=victim)} | {vip} | {rs[0]['director_before']} -> "
-                f"{after} "
+                f"{after} | {_lvs_when(rs, 'director_moved_at')} "
+                f"| {_lvs_when(rs, 'removed_at')} "
                 f"| {_lvs_count([r['counts_after_fault'].get(victim, 0) for r in rs])} / "
                 f"{_lvs_count([r['counts_after_fault'].get(survivor, 0) for r in rs])} "
                 f"| {_lvs_median(rec)}{f' (never in {never})' if never else ''} "

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import scenarios
+from lab import scenarios, timeline
 from lab.active_active import baseline as aa_baseline
 from lab.active_active import intended_holders
 from lab.client import Probe
@@ -67,6 +67,25 @@ def ipvs_table(lab: Lab, lb: LabNode) -> dict[int, list[str]]:
     (``/proc/net/ip_vs`` is per network namespace)."""
     text = netns.run(netns.in_ns(lb.ns, "cat", "/proc/net/ip_vs"))
     return parse_ipvs(text)
+
+
+def ipvs_reader(lab: Lab, lb: LabNode) -> Callable[[], dict[int, list[str]]]:
+    """A cheap repeated read of ``lb``'s IPVS table while a scenario runs: through its
+    keepalived's ``/proc/PID/net`` (that process's network namespace), without starting
+    a process per read on an emulated CPU the requests share; ``ipvs_table`` when
+    keepalived is not running."""
+    pid = scenarios.keepalived_pid(lab, lb)
+    if pid is None:
+        return lambda: ipvs_table(lab, lb)
+    path = Path(f"/proc/{pid}/net/ip_vs")
+
+    def read() -> dict[int, list[str]]:
+        try:
+            return parse_ipvs(path.read_text())
+        except OSError:  # keepalived gone: the namespace's table through ip netns
+            return ipvs_table(lab, lb)
+
+    return read
 
 
 def parse_ipvs(text: str) -> dict[int, list[str]]:
@@ -135,14 +154,21 @@ class VipRun:
     vip: str
     director_before: str
     survivor: str | None  # the only node that should answer after the fault (None: any)
-    fault_at: float = 0.0
+    fault_at: float | None = None  # monotonic time of the fault (None: no fault)
     requests: list[Request] = field(default_factory=list)
+    # Seconds from the fault to the survivor entering MASTER for this VIP (its VRRP
+    # transitions; None: it did not, e.g. it directed the VIP already) and to the
+    # victim's address leaving the survivor's virtual service (its checker's verdict).
+    director_moved_at: float | None = None
+    removed_at: float | None = None
     director_after: list[str] = field(default_factory=list)
     ipvs_before: dict[str, list[str]] = field(default_factory=dict)
     ipvs_after: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def after(self) -> list[Request]:
+        if self.fault_at is None:
+            return list(self.requests)
         return [r for r in self.requests if r.t1 >= self.fault_at]
 
     @property
@@ -155,12 +181,31 @@ class VipRun:
     @property
     def recovered_at(self) -> float | None:
         """Seconds from the fault to the first answer from the survivor to a request
-        started after the last request that failed or was answered by another node."""
+        started after the last request that failed or was answered by another node
+        (None also without a fault)."""
+        if self.fault_at is None:
+            return None
         after = self.after
         bad = [r.t0 for r in after if not self.matches(r)]
         since = max(bad) if bad else -1.0
         good = [r.t1 for r in after if self.matches(r) and r.t0 > since]
         return min(good) - self.fault_at if good else None
+
+    def bad_after_fault(self, step: float = 0.5) -> list[list]:
+        """What went wrong after the fault, on its clock: ``[seconds, what, how many]``
+        per ``step`` seconds (by each request's start), for every request that failed
+        or was answered by another node than the survivor. Where a run took long to
+        recover, this says when and how."""
+        if self.fault_at is None:
+            return []
+        out: dict[tuple[float, str], int] = {}
+        for r in self.after:
+            if self.matches(r):
+                continue
+            what = f"answered by {r.lb}" if r.ok else (r.error or f"HTTP {r.status}")
+            key = (step * ((r.t0 - self.fault_at) // step), what)
+            out[key] = out.get(key, 0) + 1
+        return [[round(t, 1), what, n] for (t, what), n in sorted(out.items())]
 
     def counts(self, only_after: bool = False) -> dict[str, int]:
         """Answers per real server (nginx's X-Served-By)."""
@@ -189,10 +234,17 @@ class VipRun:
             "counts": self.counts(),
             "counts_after_fault": self.counts(only_after=True),
             "recovered_at": None if rec is None else round(rec, 3),
+            "director_moved_at": _round(self.director_moved_at),
+            "removed_at": _round(self.removed_at),
+            "bad_after_fault": self.bad_after_fault(),
             "worst_latency": round(self.worst_latency, 3),
             "ipvs_before": self.ipvs_before,
             "ipvs_after": self.ipvs_after,
         }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 def _errors(failed: list[Request]) -> dict[str, int]:
@@ -260,18 +312,26 @@ def _fault(
         for r in runs
     }
     ctx = scenarios.Context(lab, victim)
+    marks = fwmarks(lab)
+    survivor_ipvs = ipvs_reader(lab, survivor)
+    victim_ip = str(victim.node.ip)
+    fault_wall = time.time()
     try:
         # A random moment within one check interval: a fixed one gives best cases.
         time.sleep(0.5 + rng.uniform(0, float(lab.topo.vrrp.check.interval)))
         inject(ctx)
         fault_at = time.monotonic()
+        fault_wall = time.time()
         for r in runs:
             r.fault_at = fault_at
         deadline = fault_at + MAX_WINDOW
         while time.monotonic() < deadline:
             time.sleep(0.1)
+            table = survivor_ipvs()
             done = True
             for r in runs:
+                if r.removed_at is None and victim_ip not in table.get(marks[r.vip], []):
+                    r.removed_at = time.monotonic() - fault_at
                 r.requests = probes[r.vip].snapshot()
                 rec = r.recovered_at
                 done &= rec is not None and time.monotonic() - (fault_at + rec) >= SETTLE
@@ -281,11 +341,26 @@ def _fault(
         for r in runs:
             r.requests = probes[r.vip].stop()
     after = _director_tables(lab)
+    moved = director_moves(lab, survivor, fault_wall)
     for r in runs:
         r.director_after = lab.vip_holders(r.vip)
         r.ipvs_after = {r.vip: after.get(r.vip, [])}
+        r.director_moved_at = moved.get(r.vip)
     restore(ctx)
     return runs
+
+
+def director_moves(lab: Lab, node: LabNode, fault_wall: float) -> dict[str, float]:
+    """VIP -> seconds from the fault to ``node`` entering MASTER for it (the VRRP
+    transitions its vrrp_state.sh wrote), for the VIPs it took over after the fault."""
+    path = Path(node.layout.vrrp_state_dir) / "transitions"
+    out: dict[str, float] = {}
+    for inst in lab.topo.instances:
+        events = timeline.vrrp_events(path, node.node.name, inst.name, fault_wall, since=0.0)
+        moves = [e.t for e in events if e.what == "MASTER" and e.t >= 0]
+        if moves:
+            out[str(inst.vip)] = min(moves)
+    return out
 
 
 def nginx_dead(lab: Lab, victim: LabNode, seed: int | None = None) -> list[VipRun]:

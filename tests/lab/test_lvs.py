@@ -4,10 +4,14 @@ has IPVS: in a sandbox VM (tests/sandbox/test_lvs_vm.py, `python -m bench.lvs`).
 
 from __future__ import annotations
 
+import pytest
+
 from lab import lvs
 from lab.config import lab_settings
 from lab.probe import Request
 from nginx_ha.render.keepalived import lvs_fwmark
+
+pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
 
 # /proc/net/ip_vs of a director with both virtual services (fwmark 0x4E480079 = VI_121's
 # and 0x4E48007A = VI_122's), as kernel 6.1 prints it.
@@ -68,6 +72,33 @@ def test_recovered_once_only_the_survivor_answers():
     j = run.as_json()
     assert j["failed"] == 2 and j["errors"] == {"ConnectionRefusedError": 2}
     assert j["requests"] == 7
+
+
+def test_what_went_wrong_after_the_fault_is_kept_per_half_second():
+    run = lvs.VipRun("nginx-dead", "192.168.159.111", "nginx-backup", "nginx-backup", fault_at=1.0)
+    run.requests = [
+        _req(0.9, "nginx-master", ok=False),  # before the fault: not counted
+        _req(1.1, "nginx-master", ok=False),
+        _req(1.2, "nginx-master", ok=False),
+        _req(1.3, "nginx-backup"),
+        _req(1.7, "nginx-master"),  # answered, but by the victim
+        _req(23.9, "nginx-master", ok=False),  # a late one
+    ]
+    assert run.bad_after_fault() == [
+        [0.0, "ConnectionRefusedError", 2],
+        [0.5, "answered by nginx-master", 1],
+        [22.5, "ConnectionRefusedError", 1],
+    ]
+    assert run.as_json()["bad_after_fault"] == run.bad_after_fault()
+
+
+def test_a_run_without_a_fault_has_no_recovery_and_counts_every_request():
+    run = lvs.VipRun("share", "192.168.159.110", "nginx-master", None)
+    run.requests = [_req(100.0, "nginx-master"), _req(100.02, "nginx-backup")]
+    assert run.recovered_at is None and run.bad_after_fault() == []
+    assert run.counts(only_after=True) == {"nginx-master": 1, "nginx-backup": 1}
+    j = run.as_json()
+    assert j["recovered_at"] is None and j["director_moved_at"] is None
 
 
 def test_never_recovered_while_the_victim_still_answers():
