@@ -161,6 +161,9 @@ class VipRun:
     # victim's address leaving the survivor's virtual service (its checker's verdict).
     director_moved_at: float | None = None
     removed_at: float | None = None
+    # The load balancers' VRRP transitions for this VIP and their watchers' verdicts
+    # and holds, from a second before the fault: [seconds, node, kind, what].
+    events: list[list] = field(default_factory=list)
     director_after: list[str] = field(default_factory=list)
     ipvs_before: dict[str, list[str]] = field(default_factory=dict)
     ipvs_after: dict[str, list[str]] = field(default_factory=dict)
@@ -237,6 +240,7 @@ class VipRun:
             "director_moved_at": _round(self.director_moved_at),
             "removed_at": _round(self.removed_at),
             "bad_after_fault": self.bad_after_fault(),
+            "events": self.events,
             "worst_latency": round(self.worst_latency, 3),
             "ipvs_before": self.ipvs_before,
             "ipvs_after": self.ipvs_after,
@@ -346,8 +350,24 @@ def _fault(
         r.director_after = lab.vip_holders(r.vip)
         r.ipvs_after = {r.vip: after.get(r.vip, [])}
         r.director_moved_at = moved.get(r.vip)
+        r.events = node_events(lab, r.vip, fault_wall)
     restore(ctx)
     return runs
+
+
+def node_events(lab: Lab, vip: str, fault_wall: float) -> list[list]:
+    """What the load balancers did around a fault, for ``vip``: each one's VRRP
+    transitions of its instance (vrrp_state.sh's file) and its watcher's verdicts and
+    holds (nginx_watch.log), from a second before the fault, on the fault's clock."""
+    instance = next(i.name for i in lab.topo.instances if str(i.vip) == vip)
+    events: list[timeline.Event] = []
+    for lb in lab.lbs:
+        name = lb.node.name
+        transitions = Path(lb.layout.vrrp_state_dir) / "transitions"
+        events += timeline.vrrp_events(transitions, name, instance, fault_wall, since=-1.0)
+        log = Path(lb.layout.keepalived_conf).parent / "nginx_watch.log"
+        events += timeline.watch_events(log, name, fault_wall, since=-1.0)
+    return [[round(e.t, 2), e.node, e.kind, e.what] for e in sorted(events, key=lambda e: e.t)]
 
 
 def director_moves(lab: Lab, node: LabNode, fault_wall: float) -> dict[str, float]:

@@ -118,3 +118,45 @@ def test_the_probe_starts_on_the_standard_library_alone_and_knows_the_marker():
     code = "import sys, lab.probe; print(sorted(m for m in sys.modules if m.startswith(('nginx_ha.', 'pydantic'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_events_of_a_fault_are_the_vips_transitions_and_the_watchers_lines(tmp_path):
+    from types import SimpleNamespace
+
+    def lb(name: str, lines: list[str], watch: list[str]) -> SimpleNamespace:
+        d = tmp_path / name
+        (d / "vrrp").mkdir(parents=True)
+        (d / "vrrp" / "transitions").write_text("".join(f"{x}\n" for x in lines))
+        (d / "keepalived").mkdir()
+        (d / "keepalived" / "nginx_watch.log").write_text("".join(f"{x}\n" for x in watch))
+        layout = SimpleNamespace(
+            vrrp_state_dir=str(d / "vrrp"), keepalived_conf=str(d / "keepalived" / "k.conf")
+        )
+        return SimpleNamespace(node=SimpleNamespace(name=name), layout=layout)
+
+    fault = 1000.0
+    lab = SimpleNamespace(
+        topo=SimpleNamespace(
+            instances=[
+                SimpleNamespace(name="VI_121", vip="192.168.159.110"),
+                SimpleNamespace(name="VI_122", vip="192.168.159.111"),
+            ]
+        ),
+        lbs=[
+            lb("nginx-master", ["990.0 VI_121 MASTER 150", "1004.5 VI_121 FAULT 0"], []),
+            lb(
+                "nginx-backup",
+                ["990.0 VI_121 BACKUP 100", "990.0 VI_122 MASTER 150", "1005.25 VI_121 MASTER 100"],
+                ["998.0 verdict ok", "1003.0 hold on", "1003.5 some other line"],
+            ),
+        ],
+    )
+    events = lvs.node_events(lab, "192.168.159.110", fault)  # type: ignore[arg-type]
+    assert events == [
+        [-10.0, "nginx-master", "vrrp", "MASTER"],  # the state each was in at the fault
+        [-10.0, "nginx-backup", "vrrp", "BACKUP"],
+        [3.0, "nginx-backup", "watch", "hold on"],
+        [4.5, "nginx-master", "vrrp", "FAULT"],
+        [5.25, "nginx-backup", "vrrp", "MASTER"],
+    ]
+    assert lvs.director_moves(lab, lab.lbs[1], fault) == {"192.168.159.110": 5.25}  # type: ignore[arg-type]
