@@ -33,6 +33,7 @@ from support import debian_keepalived
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".run" / "lab-vm"
 RESULTS_IN_VM = "/opt/nginx-ha/.run/lvs.json"
+LOGS = CACHE / "logs"  # the lab's run folders of the last run, brought back from the VM
 
 
 def keepalived_build(out=print) -> tuple[Path, str]:
@@ -53,6 +54,17 @@ def keepalived_build(out=print) -> tuple[Path, str]:
     if "nothing to do" not in r.stdout:
         out(f"  keepalived {version} built with IPVS in {time.monotonic() - t:.0f} s")
     return base / "prefix", version
+
+
+def _fetch_logs(vm: LabVm) -> None:
+    """The lab's logs out of the VM before it goes, also after a failure (a failure
+    while fetching them is reported, it does not hide the run's own)."""
+    try:
+        where = vm.fetch_logs(LOGS)
+    except Exception as e:  # noqa: BLE001 - the run's outcome matters more than its logs
+        print(f"the lab's logs could not be brought back: {e}", file=sys.stderr)
+        return
+    print(f"the lab's logs (every node's keepalived, watcher, nginx, Tomcat): {where}")
 
 
 # ------------------------------------------------------------------------------ main
@@ -116,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             t = time.monotonic()
             argv_in = ["-m", "lab.lvs", "--runs", str(a.runs), "--seed", str(a.seed)]
             argv_in += ["--profiles", a.profiles, "--json", RESULTS_IN_VM, "--emulated"]
-            r = vm.run(argv_in, timeout=600 + 600 * a.runs)
-            phases["scenarios in the VM"] = time.monotonic() - t
+            try:
+                r = vm.run(argv_in, timeout=600 + 600 * a.runs)
+            finally:
+                phases["scenarios in the VM"] = time.monotonic() - t
+                _fetch_logs(vm)
             if r.returncode != 0:
                 print(f"python -m lab.lvs failed in the VM (exit {r.returncode})", file=sys.stderr)
                 return 1

@@ -21,7 +21,9 @@ as root with the checkout on ``PYTHONPATH``. The VM is destroyed on every way ou
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -248,6 +250,25 @@ class LabVm:
             proc.wait()
             raise
         return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
+
+    def fetch_logs(self, dest: Path, *, timeout: float = 300) -> Path:
+        """The lab's run folders in the VM (``.run/lab``: every node's keepalived,
+        watcher, nginx and Tomcat logs, VRRP transitions; the lab keeps them at down)
+        into ``dest``, replacing what an earlier run left there: the VM goes with the
+        run, its logs stay here to read."""
+        r = self.vm.ssh(
+            ["sudo", "sh", "-c", f"tar -cz -C {CHECKOUT}/.run lab | base64 -w0"],
+            timeout=timeout,
+        )
+        archive = dest.with_suffix(".tar.gz")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        archive.write_bytes(base64.b64decode(r.stdout))
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir()
+        subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True, timeout=60)
+        archive.unlink()
+        return dest
 
 
 def sandbox_paths(out=print) -> tuple[config.Paths, bool]:
