@@ -56,6 +56,7 @@ EMULATED: dict[str, Any] = {
     "vrrp": {"advertInterval": 1, "check": {"interval": 2, "timeout": 2, "watchInterval": 2}}
 }
 START_TIMEOUT = 300.0  # seconds for each Tomcat, then the VIP, to answer at lab up
+EXPIRE_NODEST_CONN = "/proc/sys/net/ipv4/vs/expire_nodest_conn"
 SETTLE = 2.0  # seconds of answers from the surviving node only, once the fault is handled
 
 
@@ -103,6 +104,16 @@ def parse_ipvs(text: str) -> dict[int, list[str]]:
                 out[current].append(".".join(str(int(addr[i : i + 2], 16)) for i in (0, 2, 4, 6)))
         elif parts and parts[0] in ("TCP", "UDP", "SCTP"):
             current = None
+    return out
+
+
+def ipvs_sysctls(lab: Lab) -> dict[str, str]:
+    """Every load balancer's IPVS ``expire_nodest_conn`` (lvs_realserver.sh sets 1 in
+    its namespace; "missing" where ip_vs is not loaded)."""
+    out: dict[str, str] = {}
+    for lb in lab.lbs:
+        text = netns.run(netns.in_ns(lb.ns, "cat", EXPIRE_NODEST_CONN), check=False)
+        out[lb.node.name] = text.strip() or "missing"
     return out
 
 
@@ -416,6 +427,8 @@ def run_profile(
     lab.up(log=log)
     log(f"lab up with profile {profile} in {time.monotonic() - t:.1f} s")
     try:
+        sysctls = ipvs_sysctls(lab)
+        log(f"IPVS expire_nodest_conn per director: {sysctls}")
         for i in range(runs):
             v = lab.topo.vrrp
             tag = {
@@ -423,6 +436,7 @@ def run_profile(
                 "profile": profile,
                 "advert": float(v.advert_interval),
                 "check": float(v.check.interval),
+                "expire_nodest_conn": sysctls,
             }
             if profile == PERSISTENCE_PROFILE:
                 batches = [share(lab, "persistence")]

@@ -171,6 +171,9 @@ def test_traffic_goes_through_the_ipvs_directors_in_a_vm(tmp_path, capsys):
         sticky = by[("persistence", vip)]
         assert sticky["failed"] == 0
         assert sorted(sticky["counts"].values()) == [sticky["requests"]]
+    # lvs_realserver.sh set IPVS's expire_nodest_conn on every director.
+    for r in results:
+        assert r["expire_nodest_conn"] == {n: "1" for n in docfigures.LVS_NODES}, r
     for scenario in ("nginx-dead", "director-dies"):
         for vip in vips:
             r = by[(scenario, vip)]

@@ -161,6 +161,17 @@ def test_up_puts_the_vips_on_lo_sets_the_sysctls_and_writes_the_boot_unit(net):
     unit = Path(net.params["UNIT_PATH"]).read_text()
     assert f"-f {net.params['NFT_FILE']}" in unit
     assert unit.count("address replace 10.9.9.1") == 2 and "Before=keepalived.service" in unit
+    # IPVS's expire_nodest_conn: set where the kernel has IPVS (the sandbox VM's run
+    # checks it on every director: tests/sandbox/test_lvs_vm.py), said where it has not
+    # (this machine's); at boot the unit loads ip_vs and sets it, failures ignored.
+    if Path("/proc/sys/net/ipv4/vs").exists():
+        assert net.sysctl("net.ipv4.vs.expire_nodest_conn") == "1"
+        assert "expire_nodest_conn=1" in first.stdout
+    else:
+        assert "no IPVS in this kernel, expire_nodest_conn not set" in first.stdout
+    if shutil.which("modprobe"):  # a host without it has no modules to load
+        assert re.search(r"^ExecStart=-/\S*modprobe ip_vs$", unit, re.M), unit
+    assert re.search(r"^ExecStart=-/\S*sysctl -q -w net.ipv4.vs.expire_nodest_conn=1$", unit, re.M)
     if systemd_verify.available():  # the unit as the script wrote it, as systemd reads it
         assert systemd_verify.verify({"nginx-ha-lvs.service": unit}) == []
     # A packet the active director forwards (IP header unchanged: to the VIP) is
