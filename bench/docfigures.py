@@ -21,7 +21,8 @@ tests/unit/test_doc_figures.py runs the check, so a figure changes only through 
 | e2e.json | ``sudo python -m bench.e2e --pulumi --save`` | bench-table, e2e-total, e2e-phases |
 | rollout.json | ``sudo python -m bench.rollout --save`` | bench-table, rollout |
 | tests.json | ``python -m bench.tests [--all] --save`` | bench-table, test-time |
-| lvs.json | ``sudo python -m bench.lvs --runs 3 --save`` | bench-table, lvs, lvs-summary |
+| lvs.json | ``sudo python -m bench.lvs --runs 3 --save`` | bench-table, lvs, lvs-summary, lvs-expire |
+| lvs-kernel-default.json | ``sudo python -m bench.lvs --runs 3 --expire-nodest-conn 0 --save`` | lvs-expire |
 | failover.json | ``sudo python bench/failover.py --figures docs/figures/failover.json [--merge] --docs`` | failover-readme, failover-lab |
 """
 
@@ -512,6 +513,49 @@ def lvs_summary(d: dict[str, Any]) -> str:
     )
 
 
+def _lvs_after_removal(r: dict) -> int:
+    """Requests that failed although they started once the survivor directed the VIP
+    with the victim out of its virtual service (half-second buckets wholly after both
+    the takeover, where the VIP moved, and the removal)."""
+    if r.get("removed_at") is None:
+        return 0
+    since = max(r["removed_at"], r.get("director_moved_at") or 0.0)
+    return sum(
+        n for t, what, n in r["bad_after_fault"] if t >= since and not what.startswith("answered")
+    )
+
+
+def lvs_expire_table(ours: dict, default: dict) -> list[str]:
+    """The faults with IPVS's expire_nodest_conn at the kernel's default (0) and as
+    lvs_realserver.sh sets it (1): medians of each saved run."""
+    rows = [
+        f"`sudo venv/bin/python -m bench.lvs --runs {default['runs']} --expire-nodest-conn 0 "
+        f"--save` ({default['measured']}) against the run above ({ours['measured']}); "
+        "medians, 0 -> 1:",
+        "",
+        "| fault | VIP | failed requests | failed although started once the survivor "
+        "directed the VIP without the victim (all runs) | only the survivor answers after |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario, title in LVS_FAULTS.items():
+        before = _lvs_group(default["results"], scenario)
+        after = _lvs_group(ours["results"], scenario)
+        for vip, rs in after.items():
+            old = before.get(vip, [])
+            victim = next(n for n in LVS_NODES if n != rs[0]["survivor"])
+
+            def both(f: Callable[[list[dict]], str], old=old, rs=rs) -> str:
+                return f"{f(old) if old else 'not measured'} -> {f(rs)}"
+
+            rows.append(
+                f"| {title.format(victim=victim)} | {vip} "
+                f"| {both(lambda x: _lvs_count([r['failed'] for r in x]))} "
+                f"| {both(lambda x: str(sum(_lvs_after_removal(r) for r in x)))} "
+                f"| {both(lambda x: _lvs_median([r['recovered_at'] for r in x if r['recovered_at'] is not None]))} |"
+            )
+    return rows
+
+
 # The phases bench.lvs records, as the docs name them (the VM's boot has its parts).
 LVS_PHASES = {
     "keepalived build": "keepalived build (cached)",
@@ -558,6 +602,8 @@ for _name, _file, _block in (
 ):
     if (FIGURES / f"{_file}.json").exists():
         BLOCKS[_name] = _block
+if (FIGURES / "lvs.json").exists() and (FIGURES / "lvs-kernel-default.json").exists():
+    BLOCKS["lvs-expire"] = lambda: lvs_expire_table(load("lvs"), load("lvs-kernel-default"))
 INLINE = {"e2e-total", "keepalived-build", "lvs-summary"}
 
 

@@ -107,6 +107,15 @@ def parse_ipvs(text: str) -> dict[int, list[str]]:
     return out
 
 
+def set_expire_nodest_conn(lab: Lab, value: int) -> None:
+    """Every director's IPVS ``expire_nodest_conn`` (a comparison run: lvs_realserver.sh
+    sets 1, the kernel's default is 0)."""
+    for lb in lab.lbs:
+        netns.run(
+            netns.in_ns(lb.ns, "sysctl", "-q", "-w", f"net.ipv4.vs.expire_nodest_conn={value}")
+        )
+
+
 def ipvs_sysctls(lab: Lab) -> dict[str, str]:
     """Every load balancer's IPVS ``expire_nodest_conn`` (lvs_realserver.sh sets 1 in
     its namespace; "missing" where ip_vs is not loaded)."""
@@ -407,10 +416,16 @@ def director_dies(lab: Lab, seed: int | None = None) -> list[VipRun]:
 
 
 def run_profile(
-    profile: str, runs: int, seed: int, log=print, overrides: dict[str, Any] | None = None
+    profile: str,
+    runs: int,
+    seed: int,
+    log=print,
+    overrides: dict[str, Any] | None = None,
+    expire_nodest_conn: int | None = None,
 ) -> list[dict]:
     """Bring the lab up with ``profile`` (and ``overrides``), run its scenarios ``runs``
-    times, bring it down."""
+    times, bring it down. ``expire_nodest_conn``: set it on every director after the
+    real-server step (which sets 1), to compare with the kernel's default 0."""
     # Under software emulation (a sandbox VM) a JVM takes far longer to start.
     lab = Lab(
         "dev",
@@ -427,6 +442,8 @@ def run_profile(
     lab.up(log=log)
     log(f"lab up with profile {profile} in {time.monotonic() - t:.1f} s")
     try:
+        if expire_nodest_conn is not None:
+            set_expire_nodest_conn(lab, expire_nodest_conn)
         sysctls = ipvs_sysctls(lab)
         log(f"IPVS expire_nodest_conn per director: {sysctls}")
         for i in range(runs):
@@ -487,6 +504,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="VRRP timings for a lab under software emulation (advert 1 s, checks 2 s)",
     )
+    p.add_argument(
+        "--expire-nodest-conn",
+        type=int,
+        choices=(0, 1),
+        help="set IPVS's expire_nodest_conn on every director after the real-server step "
+        "(which sets 1): 0 compares with the kernel's default",
+    )
     a = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -497,7 +521,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[dict] = []
     try:
         for profile in a.profiles.split(","):
-            results += run_profile(profile, a.runs, a.seed, log, EMULATED if a.emulated else None)
+            results += run_profile(
+                profile,
+                a.runs,
+                a.seed,
+                log,
+                EMULATED if a.emulated else None,
+                a.expire_nodest_conn,
+            )
     except netns.NetnsError as e:
         log(f"lab.lvs: {e}")
         return 2

@@ -245,3 +245,36 @@ def test_the_labs_logs_come_back_from_the_vm_and_replace_the_last_runs(tmp_path)
     assert (dest / "lab/lvs/nginx-master/keepalived/keepalived.log").read_bytes() == data
     assert not (dest / "stale").exists() and not (tmp_path / "logs.tar.gz").exists()
     assert asked == [["sudo", "sh", "-c", "tar -cz -C /opt/nginx-ha/.run lab | base64 -w0"]]
+
+
+@pytest.mark.pure
+def test_the_expire_comparison_counts_failures_once_the_survivor_directs_alone():
+    def fault(vip: str, moved: float | None, bad: list[list], failed: int) -> dict:
+        return _run(
+            "director-dies",
+            vip,
+            survivor="nginx-backup",
+            director_after=["nginx-backup"],
+            failed=failed,
+            recovered_at=3.0,
+            removed_at=2.0,
+            director_moved_at=moved,
+            bad_after_fault=bad,
+        )
+
+    # VIP .110 moved at 3.4 s: a failure at 2.5 s is before the survivor directed it.
+    default = [
+        fault("192.168.159.110", 3.4, [[2.5, "timeout", 4], [9.0, "timeout", 2]], 50),
+        fault("192.168.159.111", None, [[1.5, "timeout", 9], [6.0, "timeout", 3]], 40),
+    ]
+    ours = [
+        fault("192.168.159.110", 3.4, [[2.5, "timeout", 4]], 30),
+        fault("192.168.159.111", None, [[1.5, "timeout", 9], [2.0, "answered by x", 1]], 20),
+    ]
+    rows = docfigures.lvs_expire_table(
+        {"runs": 1, "measured": "b", "results": ours},
+        {"runs": 1, "measured": "a", "results": default},
+    )
+    assert rows[0].startswith("`sudo venv/bin/python -m bench.lvs --runs 1 --expire-nodest-conn 0")
+    assert "| host of nginx-master cut off | 192.168.159.110 | 50 -> 30 | 2 -> 0 |" in rows[4]
+    assert "| host of nginx-master cut off | 192.168.159.111 | 40 -> 20 | 3 -> 0 |" in rows[5]
