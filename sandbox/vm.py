@@ -27,6 +27,9 @@ from sandbox import config, daemons
 USER = "debian"
 
 
+SSH_FAILED = 255  # ssh's own exit status: no connection, or the connection cut
+
+
 def ssh_argv(
     key: Path | str,
     address: str,
@@ -260,15 +263,42 @@ class Vm:
                 )
             time.sleep(3)
         self.seconds["boot_to_ssh"] = round(time.monotonic() - t, 1)
-        left = max(60.0, deadline - time.monotonic())
-        r = self.ssh(["cloud-init", "status", "--wait"], timeout=left, check=False)
+        r = self._cloud_init_wait(max(deadline, time.monotonic() + 60.0))
         self.seconds["boot_to_cloud_init_done"] = round(time.monotonic() - t, 1)
         if "status: done" not in r.stdout:
-            raise daemons.SandboxError(f"cloud-init did not finish in {spec.name}: {r.stdout}")
+            raise daemons.SandboxError(
+                f"cloud-init did not finish in {spec.name} (ssh exit {r.returncode}): "
+                f"{(r.stdout + r.stderr).strip()[-1500:]}; the console's last lines "
+                f"({self.console_log}):\n{self._console_tail()}"
+            )
         self.out(
             f"  SSH after {self.seconds['boot_to_ssh']} s, cloud-init done after "
             f"{self.seconds['boot_to_cloud_init_done']} s"
         )
+
+    def _console_tail(self, lines: int = 30) -> str:
+        """The end of the VM's serial console (the sandbox's folder, and that log with
+        it, may go before anyone reads it)."""
+        try:
+            text = self.console_log.read_text(errors="replace")
+        except OSError as e:
+            return f"(not readable: {e})"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _cloud_init_wait(self, deadline: float) -> subprocess.CompletedProcess[str]:
+        """``cloud-init status --wait`` over SSH until it answers or ``deadline``. SSH
+        can answer before cloud-init's own SSH module has run: when that module restarts
+        sshd, the session waiting is cut (ssh exits 255 with nothing printed, seen once
+        in the LVS VM's boot), so a cut session is asked again."""
+        while True:
+            left = max(1.0, deadline - time.monotonic())
+            try:
+                r = self.ssh(["cloud-init", "status", "--wait"], timeout=left, check=False)
+            except subprocess.TimeoutExpired as e:
+                return subprocess.CompletedProcess(e.cmd, -1, "", f"no answer within {left:.0f} s")
+            if r.returncode != SSH_FAILED or time.monotonic() + 3 > deadline:
+                return r
+            time.sleep(3)
 
     @property
     def _iso(self) -> Path:

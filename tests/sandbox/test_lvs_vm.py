@@ -278,3 +278,31 @@ def test_the_expire_comparison_counts_failures_once_the_survivor_directs_alone()
     assert rows[0].startswith("`sudo venv/bin/python -m bench.lvs --runs 1 --expire-nodest-conn 0")
     assert "| host of nginx-master cut off | 192.168.159.110 | 50 -> 30 | 2 -> 0 |" in rows[4]
     assert "| host of nginx-master cut off | 192.168.159.111 | 40 -> 20 | 3 -> 0 |" in rows[5]
+
+
+@pytest.mark.pure
+def test_a_cloud_init_wait_cut_by_sshs_restart_is_asked_again(monkeypatch):
+    """cloud-init's set_passwords restarts sshd after SSH first answered: the session
+    waiting for cloud-init is cut (ssh exit 255, nothing printed). The boot asks again;
+    any other answer, or the deadline, ends the wait."""
+    import subprocess
+
+    answers = [
+        subprocess.CompletedProcess([], vm.SSH_FAILED, "", "Connection reset by peer"),
+        subprocess.CompletedProcess([], 0, "..\nstatus: done\n", ""),
+    ]
+    asked: list[list[str]] = []
+    guest = vm.Vm.__new__(vm.Vm)
+
+    def ssh(command, *, timeout, check):
+        asked.append(command)
+        return answers.pop(0)
+
+    object.__setattr__(guest, "ssh", ssh)
+    monkeypatch.setattr(vm.time, "sleep", lambda s: None)
+    r = guest._cloud_init_wait(time.monotonic() + 60)
+    assert r.stdout.endswith("status: done\n")
+    assert asked == [["cloud-init", "status", "--wait"]] * 2
+    # Past the deadline the cut session is the answer (the caller reports it).
+    answers[:] = [subprocess.CompletedProcess([], vm.SSH_FAILED, "", "cut")]
+    assert guest._cloud_init_wait(time.monotonic()).returncode == vm.SSH_FAILED
