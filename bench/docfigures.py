@@ -301,15 +301,18 @@ def lvs_report(results: list[dict], runs: int) -> str:
     """The tables of ``python -m bench.lvs``: medians over the runs."""
     parts = [
         f"LVS share (profile lvs, rr; one request every 20 ms per VIP; median of {runs}):",
+        "",
         lvs_share_table(results),
         "",
         f"LVS faults (one request every 20 ms per VIP; median of {runs}):",
+        "",
         lvs_fault_table(results),
     ]
     if any(r["scenario"] == "persistence" for r in results):
         parts += [
             "",
             f"LVS persistence (profile lvs-persistence, persistence_timeout; median of {runs}):",
+            "",
             lvs_share_table(results, "persistence"),
         ]
     return "\n".join(parts)
