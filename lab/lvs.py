@@ -322,7 +322,8 @@ def _fault(
     seed: int | None,
 ) -> list[VipRun]:
     """Inject ``inject`` on ``victim`` while every VIP is asked; observe until only the
-    other node answers every VIP steadily (bounded); restore."""
+    other node answers every VIP steadily and has the victim out of its virtual services
+    (bounded); restore."""
     rng = random.Random(seed)  # noqa: S311 - a fault's timing, not a secret
     baseline(lab)
     survivor = next(lb for lb in lab.lbs if lb is not victim)
@@ -358,7 +359,10 @@ def _fault(
                     r.removed_at = time.monotonic() - fault_at
                 r.requests = probes[r.vip].snapshot()
                 rec = r.recovered_at
+                # Done once only the survivor answers, steadily, and its checker has
+                # the victim out (what the table reports: both must be seen).
                 done &= rec is not None and time.monotonic() - (fault_at + rec) >= SETTLE
+                done &= r.removed_at is not None
             if done:
                 break
     finally:
