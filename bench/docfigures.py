@@ -261,13 +261,14 @@ def _lvs_how(rs: list[dict]) -> str:
     return ", ".join(k for k, _ in sorted(total.items(), key=lambda kv: -kv[1])) or "-"
 
 
-def _lvs_when(rs: list[dict], key: str) -> str:
-    """The median of a per-run time, "-" where no run has one (it did not happen)."""
+def _lvs_when(rs: list[dict], key: str, absent: str = "-", missing: str = "not in") -> str:
+    """The median of a per-run time; ``absent`` where no run has one (it did not
+    happen), and how many runs had none beside it."""
     values = [r[key] for r in rs if r.get(key) is not None]
     if not values:
-        return "-"
-    missing = len(rs) - len(values)
-    return _lvs_median(values) + (f" (not in {missing})" if missing else "")
+        return absent
+    left = len(rs) - len(values)
+    return _lvs_median(values) + (f" ({missing} {left})" if left else "")
 
 
 def lvs_fault_table(results: list[dict]) -> str:
@@ -281,8 +282,6 @@ def lvs_fault_table(results: list[dict]) -> str:
         for vip, rs in _lvs_group(results, scenario).items():
             survivor = rs[0]["survivor"]
             victim = next(n for n in LVS_NODES if n != survivor)
-            rec = [r["recovered_at"] for r in rs if r["recovered_at"] is not None]
-            never = len(rs) - len(rec)
             after = _lvs_tally([", ".join(r["director_after"]) or "nobody" for r in rs])
             rows.append(
                 f"| {title.format(victim=victim)} | {vip} | {rs[0]['director_before']} -> "
@@ -290,7 +289,7 @@ def lvs_fault_table(results: list[dict]) -> str:
                 f"| {_lvs_when(rs, 'removed_at')} "
                 f"| {_lvs_count([r['counts_after_fault'].get(victim, 0) for r in rs])} / "
                 f"{_lvs_count([r['counts_after_fault'].get(survivor, 0) for r in rs])} "
-                f"| {_lvs_median(rec)}{f' (never in {never})' if never else ''} "
+                f"| {_lvs_when(rs, 'recovered_at', 'never', 'never in')} "
                 f"| {_lvs_count([r['failed'] for r in rs])} | {_lvs_how(rs)} "
                 f"| {_lvs_median([r['worst_latency'] for r in rs])} |"
             )
@@ -491,10 +490,6 @@ def tests_block() -> list[str]:
     return out[:-1]
 
 
-def _lvs_median_of(rows: list[dict], key: str) -> str:
-    return _lvs_median([r[key] for r in rows if r.get(key) is not None])
-
-
 def lvs_summary(d: dict[str, Any]) -> str:
     """One sentence for the README and the benchmark table: the share, and a dead
     director (the VIP it directed: takeover, recovery, failed requests)."""
@@ -510,8 +505,8 @@ def lvs_summary(d: dict[str, Any]) -> str:
         f"answered {min(per_node)} to {max(per_node)} of a VIP's "
         f"{' or '.join(map(str, requests))} requests, {sum(r['failed'] for r in share)} "
         f"failed; the active director's host dies: the "
-        f"other node MASTER of its VIP after {_lvs_median_of(moved, 'director_moved_at')}, "
-        f"only it answering after {_lvs_median_of(moved, 'recovered_at')}, {failed:g} "
+        f"other node MASTER of its VIP after {_lvs_when(moved, 'director_moved_at')}, "
+        f"only it answering after {_lvs_when(moved, 'recovered_at', 'never', 'never in')}, {failed:g} "
         f"failed requests at one every 20 ms (median of {d['runs']}; {d['measured']})"
     )
 
@@ -554,7 +549,7 @@ def lvs_expire_table(ours: dict, default: dict) -> list[str]:
                 f"| {title.format(victim=victim)} | {vip} "
                 f"| {both(lambda x: _lvs_count([r['failed'] for r in x]))} "
                 f"| {both(lambda x: str(sum(_lvs_after_removal(r) for r in x)))} "
-                f"| {both(lambda x: _lvs_median([r['recovered_at'] for r in x if r['recovered_at'] is not None]))} |"
+                f"| {both(lambda x: _lvs_when(x, 'recovered_at', 'never', 'never in'))} |"
             )
     return rows
 

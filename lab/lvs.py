@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import scenarios, timeline
+from lab import scenarios
 from lab.active_active import baseline as aa_baseline
 from lab.active_active import intended_holders
 from lab.client import Probe
@@ -340,7 +340,6 @@ def _fault(
     marks = fwmarks(lab)
     survivor_ipvs = ipvs_reader(lab, survivor)
     victim_ip = str(victim.node.ip)
-    fault_wall = time.time()
     try:
         # A random moment within one check interval: a fixed one gives best cases.
         time.sleep(0.5 + rng.uniform(0, float(lab.topo.vrrp.check.interval)))
@@ -369,42 +368,29 @@ def _fault(
         for r in runs:
             r.requests = probes[r.vip].stop()
     after = _director_tables(lab)
-    moved = director_moves(lab, survivor, fault_wall)
     for r in runs:
         r.director_after = lab.vip_holders(r.vip)
         r.ipvs_after = {r.vip: after.get(r.vip, [])}
-        r.director_moved_at = moved.get(r.vip)
         r.events = node_events(lab, r.vip, fault_wall)
+        r.director_moved_at = took_over_at(r.events, survivor.node.name)
     restore(ctx)
     return runs
 
 
 def node_events(lab: Lab, vip: str, fault_wall: float) -> list[list]:
     """What the load balancers did around a fault, for ``vip``: each one's VRRP
-    transitions of its instance (vrrp_state.sh's file) and its watcher's verdicts and
-    holds (nginx_watch.log), from a second before the fault, on the fault's clock."""
+    transitions of its instance and its watcher's verdicts and holds, from a second
+    before the fault, on the fault's clock: ``[seconds, node, kind, what]``."""
     instance = next(i.name for i in lab.topo.instances if str(i.vip) == vip)
-    events: list[timeline.Event] = []
-    for lb in lab.lbs:
-        name = lb.node.name
-        transitions = Path(lb.layout.vrrp_state_dir) / "transitions"
-        events += timeline.vrrp_events(transitions, name, instance, fault_wall, since=-1.0)
-        log = Path(lb.layout.keepalived_conf).parent / "nginx_watch.log"
-        events += timeline.watch_events(log, name, fault_wall, since=-1.0)
-    return [[round(e.t, 2), e.node, e.kind, e.what] for e in sorted(events, key=lambda e: e.t)]
+    events = scenarios.lb_events(lab, instance, fault_wall, since=-1.0)
+    return [[round(e.t, 3), e.node, e.kind, e.what] for e in sorted(events, key=lambda e: e.t)]
 
 
-def director_moves(lab: Lab, node: LabNode, fault_wall: float) -> dict[str, float]:
-    """VIP -> seconds from the fault to ``node`` entering MASTER for it (the VRRP
-    transitions its vrrp_state.sh wrote), for the VIPs it took over after the fault."""
-    path = Path(node.layout.vrrp_state_dir) / "transitions"
-    out: dict[str, float] = {}
-    for inst in lab.topo.instances:
-        events = timeline.vrrp_events(path, node.node.name, inst.name, fault_wall, since=0.0)
-        moves = [e.t for e in events if e.what == "MASTER" and e.t >= 0]
-        if moves:
-            out[str(inst.vip)] = min(moves)
-    return out
+def took_over_at(events: list[list], node: str) -> float | None:
+    """Seconds from the fault to ``node`` entering MASTER (``node_events`` rows; None:
+    it did not after the fault)."""
+    moves = [t for t, who, kind, what in events if (who, kind, what) == (node, "vrrp", "MASTER")]
+    return min((t for t in moves if t >= 0), default=None)
 
 
 def nginx_dead(lab: Lab, victim: LabNode, seed: int | None = None) -> list[VipRun]:

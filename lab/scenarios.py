@@ -533,18 +533,21 @@ def node_events(lab: Lab, obs: Observation) -> list[Event]:
     watcher's verdicts and holds during the scenario (from the files the nodes write)."""
     start = min((r.t0 for r in obs.requests), default=obs.fault_at) - obs.fault_at
     events = [Event(0.0, "", "fault", obs.scenario.title)]
-    instance = lab.topo.instances[0].name
+    events += lb_events(lab, lab.topo.instances[0].name, obs.fault_wall, since=start - 1.0)
+    return sorted(events, key=lambda e: e.t)
+
+
+def lb_events(lab: Lab, instance: str, t_zero: float, since: float) -> list[Event]:
+    """Each load balancer's VRRP transitions of ``instance`` (vrrp_state.sh's file) and
+    its watcher's verdicts and holds (nginx_watch.log), from ``since`` seconds on,
+    relative to ``t_zero`` (the fault's wall-clock time)."""
+    events: list[Event] = []
     for lb in lab.lbs:
         name = lb.node.name
-        events += timeline.vrrp_events(
-            Path(lb.layout.vrrp_state_dir) / "transitions",
-            name,
-            instance,
-            obs.fault_wall,
-            since=start - 1.0,
-        )
+        transitions = Path(lb.layout.vrrp_state_dir) / "transitions"
+        events += timeline.vrrp_events(transitions, name, instance, t_zero, since=since)
         log = Path(lb.layout.keepalived_conf).parent / "nginx_watch.log"
-        events += timeline.watch_events(log, name, obs.fault_wall, since=start - 1.0)
+        events += timeline.watch_events(log, name, t_zero, since=since)
     return sorted(events, key=lambda e: e.t)
 
 

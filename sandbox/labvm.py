@@ -260,14 +260,11 @@ class LabVm:
             ["sudo", "sh", "-c", f"tar -cz -C {CHECKOUT}/.run lab | base64 -w0"],
             timeout=timeout,
         )
-        archive = dest.with_suffix(".tar.gz")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        archive.write_bytes(base64.b64decode(r.stdout))
         if dest.exists():
             shutil.rmtree(dest)
-        dest.mkdir()
-        subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True, timeout=60)
-        archive.unlink()
+        dest.mkdir(parents=True)
+        tar = base64.b64decode(r.stdout)
+        subprocess.run(["tar", "-xz", "-C", str(dest)], input=tar, check=True, timeout=60)
         return dest
 
 
