@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 from bench import docfigures as figures
-from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
-from nginx_ha.render.params import script_text
+from nginx_ha.render.params import keepalived_build_params, script_text
 from support import debian_keepalived
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +63,7 @@ def main() -> int:
         sys.exit("needs root: the script installs build dependencies")
     path, sha, version = debian_keepalived.orig_tarball()
     source = Keepalived(version=version, path=str(path), sha256=sha)
-    base = build_params(source, False, "/usr/local/keepalived", str(path))
+    base = keepalived_build_params(source, False, "/usr/local/keepalived", str(path))
 
     rows: dict[str, list[float]] = {name: [] for name in (*PHASES, "first run", "second run")}
     for _ in range(args.repeat):

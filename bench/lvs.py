@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bench import docfigures
 from bench.docfigures import lvs_report as report
-from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
+from nginx_ha.render.params import keepalived_build_params
 from sandbox import daemons
 from sandbox.labvm import LabVm, sandbox_paths
 from support import debian_keepalived
@@ -43,7 +43,7 @@ def keepalived_build(out=print) -> tuple[Path, str]:
     path, sha, version = debian_keepalived.orig_tarball()
     source = Keepalived(version=version, path=str(path), sha256=sha)
     base = CACHE / f"keepalived-{version}-lvs"
-    params = build_params(source, True, str(base / "prefix"), uploaded=str(path)) | {
+    params = keepalived_build_params(source, True, str(base / "prefix"), uploaded=str(path)) | {
         "WORK_DIR": str(base / "work"),
         "LOG_DIR": str(base / "log"),
     }

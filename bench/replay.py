@@ -24,8 +24,8 @@ import pulumi
 
 from nginx_ha.components.stack import NginxHaStack, NginxHaStackArgs
 from nginx_ha.config import Settings
+from nginx_ha.config.capabilities import Version
 from nginx_ha.topology import Layout
-from nginx_ha.topology.model import Version
 from support import mocks, netns
 
 COMMAND = "command:remote:Command"

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,10 @@ from nginx_ha import render
 from nginx_ha.render import script
 from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
+from nginx_ha.render.plan import NodePlan
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import Layout, Node, Topology, build_topology
+from nginx_ha.topology.kinds import Part
 from support import netns
 
 RUN_ROOT = ROOT / ".run" / "lab"
@@ -61,6 +64,7 @@ class LabNode:
     port: str  # the switch-side veth, in the switch namespace
     dir: Path
     layout: Layout
+    plan: NodePlan  # everything the node gets, with the lab's layout
 
 
 def lab_layout(
@@ -106,9 +110,38 @@ def lab_layout(
         # here; the host's firewall and its Tomcat's server.xml are not the lab's.
         upload_dir=str(d / "upload"),
         release_dir=str(d / "releases"),
+        # The LVS real server's files (its unit is only written: the lab starts
+        # everything itself).
+        lvs_sysctl_file=str(d / "lvs" / "sysctl.conf"),
+        lvs_nft_file=str(d / "lvs" / "lvs.nft"),
+        lvs_unit=str(d / "lvs" / "nginx-ha-lvs.service"),
         manage_firewall=False,
         manage_tomcat_port=False,
     )
+
+
+def _prepare_nginx(ln: LabNode) -> None:
+    for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir):
+        Path(d).mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_keepalived(ln: LabNode) -> None:
+    # The health file's folder and the drain folder: keepalived watches them from its
+    # start.
+    for d in (str(Path(ln.layout.health_file).parent), ln.layout.drain_dir):
+        Path(d).mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_tomcat(ln: LabNode) -> None:
+    daemons.tomcat_base(ln.dir / "tomcat", ln.node.service_port)
+
+
+# What each part of a node needs in the lab besides its files (a VM's packages make it).
+PREPARE: dict[Part, Callable[[LabNode], None]] = {
+    "nginx": _prepare_nginx,
+    "keepalived": _prepare_keepalived,
+    "tomcat": _prepare_tomcat,
+}
 
 
 class Lab:
@@ -163,17 +196,21 @@ class Lab:
             keepalived_version=self.keepalived_version,
             keepalived_ipvs=ipvs,
         )
-        nodes = {}
-        for i, n in enumerate(self._topo.nodes):
-            d = self.run_dir / n.name
-            nodes[n.name] = LabNode(
+        layouts = {
+            n.name: lab_layout(self.run_dir / n.name, self.keepalived_bin) for n in self._topo.nodes
+        }
+        plans = render.plans(self._topo, lambda n: layouts[n.name])
+        self._nodes = {
+            n.name: LabNode(
                 n,
                 f"{self.prefix}{n.name}",
                 f"p{i}",
-                d,
-                lab_layout(d, self.keepalived_bin),
+                self.run_dir / n.name,
+                layouts[n.name],
+                plans[n.name],
             )
-        self._nodes = nodes
+            for i, n in enumerate(self._topo.nodes)
+        }
 
     @property
     def cfg(self) -> LabSettings:
@@ -195,11 +232,13 @@ class Lab:
 
     @property
     def lbs(self) -> list[LabNode]:
-        return [n for n in self.nodes.values() if n.node.is_load_balancer]
+        """The nodes that take part in VRRP (the topology's load balancers)."""
+        return [self.nodes[n.name] for n in self.topo.load_balancers]
 
     @property
     def backends(self) -> list[LabNode]:
-        return [n for n in self.nodes.values() if not n.node.is_load_balancer]
+        """nginx's upstream servers (the topology's backends)."""
+        return [self.nodes[n.name] for n in self.topo.backends]
 
     @property
     def master(self) -> LabNode:
@@ -256,10 +295,13 @@ class Lab:
         return files
 
     def node_files(self, ln: LabNode) -> dict[str, str]:
+        """What the lab writes for a node: the files of its plan (the ones a VM keeps),
+        the tutorial's in place of keepalived's in the tutorial profile, and the lab's
+        start scripts for the daemons systemd would run on a VM."""
         secrets = {"vrrpAuthPass": self.cfg.auth_secret} if self.cfg.auth_secret else {}
-        files = render.node_files(self.topo, ln.node, ln.layout, secrets)
+        files = ln.plan.files(secrets)
         lay = ln.layout
-        if ln.node.is_load_balancer:
+        if ln.node.kind.runs("keepalived"):
             if self.cfg.profile.tutorial:
                 # The tutorial's keepalived.conf and check script, for comparison only.
                 files = {k: v for k, v in files.items() if k not in tutorial.replaced(lay)}
@@ -398,16 +440,10 @@ class Lab:
             netns.run(netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(LVS_SCRIPT)))
 
     def lvs_realserver_params(self, lb: LabNode) -> dict[str, str]:
-        """The program's parameters with the node's files in its run folder, and its
-        unit only written: the host's systemd (a VM's, where the lab runs in one) is not
-        the node's, and the lab starts everything itself."""
-        d = lb.dir / "lvs"
-        return lvs_params(self.topo, lb.node, "up") | {
-            "SYSCTL_FILE": str(d / "sysctl.conf"),
-            "NFT_FILE": str(d / "lvs.nft"),
-            "UNIT_PATH": str(d / "nginx-ha-lvs.service"),
-            "SYSTEMD": "no",
-        }
+        """The program's parameters with the node's files in its run folder (its
+        layout), and its unit only written: the host's systemd (a VM's, where the lab
+        runs in one) is not the node's, and the lab starts everything itself."""
+        return lvs_params(self.topo, lb.node, lb.layout, "up") | {"SYSTEMD": "no"}
 
     def _write_state(self) -> None:
         state = {
@@ -439,26 +475,15 @@ class Lab:
                 os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
                 p.write_text(text)
                 os.chmod(p, self.file_mode(ln, path))
-            if ln.node.is_load_balancer:
-                # The health file's folder: keepalived watches it from its start.
-                health_dir = str(Path(ln.layout.health_file).parent)
-                for d in (
-                    ln.layout.nginx_log_dir,
-                    ln.layout.nginx_temp_dir,
-                    health_dir,
-                    ln.layout.drain_dir,
-                ):
-                    Path(d).mkdir(parents=True, exist_ok=True)
-            else:
-                assert ln.node.port is not None  # every backend has its Tomcat port
-                daemons.tomcat_base(ln.dir / "tomcat", ln.node.port)
+            for part in ln.node.kind.parts:
+                PREPARE[part](ln)
 
     @staticmethod
     def file_mode(ln: LabNode, path: str) -> int:
         lab_scripts = (ln.layout.nginx_restart, tutorial.check_script_path(ln.layout))
         if path in lab_scripts or path.endswith("start.sh"):
             return 0o755  # (the tutorial's chmod 777 is one of its defects: not copied)
-        return int(render.file_mode(ln.layout, path), 8)
+        return int(ln.plan.mode(path), 8)
 
     # --------------------------------------------------------------- daemons
 
@@ -659,14 +684,14 @@ class Lab:
                 for c, k in sorted(counts.items())
             )
             link = "" if self.port_up(ln) else " [cut off: switch port down]"
-            if ln.node.is_load_balancer and self.held_for_hang(ln):
+            if ln.node.kind.vrrp and self.held_for_hang(ln):
                 link += " [hold: new connections to its VIPs dropped, nginx hung]"
-            role = "lb" if ln.node.is_load_balancer else ln.node.role
+            role = ln.node.kind.label if ln.node.kind.vrrp else ln.node.role
             lines.append(
                 f"  {ln.node.name:<16} {role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
             )
         # The live view, the same as `python -m nginx_ha status` shows a deployed stack.
         from lab.live import live_status
-        from nginx_ha.render.status import format_status
+        from nginx_ha.view.status import format_status
 
         return "\n".join(lines) + "\n\n" + format_status(live_status(self))

@@ -1,5 +1,5 @@
 """The lab's live view: the same table as ``python -m nginx_ha status`` on a deployed
-stack (nginx_ha/render/status.py), from the nodes' own files instead of SSH.
+stack (nginx_ha/view/status.py), from the nodes' own files instead of SSH.
 
 Per load balancer: keepalived's state per VRRP instance and its transitions (written
 by the rendered vrrp_state.sh into the node's ``vrrp_state_dir``), the health
@@ -11,13 +11,14 @@ would run as a unit is running in its namespace (stopped: ``inactive``; SIGSTOPp
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from lab import network
-from nginx_ha.render import status as view
 from nginx_ha.topology import Topology
+from nginx_ha.topology.kinds import KEEPALIVED_UNIT, NGINX_UNIT, TOMCAT_UNIT, WATCH_UNIT
+from nginx_ha.view import status as view
 from support import netns
 
 
@@ -60,33 +61,40 @@ def _comm_state(ln: LabNode, names: tuple[str, ...]) -> str:
     return "stopped" if all(st == "T" for st in states) else "active"
 
 
+def _keepalived_pid(ln: LabNode, name: str) -> Path:
+    return Path(ln.layout.keepalived_conf).parent / name
+
+
+# How the lab tells each unit's state: its pid file in the node's run folder, or its
+# process (Tomcat runs as java).
+UNIT_STATES: dict[str, Callable[[LabNode], str]] = {
+    KEEPALIVED_UNIT: lambda ln: _pid_state(_keepalived_pid(ln, "keepalived.pid"), ln.ns),
+    NGINX_UNIT: lambda ln: _pid_state(Path(ln.layout.nginx_pid), ln.ns),
+    WATCH_UNIT: lambda ln: _pid_state(_keepalived_pid(ln, "nginx-watch.pid"), ln.ns),
+    TOMCAT_UNIT: lambda ln: _comm_state(ln, ("java",)),
+}
+
+
 def node_report(lab: Lab, ln: LabNode) -> view.NodeReport:
     n = ln.node
-    report = view.NodeReport(n.name, n.role, str(n.ip), n.is_load_balancer, now=time.time())
+    report = view.NodeReport(n.name, n.role, str(n.ip), n.kind.vrrp, now=time.time())
     if not lab.port_up(ln):
         report.error = "cut off (its switch port is down)"
     prefix = lab.topo.prefix_len
     report.addresses = [(network.IFACE, f"{n.ip}/{prefix}")] + [
         (network.IFACE, f"{vip}/{prefix}")
         for vip in lab.vips
-        if n.is_load_balancer and network.holds(ln.ns, vip)
+        if n.kind.vrrp and network.holds(ln.ns, vip)
     ]
-    if n.is_load_balancer:
+    report.units = {unit: UNIT_STATES[unit](ln) for unit in n.kind.units}
+    if n.kind.vrrp:
         lay = ln.layout
-        conf_dir = Path(lay.keepalived_conf).parent
-        report.units = {
-            "keepalived": _pid_state(conf_dir / "keepalived.pid", ln.ns),
-            "nginx": _pid_state(Path(lay.nginx_pid), ln.ns),
-            "nginx-ha-watch": _pid_state(conf_dir / "nginx-watch.pid", ln.ns),
-        }
         report.vrrp = view.parse_vrrp_all(_read(Path(lay.vrrp_state_dir) / "all"))
         report.transitions = view.parse_transitions(
             _read(Path(lay.vrrp_state_dir) / "transitions"), n.name
         )
         report.health = view.parse_health(_read(lay.health_file))
         report.keepalived = f"v{'.'.join(map(str, lab.keepalived_version))}"
-    else:
-        report.units = {"tomcat10": _comm_state(ln, ("java",))}
     return report
 
 

@@ -2,7 +2,7 @@
 
 | command | what | module |
 |---|---|---|
-| ``render`` | every file each node gets, offline (no Pulumi, no network) | ``nginx_ha.render.cli`` |
+| ``render`` | every file each node gets, offline (no Pulumi, no network) | ``nginx_ha.ops.render`` |
 | ``status`` | the live view of a deployed stack, over SSH with pinned host keys | ``nginx_ha.ops.status`` |
 | ``up``, ``preview``, ``destroy`` | Pulumi operations with phase lines and a live count | ``nginx_ha.ops.run`` |
 
@@ -18,7 +18,7 @@ USAGE = __doc__ or ""
 
 
 def _render(argv: list[str]) -> int:
-    from nginx_ha.render.cli import main
+    from nginx_ha.ops.render import main
 
     return main(argv)
 

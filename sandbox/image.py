@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nginx_ha.progress import Reporter
+from nginx_ha.view.progress import Reporter
 from sandbox import config
 
 IMAGE_SIZE = "4G"  # the raw filesystem; the stack's diskGib is at least this

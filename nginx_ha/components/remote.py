@@ -1,27 +1,26 @@
-"""Remote steps over SSH (pulumi_command): the connection, wait-ready, staged files and
-secrets, and a node's activation.
+"""Remote steps over SSH (pulumi_command): the connection, a node's steps (wait-ready,
+installs, builds, setups), staged files and secrets, a node's activation and handback.
 
-Every remote step of a VM depends on its wait-ready step. Scripts are template files
-(``nginx_ha/templates/scripts``) run through ``sudo bash -c`` with their parameters
-set at the top (``render.params.param_header``; sshd drops client environment
+Every remote step of a VM depends on its wait-ready step. What each step runs comes
+from the node's plan (render/plan.py): scripts are template files run through
+``sudo bash -c`` with their parameters set at the top (sshd drops client environment
 variables unless AcceptEnv allows them, so ``environment=`` is never used); secrets
 travel on stdin, never in a command string.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.render import script, sha256
+from nginx_ha.render import sha256
+from nginx_ha.render.artefacts import Artefact, SecretFile, Step, node_command, stage_step
 from nginx_ha.render.params import script_text
-from nginx_ha.render.rollout import Artefact, stage_params
-from nginx_ha.topology import Layout, Node, Topology
-from nginx_ha.topology.hostkeys import PUBLIC_KEY_FILE
+from nginx_ha.render.plan import NodePlan
+from nginx_ha.topology import Layout, Topology
 
 NO_LOG = remote.Logging.NONE
 SECRET_OUTPUTS = ["stdout", "stderr"]
@@ -29,14 +28,17 @@ SECRET_OUTPUTS = ["stdout", "stderr"]
 
 @dataclass
 class NodeStepArgs:
-    """What every node component gets: the deployment, its node, where files live on
-    it, the SSH connection, and the node's wait-ready step (everything runs after it)."""
+    """What every node component gets: the deployment, the node's plan, the SSH
+    connection, and the node's wait-ready step (everything runs after it)."""
 
     topo: Topology
-    node: Node
-    layout: Layout
+    plan: NodePlan
     conn: remote.ConnectionArgs
     ready: pulumi.Resource
+
+    @property
+    def layout(self) -> Layout:
+        return self.plan.layout
 
 
 def connection(
@@ -58,28 +60,32 @@ def connection(
     )
 
 
-def script_command(name: str, params: Mapping[str, str | int] | None = None) -> str:
-    """A command that runs templates/scripts/``name`` as root with ``params`` at its top."""
-    return script_text_command(script(name), params)
-
-
-def script_text_command(text: str, params: Mapping[str, str | int] | None = None) -> str:
-    return "sudo bash -c " + shlex.quote(script_text(text, params))
+def run_step(
+    name: str,
+    conn: remote.ConnectionArgs,
+    step: Step,
+    opts: pulumi.ResourceOptions,
+    triggers: Sequence[pulumi.Input[str]] | None = None,
+) -> remote.Command:
+    """``{name}-{step.role}``: the step's command (and its undo as the delete), run again
+    when the command changes (or ``triggers``, when given)."""
+    return remote.Command(
+        f"{name}-{step.role}",
+        connection=conn,
+        create=step.command,
+        delete=step.delete_command,
+        triggers=list(triggers) if triggers is not None else [sha256(step.command)],
+        opts=opts,
+    )
 
 
 def wait_ready(
-    name: str, conn: remote.ConnectionArgs, instance_id: str, opts: pulumi.ResourceOptions
+    plan: NodePlan, conn: remote.ConnectionArgs, opts: pulumi.ResourceOptions
 ) -> remote.Command:
     """Retries until SSH answers, then waits for cloud-init to finish on the VM (and
     makes the pinned public host key readable, templates/scripts/wait_ready.sh)."""
-    return remote.Command(
-        f"{name}-wait-ready",
-        connection=conn,
-        create=script_command("wait_ready.sh", {"HOST_KEY_PUB": PUBLIC_KEY_FILE}),
-        # A new instance (replaced domain) is a new machine to wait for.
-        triggers=[instance_id],
-        opts=opts,
-    )
+    # A new instance (replaced domain) is a new machine to wait for.
+    return run_step(plan.name, conn, plan.wait_ready, opts, triggers=[plan.node.instance_id])
 
 
 class StagedFile(pulumi.ComponentResource):
@@ -116,7 +122,7 @@ class StagedFile(pulumi.ComponentResource):
         self.command = remote.Command(
             f"{name}-stage",
             connection=conn,
-            create=script_command("stage.sh", stage_params(artefact, layout)),
+            create=stage_step(artefact, layout).command,
             triggers=[self.digest],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[upload, *depends_on]),
         )
@@ -127,19 +133,22 @@ def stage_secret(
     name: str,
     *,
     conn: remote.ConnectionArgs,
+    slot: SecretFile,
     secret: pulumi.Output[str],
-    staged: str,
     opts: pulumi.ResourceOptions,
     depends_on: Sequence[pulumi.Resource] = (),
-) -> remote.Command:
-    """Stage a secret as a root-owned 0600 file; the value travels on stdin only."""
-    return remote.Command(
+) -> tuple[remote.Command, pulumi.Output[str]]:
+    """Stage a secret file as a root-owned 0600 file in its slot; the text travels on
+    stdin only. Returns the step and the text's digest (a secret, like its source:
+    a new secret needs an activation even when no file changes)."""
+    text = pulumi.Output.secret(secret.apply(slot.text_of))
+    command = remote.Command(
         name,
         connection=conn,
-        create=script_command("stage_secret.sh", {"STAGED": staged}),
-        stdin=secret,
+        create=slot.stage.command,
+        stdin=text,
         logging=NO_LOG,
-        triggers=[secret.apply(sha256)],
+        triggers=[text.apply(sha256)],
         opts=pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(
@@ -147,3 +156,42 @@ def stage_secret(
             ),
         ),
     )
+    return command, text.apply(sha256)
+
+
+def activation(
+    plan: NodePlan,
+    conn: remote.ConnectionArgs,
+    triggers: Sequence[pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> remote.Command:
+    """``{node}-activate``: the node's activation (templates/scripts/activate.sh): swap
+    in what its stage phase validated, restart what it touches, gate, roll back on a
+    failed gate."""
+    return remote.Command(
+        f"{plan.name}-activate",
+        connection=conn,
+        create=_text_command(plan.activation),
+        triggers=list(triggers),
+        opts=opts,
+    )
+
+
+def handback(
+    plan: NodePlan, conn: remote.ConnectionArgs, digest: str, opts: pulumi.ResourceOptions
+) -> remote.Command:
+    """``{node}-handback``: a VRRP node hands the VIPs it holds for another node back
+    to it (templates/scripts/handback.sh); it runs whenever an activation may have."""
+    assert plan.handback is not None, f"{plan.name} takes no part in VRRP"
+    return remote.Command(
+        f"{plan.name}-handback",
+        connection=conn,
+        create=_text_command(plan.handback),
+        triggers=[digest],
+        opts=opts,
+    )
+
+
+def _text_command(text: str) -> str:
+    """A whole script (its parameters at its top) as root: the preamble, then it."""
+    return node_command(script_text(text))

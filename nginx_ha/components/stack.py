@@ -18,7 +18,7 @@ stack's config to the same args.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -26,23 +26,19 @@ from pulumi_command import remote
 from pydantic import SecretStr
 
 from nginx_ha import render
+from nginx_ha.components import remote as remote_steps
 from nginx_ha.components.firewall import ssh_firewall
 from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
 from nginx_ha.components.nginx import NginxNode
-from nginx_ha.components.remote import (
-    NodeStepArgs,
-    connection,
-    script_text_command,
-    wait_ready,
-)
+from nginx_ha.components.remote import NodeStepArgs, connection
 from nginx_ha.components.smoke import smoke_test
 from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import NS, Settings, SettingsError, validate
-from nginx_ha.render.rollout import activation_script, handback_script
+from nginx_ha.config.capabilities import Version
+from nginx_ha.render.plan import NodePlan, rollout_digest
 from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import HostKey, host_key
-from nginx_ha.topology.model import Version
 
 
 @dataclass
@@ -119,17 +115,21 @@ class NginxHaStack(pulumi.ComponentResource):
         self, name: str, args: NginxHaStackArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__(self.TYPE, name, None, opts)
-        vrrp_secret = args.vrrp_secret()
+        self.args = args
+        self.vrrp_secret = args.vrrp_secret()
         topo = build_topology(
             args.settings,
             keepalived_version=args.keepalived_version,
             keepalived_ipvs=args.keepalived_ipvs,
-            vrrp_secret=vrrp_secret is not None,
+            vrrp_secret=self.vrrp_secret is not None,
         )
         self.topology = topo
+        # Every node's plan, once: what each component stages, the activations, the
+        # hashes and the smoke test's triggers all come from it (render/plan.py).
+        self.plans = render.plans(topo, lambda n: args.layout_of(topo, n))
         self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
-        private_key = args.private_key()
-        seed = args.host_key_seed()
+        self.private_key = args.private_key()
+        self.seed = args.host_key_seed()
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
@@ -138,7 +138,6 @@ class NginxHaStack(pulumi.ComponentResource):
         self.keepalived: dict[str, KeepalivedNode] = {}
         self.tomcat: dict[str, TomcatNode] = {}
         self.activations: dict[str, remote.Command] = {}
-        child = pulumi.ResourceOptions(parent=self)
         # Node by node in rollout order; only the dependencies order what runs:
         # - stage (VM, packages, builds, staged files): every node at once;
         # - activate: one node at a time, each after the previous node's gate
@@ -148,125 +147,35 @@ class NginxHaStack(pulumi.ComponentResource):
         #   replaced only after the previous node's gate.
         previous: list[pulumi.Resource] = []
         for node in topo.rollout:
-            layout = args.layout_of(topo, node)
-            host = self.hosts[node.host]
-            # The node's SSH host key: derived from the secret seed, installed by
-            # cloud-init, pinned in the node's connection (topology/hostkeys.py).
-            key: pulumi.Output[HostKey] = seed.apply(
-                lambda s, n=node.name: host_key(s, topo.project, topo.stack, n)
-            )
-            user_data = pulumi.Output.secret(
-                key.apply(lambda k, n=node: render.cloud_init_user_data(topo, n, k))
-            )
-            vm = ClonedVm(
-                node.name,
-                ClonedVmArgs(
-                    node=node,
-                    base_volume_id=host.base_volume_id,
-                    base_volume_name=host.base_volume_name,
-                    pool=host.pool,
-                    network_id=host.network_id,
-                    bridge=host.bridge,
-                    user_data=user_data,
-                    meta_data=render.cloud_init_meta_data(topo, node),
-                    network_config=render.cloud_init_network_config(topo, node),
-                    after=previous if topo.serving else (),
-                    libvirt_after=host.writes,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
-            )
-            host.writes = [vm.domain]
-            self.vms[node.name] = vm
-            conn = connection(
-                str(node.ip), topo.ssh.user, private_key, key.apply(lambda k: k.public_no_comment)
-            )
-            ready = wait_ready(
-                node.name,
+            plan = self.plans[node.name]
+            vm, conn, ready = self._vm(plan, after=previous if topo.serving else ())
+            staged, secrets = self._stage(plan, conn, ready)
+            self.activations[node.name] = remote_steps.activation(
+                plan,
                 conn,
-                node.instance_id,
-                pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain]),
-            )
-            self.ready[node.name], self.connections[node.name] = ready, conn
-
-            step_args = NodeStepArgs(topo, node, layout, conn, ready)
-            secrets: list[pulumi.Input[str]] = []
-            # SSH from ssh.allowFrom only (no step with the default: anywhere).
-            ssh_rule = ssh_firewall(node.name, step_args, pulumi.ResourceOptions(parent=self))
-            if node.is_load_balancer:
-                self.nginx[node.name] = NginxNode(node.name, step_args, opts=child)
-                ka = KeepalivedNode(
-                    node.name,
-                    KeepalivedNodeArgs(**vars(step_args), auth_secret=vrrp_secret),
-                    opts=child,
-                )
-                self.keepalived[node.name] = ka
-                staged = [*self.nginx[node.name].steps, *ka.steps]
-                secrets = [ka.auth_digest] if ka.auth_digest is not None else []
-            else:
-                self.tomcat[node.name] = TomcatNode(node.name, step_args, opts=child)
-                staged = self.tomcat[node.name].steps
-            if ssh_rule is not None:
-                staged = [*staged, ssh_rule]
-
-            self.activations[node.name] = remote.Command(
-                f"{node.name}-activate",
-                connection=conn,
-                create=script_text_command(activation_script(topo, node, layout)),
                 # A new VM is a new node to activate; a new VRRP secret needs one too.
                 triggers=[node.instance_id, *secrets],
-                opts=pulumi.ResourceOptions(
-                    parent=vm,
-                    depends_on=[ready, *staged, *previous],
-                ),
+                opts=pulumi.ResourceOptions(parent=vm, depends_on=[ready, *staged, *previous]),
             )
             previous = [self.activations[node.name]]
-
-        # The handback: after the last activation, each load balancer in rollout order
-        # hands the VIPs it holds for another node back to it, gracefully
-        # (templates/scripts/handback.sh). It runs whenever an activation may have run.
-        self.handbacks: dict[str, remote.Command] = {}
-        activated = render.sha256(
-            "".join(
-                sorted(
-                    str(c)
-                    for n in topo.rollout
-                    for c in (n.instance_id, activation_script(topo, n, args.layout_of(topo, n)))
-                )
-            )
-        )
-        for node in (n for n in topo.rollout if n.is_load_balancer):
-            self.handbacks[node.name] = remote.Command(
-                f"{node.name}-handback",
-                connection=self.connections[node.name],
-                create=script_text_command(handback_script(topo, node, args.layout_of(topo, node))),
-                triggers=[activated],
-                opts=pulumi.ResourceOptions(
-                    parent=self.vms[node.name],
-                    depends_on=previous,
-                ),
-            )
-            previous = [self.handbacks[node.name]]
-        self.rollout_end: list[pulumi.Resource] = previous
+        self.handbacks = self._handbacks(previous)
+        # What the rollout ends with: the last handback (or activation).
+        self.rollout_end: list[pulumi.Resource] = [*previous]
+        if self.handbacks:
+            self.rollout_end = [list(self.handbacks.values())[-1]]
         self.node_steps: list[pulumi.Resource] = [
             *self.activations.values(),
             *self.handbacks.values(),
         ]
 
-        # sha256 of every rendered file per node, so a preview shows which files a
-        # change touches (files carrying a secret are left out: node_files without
-        # secrets does not render them).
-        self.config_hashes = {
-            n.name: {
-                path: render.sha256(text)
-                for path, text in render.node_files(topo, n, args.layout_of(topo, n)).items()
-            }
-            for n in topo.nodes
-        }
+        # sha256 of every file and step each node gets, so a preview shows which ones a
+        # change touches (files carrying a secret are left out).
+        self.config_hashes = {n: plan.hashes() for n, plan in self.plans.items()}
         self.smoke_test = smoke_test(
             name,
             topo,
+            self.plans,
             self.connections,
-            self.config_hashes,
             depends_on=self.node_steps,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -288,6 +197,101 @@ class NginxHaStack(pulumi.ComponentResource):
             }
         )
 
+    def _vm(
+        self, plan: NodePlan, after: Sequence[pulumi.Resource]
+    ) -> tuple[ClonedVm, remote.ConnectionArgs, pulumi.Resource]:
+        """The node's VM, its SSH connection (host key pinned) and its wait-ready step."""
+        topo, node = self.topology, plan.node
+        host = self.hosts[node.host]
+        # The node's SSH host key: derived from the secret seed, installed by
+        # cloud-init, pinned in the node's connection (topology/hostkeys.py).
+        key: pulumi.Output[HostKey] = self.seed.apply(
+            lambda s, n=node.name: host_key(s, topo.project, topo.stack, n)
+        )
+        user_data = pulumi.Output.secret(
+            key.apply(lambda k, n=node: render.cloud_init_user_data(topo, n, k))
+        )
+        vm = ClonedVm(
+            node.name,
+            ClonedVmArgs(
+                node=node,
+                base_volume_id=host.base_volume_id,
+                base_volume_name=host.base_volume_name,
+                pool=host.pool,
+                network_id=host.network_id,
+                bridge=host.bridge,
+                user_data=user_data,
+                meta_data=render.cloud_init_meta_data(topo, node),
+                network_config=render.cloud_init_network_config(topo, node),
+                after=after,
+                libvirt_after=host.writes,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers=[host.provider]),
+        )
+        host.writes = [vm.domain]
+        self.vms[node.name] = vm
+        conn = connection(
+            str(node.ip), topo.ssh.user, self.private_key, key.apply(lambda k: k.public_no_comment)
+        )
+        ready = remote_steps.wait_ready(
+            plan, conn, pulumi.ResourceOptions(parent=vm, depends_on=[vm.domain])
+        )
+        self.ready[node.name], self.connections[node.name] = ready, conn
+        return vm, conn, ready
+
+    def _stage(
+        self, plan: NodePlan, conn: remote.ConnectionArgs, ready: pulumi.Resource
+    ) -> tuple[list[pulumi.Resource], list[pulumi.Input[str]]]:
+        """The stage phase of every part of the node, each part by its component; the
+        steps the activation waits for, and the digests of the secrets it applies."""
+        name = plan.name
+        step_args = NodeStepArgs(self.topology, plan, conn, ready)
+        child = pulumi.ResourceOptions(parent=self)
+        # SSH from ssh.allowFrom only (no step with the default: anywhere).
+        ssh_rule = ssh_firewall(name, step_args, child)
+        staged: list[pulumi.Resource] = []
+        secrets: list[pulumi.Input[str]] = []
+        for part in plan.parts:
+            if part.name == "nginx":
+                self.nginx[name] = NginxNode(name, step_args, opts=child)
+                staged += self.nginx[name].steps
+            elif part.name == "keepalived":
+                ka = KeepalivedNode(
+                    name,
+                    KeepalivedNodeArgs(**vars(step_args), auth_secret=self.vrrp_secret),
+                    opts=child,
+                )
+                self.keepalived[name] = ka
+                staged += ka.steps
+                secrets += [ka.auth_digest] if ka.auth_digest is not None else []
+            elif part.name == "tomcat":
+                self.tomcat[name] = TomcatNode(name, step_args, opts=child)
+                staged += self.tomcat[name].steps
+            else:
+                raise ValueError(f"{name}: no component stages the part {part.name!r}")
+        if ssh_rule is not None:
+            staged.append(ssh_rule)
+        return staged, secrets
+
+    def _handbacks(self, previous: list[pulumi.Resource]) -> dict[str, remote.Command]:
+        """After the last activation, each VRRP node in rollout order hands the VIPs it
+        holds for another node back to it, gracefully (templates/scripts/handback.sh).
+        It runs whenever an activation may have run."""
+        digest = rollout_digest(self.topology, self.plans)
+        handbacks: dict[str, remote.Command] = {}
+        for node in self.topology.rollout:
+            plan = self.plans[node.name]
+            if plan.handback is None:
+                continue
+            handbacks[node.name] = remote_steps.handback(
+                plan,
+                self.connections[node.name],
+                digest,
+                pulumi.ResourceOptions(parent=self.vms[node.name], depends_on=previous),
+            )
+            previous = [handbacks[node.name]]
+        return handbacks
+
 
 def vip_outputs(topo: Topology) -> list[dict[str, object]]:
     """[{vip, vrid, master}] in the order of nginx-ha:vips (one entry for nginx-ha:vip)."""
@@ -298,6 +302,7 @@ def _node_output(node: Node) -> dict[str, object]:
     out: dict[str, object] = {
         "ip": str(node.ip),
         "mac": node.mac,
+        "kind": node.kind.name,
         "role": node.role,
         "host": node.host or "default",
         "domain": node.domain,

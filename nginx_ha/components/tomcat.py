@@ -1,16 +1,13 @@
-"""TomcatNode: Tomcat on a backend: the package, then the stage phase of its port, its
-firewall rule (the port from the load balancers only) and its ROOT page (which names
-the node and its role, so a request through the VIP shows which backend answered).
-The node's activation applies them, one backend at a time."""
+"""TomcatNode: Tomcat on a backend: the package, then the stage phase of its part's
+files (its port, its firewall rule set: the port from the load balancers only, and its
+ROOT page, which names the node and its role so a request through the VIP shows which
+backend answered). The node's activation applies them, one backend at a time."""
 
 from __future__ import annotations
 
 import pulumi
-from pulumi_command import remote
 
-from nginx_ha import render
-from nginx_ha.components.remote import NodeStepArgs, StagedFile, script_command
-from nginx_ha.render.rollout import backend_artefacts
+from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step
 
 
 class TomcatNode(pulumi.ComponentResource):
@@ -18,15 +15,11 @@ class TomcatNode(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeStepArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
-        after_ready = pulumi.ResourceOptions(parent=self, depends_on=[args.ready])
-
-        install = script_command("install_tomcat.sh", {"ACTION": "install"})
-        self.install = remote.Command(
-            f"{name}-tomcat-install",
-            connection=args.conn,
-            create=install,
-            triggers=[render.sha256(install)],
-            opts=after_ready,
+        part = args.plan.part("tomcat")
+        install = part.step("tomcat-install")
+        assert install is not None
+        self.install = run_step(
+            name, args.conn, install, pulumi.ResourceOptions(parent=self, depends_on=[args.ready])
         )
         self.staged: dict[str, StagedFile] = {
             a.role: StagedFile(
@@ -37,7 +30,7 @@ class TomcatNode(pulumi.ComponentResource):
                 depends_on=[args.ready, self.install],
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for a in backend_artefacts(args.topo, args.node, args.layout)
+            for a in part.artefacts
         }
         self.page_digest = self.staged["tomcat-page"].digest
         self.steps: list[pulumi.Resource] = [self.install, *self.staged.values()]

@@ -4,7 +4,7 @@ its Automation API (``pulumi.automation``, the pinned SDK's), with progress.
 The engine's events stream in as they happen: a phase line when the preview and the
 update start and end, a line per resource step as it starts and ends with a live
 ``[done/total]`` count (the total is the preview's), the steps running now, and every
-warning and error as it comes (``nginx_ha/ops/progress.py``). ``--events FILE`` also
+warning and error as it comes (``nginx_ha/ops/events.py``). ``--events FILE`` also
 writes each step's start and end as JSON lines (the end-to-end run's phase table).
 
 ``up`` previews first and shows what would change; it then applies it after a
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from nginx_ha.ops import env as pulumi_env
-from nginx_ha.ops.progress import QUIET_OPS, StepCounter, short_name
-from nginx_ha.progress import Reporter
+from nginx_ha.ops.events import QUIET_OPS, StepCounter, short_name
+from nginx_ha.view.progress import Reporter
 
 
 def _changes(summary: Mapping[Any, int]) -> dict[str, int]:

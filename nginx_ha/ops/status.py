@@ -31,15 +31,25 @@ from nginx_ha.config import SettingsError
 from nginx_ha.ops import env as pulumi_env
 from nginx_ha.ops.ssh import PinnedSsh, Target
 from nginx_ha.ops.stackinfo import StackError, StackView, read_stack
-from nginx_ha.render import status as view
-from nginx_ha.topology import Layout, build_topology, vm_layout
+from nginx_ha.topology import Layout, NodeKind, Topology, build_topology, kind_named, vm_layout
 from nginx_ha.topology.hostkeys import host_key
+from nginx_ha.view import status as view
 
 SANDBOX_NETNS = "nginx-ha-sandbox"
 
 
-def _is_lb(node: Mapping[str, Any]) -> bool:
-    return str(node.get("role", "")) in ("MASTER", "BACKUP") or "priority" in node
+def kind_of(name: str, node: Mapping[str, Any], topo: Topology) -> NodeKind:
+    """A deployed node's kind: the ``kind`` its output names (stacks deployed before
+    that output existed: the kind of that node in the stack's settings)."""
+    if "kind" in node:
+        return kind_named(str(node["kind"]))
+    known = {n.name: n.kind for n in topo.nodes}
+    if name not in known:
+        raise StackError(
+            f"node {name} of the stack's outputs is not in its settings and its output "
+            "names no kind: run `pulumi up` to refresh the outputs"
+        )
+    return known[name]
 
 
 def collect(
@@ -79,19 +89,20 @@ def collect(
         for name, node in nodes.items()
     }
     default_layout = vm_layout(topo)
+    kinds = {name: kind_of(name, node, topo) for name, node in nodes.items()}
 
     def ask(ssh: PinnedSsh, name: str) -> view.NodeReport:
         node = nodes[name]
-        lb = _is_lb(node)
+        kind = kinds[name]
         layout = layout_of(name) if layout_of else default_layout
         systemctl = systemctl_of(name) if systemctl_of else "systemctl"
-        script = view.probe_script("lb" if lb else "backend", layout, systemctl=systemctl)
+        script = view.probe_script(kind, layout, systemctl=systemctl)
         res = ssh.run(targets[name], script)
         error = res.error or (
             f"status script failed: {res.stderr.strip()[-200:]}" if res.returncode else ""
         )
         return view.parse_probe(
-            name, str(node.get("role", "")), str(node["ip"]), lb, res.stdout, error
+            name, str(node.get("role", "")), str(node["ip"]), kind.vrrp, res.stdout, error
         )
 
     key = settings.ssh_private_key.get_secret_value()

@@ -1,36 +1,21 @@
-"""Every rendered file a node gets, by its path on the node, and each file's mode."""
+"""Each file's mode and owner on the node: one table by what the file is.
+
+Every artefact of a node's plan takes its mode from here (render/parts.py); the lab and
+the offline render write files with the plan's modes; stage.sh and activate.sh install
+them with the plan's mode and owner.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+OWNER = "root"  # every file the program installs (its group: the same name)
+CONFIG = "0644"  # configuration files and pages, readable by the daemons' users
+SCRIPT = "0755"  # scripts keepalived, the watcher or the activation runs
+UNIT = "0644"  # systemd units
+SECRET = "0600"  # noqa: S105 - a mode: a secret's root-only file
+STEP = "0755"  # the offline render's copy of a step the program runs on the node
+# The offline render's user-data: it holds the node's private SSH host key.
+USER_DATA_MODE = "0600"
 
-from nginx_ha.render.cloudinit import USER_DATA
-from nginx_ha.render.keepalived import keepalived_file_modes, keepalived_files
-from nginx_ha.render.nginx import nginx_conf
-from nginx_ha.render.tomcat import tomcat_page, tomcat_page_path
-from nginx_ha.topology import Layout, Node, Topology
-
-
-def node_files(
-    topo: Topology, node: Node, layout: Layout, secrets: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Every rendered file a node gets, by its path on the node (the program's
-    configHashes output, the offline render command and the lab use this).
-
-    ``secrets`` are for the files that carry a secret: without them those files are
-    left out (the stack exports the hashes of node_files without secrets)."""
-    files: dict[str, str] = {}
-    if node.is_load_balancer:
-        files[layout.nginx_conf] = nginx_conf(topo, node, layout)
-        files.update(keepalived_files(topo, node, layout, (secrets or {}).get("vrrpAuthPass")))
-    else:
-        files[tomcat_page_path(layout)] = tomcat_page(topo, node, layout)
-    return files
-
-
-def file_mode(layout: Layout, path: str) -> str:
-    """The mode a rendered file gets on the node (root-owned; 0644 unless listed);
-    the offline render's user-data holds the node's private host key: 0600."""
-    if path == USER_DATA:
-        return "0600"
-    return keepalived_file_modes(layout).get(path, "0644")
+# Where the offline render (and configHashes) puts what the program runs on a node
+# rather than keeps there: not a path on the node.
+STEPS_DIR = "/steps"

@@ -280,37 +280,3 @@ def notify_script(topo: Topology, node: Node, layout: Layout) -> str:
         instance=topo.instances[0].name,
         state_file=vrrp_state_file(layout),
     )
-
-
-# ----------------------------------------------------------------- files and modes
-
-
-def keepalived_files(
-    topo: Topology, node: Node, layout: Layout, auth_secret: str | None
-) -> dict[str, str]:
-    """keepalived's files on a load balancer, by path; the secret file only when the
-    secret is given (the program writes it with its secret-file step instead)."""
-    files = {
-        layout.keepalived_conf: keepalived_conf(topo, node, layout),
-        layout.check_script: check_nginx_script(topo, node, layout),
-        layout.watch_script: nginx_watch_script(topo, node, layout),
-        layout.vrrp_state_script: vrrp_state_script(topo, node, layout),
-    }
-    if topo.notify.script:
-        files[layout.notify_script] = notify_script(topo, node, layout)
-    auth_path = vrrp_auth_path(topo, layout)
-    if auth_path is not None and auth_secret is not None:
-        files[auth_path] = vrrp_auth_file_text(topo, auth_secret)
-    return files
-
-
-def keepalived_file_modes(layout: Layout) -> dict[str, str]:
-    """Modes of keepalived's files that are not 0644 (all are root-owned)."""
-    return {
-        layout.check_script: "0755",
-        layout.watch_script: "0755",
-        layout.vrrp_state_script: "0755",
-        layout.notify_script: "0755",
-        layout.auth_pass_file: "0600",
-        layout.auth_key_file: "0600",
-    }

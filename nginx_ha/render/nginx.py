@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from nginx_ha.render.templates import render_template
 from nginx_ha.topology import NGINX_UPSTREAM, Layout, Node, Topology
-from nginx_ha.topology.model import NGINX_STATE_PATH
+from nginx_ha.topology.plans import NGINX_STATE_PATH
 
 # The upstream's shared memory zone (every worker sees a backend's failures; 64 KiB
 # holds hundreds of servers), idle keep-alive connections per worker to the backends,

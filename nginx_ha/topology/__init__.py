@@ -1,17 +1,18 @@
-"""Every decided per-node value (pure): nodes, roles, VRRP instances, MACs, names,
-where files live, and the plans the renderers and components read.
+"""Every decided per-node value (pure): nodes, their kinds, roles, VRRP instances, MACs,
+names, where files live, and the plans the renderers and components read.
 
 | module | what it holds |
 |---|---|
+| ``kinds`` | the node kinds table: what each kind gets, its rollout phase, its gate |
 | ``naming`` | stack-scoped physical libvirt names, stable MACs |
 | ``layout`` | where things live on a node (VM defaults, the lab's own) |
-| ``model`` | :class:`Topology` and its plans, :func:`build_topology` |
+| ``plans`` | the per-area plans (keepalived, VRRP, nginx, LVS, network, image, SSH) |
+| ``model`` | :class:`Topology`, its nodes and VRRP instances, :func:`build_topology` |
 """
 
+from nginx_ha.topology.kinds import BACKEND, KINDS, LOAD_BALANCER, NodeKind, kind_named
 from nginx_ha.topology.layout import Layout
 from nginx_ha.topology.model import (
-    NGINX_UPSTREAM,
-    AuthKind,
     Node,
     Topology,
     VrrpInstance,
@@ -23,12 +24,17 @@ from nginx_ha.topology.model import (
     vrrp_instance,
 )
 from nginx_ha.topology.naming import assign_macs, derive_mac
+from nginx_ha.topology.plans import NGINX_UPSTREAM, AuthKind
 
 __all__ = [
+    "BACKEND",
+    "KINDS",
+    "LOAD_BALANCER",
     "NGINX_UPSTREAM",
     "AuthKind",
     "Layout",
     "Node",
+    "NodeKind",
     "Topology",
     "VrrpInstance",
     "VrrpPeer",
@@ -37,6 +43,7 @@ __all__ = [
     "derive_mac",
     "keepalived_bin",
     "keepalived_build_bin",
+    "kind_named",
     "vm_layout",
     "vrrp_instance",
 ]

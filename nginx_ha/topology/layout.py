@@ -81,6 +81,11 @@ class Layout:
     keepalived_start: str = ""
     watch_start: str = ""
     tomcat_restart: str = ""
+    # LVS real server (nginx-ha:lvs; templates/scripts/lvs_realserver.sh): its sysctls,
+    # its nftables rule set and the unit that applies both at boot.
+    lvs_sysctl_file: str = "/etc/sysctl.d/90-nginx-ha-lvs.conf"
+    lvs_nft_file: str = "/etc/nginx-ha/lvs.nft"
+    lvs_unit: str = "/etc/systemd/system/nginx-ha-lvs.service"
     # What a rollout manages on this node besides its files: the host firewall's rule
     # sets, and Tomcat's connector port (the lab leaves both to the lab).
     manage_firewall: bool = True

@@ -17,8 +17,9 @@ from typing import Literal
 
 from nginx_ha.config import capabilities
 from nginx_ha.config.capabilities import Version
-from nginx_ha.config.models import Backend, Keepalived, LoadBalancer, Settings, VmSize
+from nginx_ha.config.models import Backend, LoadBalancer, Settings, VmSize
 from nginx_ha.config.pins import DEFAULT_IMAGE_URL
+from nginx_ha.topology.kinds import BACKEND, LOAD_BALANCER, NodeKind
 from nginx_ha.topology.layout import Layout
 from nginx_ha.topology.naming import (
     assign_macs,
@@ -30,161 +31,22 @@ from nginx_ha.topology.naming import (
     stack_prefix,
     volume_name,
 )
-
-AuthKind = Literal["pass", "hmac", "none"]
-
-# nginx's upstream: the name, the failures after which it tries the next server
-# (primaries first, then backups), and the balancing directive per setting.
-NGINX_UPSTREAM = "tomcat"
-NGINX_NEXT_UPSTREAM = ("error", "timeout", "http_502", "http_503", "http_504")
-NGINX_BALANCING: dict[str, str | None] = {
-    "round_robin": None,  # nginx's default: no directive
-    "least_conn": "least_conn",
-    "ip_hash": "ip_hash",
-    "hash": "hash $remote_addr consistent",
-    "random": "random",
-}
-VRRP_INSTANCE_NAME = "VI_{vrid}"
-# Where each load balancer's nginx serves its live VRRP state to the others.
-NGINX_STATE_PATH = "/nginx-ha/vrrp-state"
-
-
-# ------------------------------------------------------------------------ the plans
-
-
-@dataclass(frozen=True)
-class KeepalivedPlan:
-    """The keepalived the nodes run: its release (which decides what may be rendered),
-    whether it is built with IPVS, and the verified source the program builds."""
-
-    version: Version
-    ipvs: bool
-    source: Keepalived  # defaults filled (the pinned git tag and commit)
-
-    @property
-    def version_text(self) -> str:
-        return capabilities.version_text(self.version)
-
-    @property
-    def build_id(self) -> str:
-        """One id per build (release, verified source, IPVS or not): the folder under
-        ``Layout.keepalived_builds`` it is built into, so two builds never overwrite
-        each other and the previous one stays for a rollback."""
-        src = self.source
-        identity = f"{src.version}|{src.commit or src.sha256 or ''}|{self.ipvs}"
-        return f"{src.version}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
-
-    def supports(self, feature: str) -> bool:
-        return capabilities.supports(self.version, feature)
-
-
-@dataclass(frozen=True)
-class CheckPlan:
-    """keepalived's check of the node's nginx and the fast watcher, as the deployed
-    keepalived reads them (a fractional interval is rounded up where it cannot)."""
-
-    interval: Decimal
-    timeout: Decimal
-    fall: int
-    rise: int
-    weight: int
-    watch_interval: Decimal
-
-
-@dataclass(frozen=True)
-class VrrpPlan:
-    version: int
-    advert_interval: Decimal
-    unicast: bool
-    preempt: bool
-    interface: str  # the NIC name cloud-init gives the VM (matched by MAC)
-    garp_master_refresh: int
-    check: CheckPlan
-    auth: AuthKind  # how adverts are authenticated
-
-
-@dataclass(frozen=True)
-class NginxPlan:
-    port: int
-    health_path: str
-    connect_timeout: Decimal
-    send_timeout: Decimal
-    read_timeout: Decimal
-    max_fails: int
-    fail_timeout: int
-    balancing: str | None  # the upstream's balancing directive (None: round robin)
-    retry_non_idempotent: bool
-    next_upstream: tuple[str, ...]
-
-    @property
-    def port_suffix(self) -> str:
-        """':PORT' in a URL, empty for 80."""
-        return "" if self.port == 80 else f":{self.port}"
-
-    @property
-    def health_url(self) -> str:
-        """The URL the check script and the watcher ask: the node's own nginx."""
-        return f"http://127.0.0.1{self.port_suffix}{self.health_path}"
-
-    def state_url(self, node_ip: ipaddress.IPv4Address | str) -> str:
-        """Where a load balancer's nginx serves its live VRRP state (to the others)."""
-        return f"http://{node_ip}{self.port_suffix}{NGINX_STATE_PATH}"
-
-
-@dataclass(frozen=True)
-class LvsPlan:
-    """LVS (IPVS) in direct routing in front of the nginx nodes (nginx-ha:lvs)."""
-
-    port: int
-    scheduler: str
-    persistence_timeout: int
-
-
-@dataclass(frozen=True)
-class EmailPlan:
-    to: tuple[str, ...]
-    sender: str | None  # None: keepalived@<node> (sender_for)
-    server: str  # as keepalived's smtp_server reads it: "host port" or "host"
-
-    def sender_for(self, node: str) -> str:
-        return self.sender or f"keepalived@{node}"
-
-
-@dataclass(frozen=True)
-class NotifyPlan:
-    script: bool
-    email: EmailPlan | None
-
-
-@dataclass(frozen=True)
-class NetworkPlan:
-    mode: Literal["nat", "bridge"]
-    name: str  # the physical libvirt network (nat) or the host bridge (bridge)
-    cidr: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address
-    dns: tuple[ipaddress.IPv4Address, ...]
-    bridge: str | None  # nat: an explicit bridge name for libvirt's network
-
-    @property
-    def prefix_len(self) -> int:
-        return self.cidr.prefixlen
-
-
-@dataclass(frozen=True)
-class ImagePlan:
-    url: str | None  # the base image downloaded per host (None: clone ``volume``)
-    volume: str | None  # an existing volume to clone
-    pool: str
-    protect: bool  # the managed base image gets Pulumi's `protect`
-
-
-@dataclass(frozen=True)
-class SshPlan:
-    user: str
-    public_key: str
-    # Who may reach the nodes' SSH port (ssh.allowFrom); empty: anywhere (no rule).
-    allow_from: tuple[str, ...] = ()
-
+from nginx_ha.topology.plans import (
+    NGINX_BALANCING,
+    NGINX_NEXT_UPSTREAM,
+    VRRP_INSTANCE_NAME,
+    AuthKind,
+    CheckPlan,
+    EmailPlan,
+    ImagePlan,
+    KeepalivedPlan,
+    LvsPlan,
+    NetworkPlan,
+    NginxPlan,
+    NotifyPlan,
+    SshPlan,
+    VrrpPlan,
+)
 
 # ------------------------------------------------------------------ nodes and VRRP
 
@@ -192,7 +54,7 @@ class SshPlan:
 @dataclass(frozen=True)
 class Node:
     name: str
-    kind: Literal["load_balancer", "backend"]
+    kind: NodeKind  # what the node is and gets (topology/kinds.py)
     ip: ipaddress.IPv4Address
     mac: str
     host: str | None  # key of nginx-ha:hosts; None: the default provider
@@ -203,12 +65,15 @@ class Node:
     volume: str
     cloudinit: str
     instance_id: str
-    priority: int | None = None
-    port: int | None = None
+    priority: int | None = None  # its configured VRRP priority (VRRP nodes)
+    port: int | None = None  # the port it serves (upstream nodes: Tomcat's)
 
     @property
-    def is_load_balancer(self) -> bool:
-        return self.kind == "load_balancer"
+    def service_port(self) -> int:
+        """The port an upstream node serves (its Tomcat connector)."""
+        if self.port is None:
+            raise ValueError(f"{self.name} serves no port of its own ({self.kind.name})")
+        return self.port
 
     @property
     def page_marker(self) -> str:
@@ -281,11 +146,13 @@ class Topology:
 
     @property
     def load_balancers(self) -> tuple[Node, ...]:
-        return tuple(n for n in self.nodes if n.is_load_balancer)
+        """The nodes that take part in VRRP (they hold the VIPs)."""
+        return tuple(n for n in self.nodes if n.kind.vrrp)
 
     @property
     def backends(self) -> tuple[Node, ...]:
-        return tuple(n for n in self.nodes if not n.is_load_balancer)
+        """nginx's upstream servers."""
+        return tuple(n for n in self.nodes if n.kind.upstream)
 
     @property
     def master(self) -> Node:
@@ -310,15 +177,22 @@ class Topology:
     @property
     def rollout(self) -> tuple[Node, ...]:
         """The order a change activates on the nodes, one at a time, each behind the
-        previous one's gate: backends first (backups, then primaries), then the load
-        balancers from the one meant to hold the fewest VIPs (and with the lowest
-        priority) to the MASTER, which goes last."""
-        backends = sorted(self.backends, key=lambda n: (n.role == "primary", n.name))
-        lbs = sorted(
-            self.load_balancers,
-            key=lambda n: (len(self.held_by(n.name)), n.priority or 0, n.name),
+        previous one's gate: phase by phase (the kind's ``rollout_phase``: backends,
+        then load balancers), and within a phase the node meant to hold the fewest VIPs
+        first, then the lowest priority, backup roles before primaries, then by name.
+        So the backends go backups first, and the MASTER goes last of all."""
+        return tuple(
+            sorted(
+                self.nodes,
+                key=lambda n: (
+                    n.kind.rollout_phase,
+                    len(self.held_by(n.name)),
+                    n.priority or 0,
+                    n.role == "primary",
+                    n.name,
+                ),
+            )
         )
-        return (*backends, *lbs)
 
     def host_uri(self, host: str | None) -> str:
         return self.hosts[host]
@@ -396,13 +270,13 @@ def build_topology(
         role = "MASTER" if lb.priority == master_priority else "BACKUP"
         mac = macs[lb.name]
         iid = instance_id(s, prefix, lb.name, lb.ip, mac)
-        nodes.append(_node(s, prefix, lb, "load_balancer", mac, iid, role, priority=lb.priority))
+        nodes.append(_node(s, prefix, lb, LOAD_BALANCER, mac, iid, role, priority=lb.priority))
     for be in s.backends:
         mac = macs[be.name]
         iid = instance_id(s, prefix, be.name, be.ip, mac)
-        nodes.append(_node(s, prefix, be, "backend", mac, iid, be.role, port=be.port))
+        nodes.append(_node(s, prefix, be, BACKEND, mac, iid, be.role, port=be.port))
 
-    lbs = [n for n in nodes if n.is_load_balancer]
+    lbs = [n for n in nodes if n.kind.vrrp]
     instances = tuple(
         vrrp_instance(s.vrrp.preempt, lbs, index, vip, vrid)
         for index, (vip, vrid) in enumerate(s.vip_specs)
@@ -552,7 +426,7 @@ def _node(
     s: Settings,
     prefix: str,
     spec: LoadBalancer | Backend,
-    kind: Literal["load_balancer", "backend"],
+    kind: NodeKind,
     mac: str,
     iid: str,
     role: str,

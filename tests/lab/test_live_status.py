@@ -1,5 +1,5 @@
 """The lab's `status` shows the same live view as `python -m nginx_ha status` on a
-deployed stack (nginx_ha/render/status.py): keepalived's own state per VIP, the VIP's
+deployed stack (nginx_ha/view/status.py): keepalived's own state per VIP, the VIP's
 holder, the units and the watcher's verdict; after a failover, the new holder."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from lab import scenarios
 from lab.lab import Lab
 from lab.live import live_status
-from nginx_ha.render.status import format_status
+from nginx_ha.view.status import format_status
 from tests.lab.instances import instance
 from tests.lab.test_failover import _skip_unless_lab_can_run
 

@@ -47,7 +47,8 @@ def uploaded(run, name: str) -> str:
     return source.text
 
 
-def manifest(run, node: str) -> list[tuple[str, str, str, str, str]]:
-    """The node's activation manifest: (kind, target, staged, mode, action) per item."""
+def manifest(run, node: str) -> list[tuple[str, str, str, str, str, str]]:
+    """The node's activation manifest: (kind, target, staged, mode, action, owner) per
+    item."""
     text = params_of(run.named(f"{node}-activate").inputs["create"])["MANIFEST"]
     return [tuple(line.split("\t")) for line in text.splitlines()]  # type: ignore[misc]

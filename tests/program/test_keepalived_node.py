@@ -268,7 +268,7 @@ def test_the_watcher_is_installed_and_started_before_keepalived(lb):
     # The activation restarts the watcher before keepalived when both changed.
     manifest = params_of(result.named(f"{lb}-activate").inputs["create"])["MANIFEST"]
     items = [line.split("\t") for line in manifest.splitlines()]
-    actions = {target: action for _kind, target, _staged, _mode, action in items}
+    actions = {target: action for _kind, target, _staged, _mode, action, _owner in items}
     assert actions["/etc/systemd/system/nginx-ha-watch.service"] == "watch-restart"
     assert actions["/etc/keepalived/nginx_watch.sh"] == "watch-restart"
     assert actions["/etc/systemd/system/keepalived.service"] == "keepalived-restart"

@@ -61,9 +61,14 @@ def test_every_node_gets_its_steps_under_its_component(dev):
     assert (p["VALIDATOR"], p["NGINX_BIN"]) == ("nginx", "/usr/sbin/nginx")
     assert p["STAGED"].startswith("/var/lib/nginx-ha/releases/")
     assert p["STAGED"].endswith("/nginx.conf")
-    assert ("file", "/etc/nginx/nginx.conf", p["STAGED"], "0644", "nginx-reload") in manifest(
-        run, "nginx-master"
-    )
+    assert (
+        "file",
+        "/etc/nginx/nginx.conf",
+        p["STAGED"],
+        "0644",
+        "nginx-reload",
+        "root",
+    ) in manifest(run, "nginx-master")
     page = params_of(run.named("tomcat-backup-tomcat-page-stage").inputs["create"])
     assert page["VALIDATOR"] == "marker"
     assert page["MARKER"] == "nginx-ha-backend=tomcat-backup role=backup"
@@ -73,6 +78,7 @@ def test_every_node_gets_its_steps_under_its_component(dev):
         page["STAGED"],
         "0644",
         "none",
+        "root",
     ) in (manifest(run, "tomcat-backup"))
 
 
@@ -169,7 +175,7 @@ def test_tomcat_port_per_backend_reaches_install_firewall_and_nginx():
     fw = header_params(uploaded(run, "tomcat-primary-tomcat-firewall-upload"))
     assert fw["FW_PORT"] == "8081"
     activation = params_of(run.named("tomcat-primary-activate").inputs["create"])
-    assert activation["TOMCAT_URL"] == "http://127.0.0.1:8081/"
+    assert (activation["GATE"], activation["GATE_URL"]) == ("marker", "http://127.0.0.1:8081/")
     assert "server 192.168.159.131:8081 max_fails" in uploaded(
         run, "nginx-master-nginx-conf-upload"
     )
@@ -214,7 +220,12 @@ def test_outputs_smoke_and_config_hashes(dev):
         assert hashes[lb]["/etc/nginx/nginx.conf"] == render.sha256(conf)
     for be in BACKENDS:
         page = render.tomcat_page(t, t.node(be), layout)
-        assert hashes[be] == {"/var/lib/tomcat10/webapps/ROOT/index.html": render.sha256(page)}
+        assert hashes[be]["/var/lib/tomcat10/webapps/ROOT/index.html"] == render.sha256(page)
+        # Every file and step the node gets, rendered once from its plan.
+        assert hashes[be] == render.node_plan(t, t.node(be), layout).hashes()
+        assert {"/steps/activate.sh", "/steps/tomcat-port.sh", "/steps/tomcat-install.sh"} <= set(
+            hashes[be]
+        )
     # No file that carries the VRRP secret is hashed in the outputs.
     every_path = {p for files in hashes.values() for p in files}
     assert layout.auth_key_file not in every_path

@@ -19,7 +19,7 @@ import pytest
 
 from nginx_ha.ops import run as ops_run
 from nginx_ha.ops.stackinfo import StackError, read_stack
-from nginx_ha.progress import Reporter
+from nginx_ha.view.progress import Reporter
 from support import stacks
 
 ROOT = stacks.ROOT

@@ -73,7 +73,9 @@ def test_the_activation_drains_a_vip_holder_and_knows_what_the_stack_wants(dev):
     assert backup["INSTANCES"] == "VI_121=192.168.159.110=BACKUP"
     # Each asks its peer's nginx for the peer's live VRRP state.
     assert master["PEERS"] == "nginx-backup=http://192.168.159.130/nginx-ha/vrrp-state"
-    assert master["NODE_URL"] == "http://192.168.159.129/"  # the gate: through its own nginx
+    # The gate: through its own nginx, answered with its name; VRRP settled after it.
+    assert (master["GATE"], master["GATE_URL"]) == ("served-by", "http://192.168.159.129/")
+    assert master["VRRP"] == "yes" and master["UNITS"] == "nginx nginx-ha-watch keepalived"
     assert master["DRAIN_DIR"] == "/run/nginx-ha/drain"
     without = params_of(
         run(vrrp={"virtualRouterId": 121, "preempt": False})

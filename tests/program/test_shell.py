@@ -115,10 +115,10 @@ def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
 
 def status_scripts() -> dict[str, str]:
     """`python -m nginx_ha status`'s probe, as a load balancer and a backend run it."""
-    from nginx_ha.render import status
-    from nginx_ha.topology import Layout
+    from nginx_ha.topology import KINDS, Layout
+    from nginx_ha.view import status
 
-    return {f"status/{kind}": status.probe_script(kind, Layout()) for kind in ("lb", "backend")}
+    return {f"status/{k.label}": status.probe_script(k, Layout()) for k in KINDS.values()}
 
 
 def repository_scripts() -> dict[str, str]:

@@ -20,6 +20,7 @@ from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from support import stacks
+from tests import plans
 from tests.golden import assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -78,8 +79,7 @@ def secret_of(topo) -> str | None:
 
 
 def files_of(topo, layout, node) -> dict[str, tuple[str, str]]:
-    files = render.keepalived_files(topo, node, layout, secret_of(topo))
-    return {path: (text, render.file_mode(layout, path)) for path, text in files.items()}
+    return plans.keepalived_files(topo, node, layout, secret_of(topo))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

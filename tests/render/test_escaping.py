@@ -16,7 +16,7 @@ from nginx_ha.config import parse_settings
 from nginx_ha.render.templates import UnsafeValue
 from nginx_ha.topology import build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
-from nginx_ha.topology.model import EmailPlan, NotifyPlan
+from nginx_ha.topology.plans import EmailPlan, NotifyPlan
 from support import stacks
 
 INJECTED = 'ops@example.com\nvrrp_script evil {\n    script "/bin/sh -c reboot"\n}\n'

@@ -23,11 +23,12 @@ import pytest
 
 from nginx_ha import render
 from nginx_ha.config import parse_settings, stackfiles
-from nginx_ha.render import cli as render_cli
+from nginx_ha.ops import render as render_cli
 from nginx_ha.render import keepalived as render_keepalived
 from nginx_ha.topology import Layout, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
 from support import stacks
+from tests import plans
 from tests.golden import GOLDEN, assert_golden
 from tests.render import keepalived_validate as kv
 
@@ -96,8 +97,7 @@ def secret_of(topo) -> str | None:
 
 
 def keepalived_files(topo, layout, node, secret: str | None = None) -> dict[str, tuple[str, str]]:
-    files = render.keepalived_files(topo, node, layout, secret or secret_of(topo))
-    return {path: (text, render.file_mode(layout, path)) for path, text in files.items()}
+    return plans.keepalived_files(topo, node, layout, secret or secret_of(topo))
 
 
 def golden_name(variant: str, node: str, path: str) -> str:
@@ -246,8 +246,8 @@ def test_a_lab_layout_changes_paths_interface_and_restart():
     check = render.check_nginx_script(topo, topo.master, layout)
     assert "restart='ip netns exec lb1 nginx -c /srv/lab/lb1/nginx.conf'" in check
     assert "marker=/srv/lab/lb1/state/check_nginx.restarted" in check
-    files = render.keepalived_files(topo, topo.master, layout, stacks.TEST_PASS)
-    assert files["/srv/lab/lb1/auth.conf"] == f'auth_pass "{stacks.TEST_PASS}"\n'
+    files = plans.keepalived_files(topo, topo.master, layout, stacks.TEST_PASS)
+    assert files["/srv/lab/lb1/auth.conf"][0] == f'auth_pass "{stacks.TEST_PASS}"\n'
 
 
 # --------------------------------------------------------------- keepalived -t, real

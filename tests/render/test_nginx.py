@@ -143,7 +143,7 @@ def test_tomcat_page_names_node_and_role():
     pages = {b.name: render.tomcat_page(t, b, layout) for b in t.backends}
     assert "nginx-ha-backend=tomcat-primary role=primary" in pages["tomcat-primary"]
     assert "nginx-ha-backend=tomcat-backup role=backup" in pages["tomcat-backup"]
-    assert render.node_files(t, t.node("tomcat-backup"), layout) == {
+    assert render.node_plan(t, t.node("tomcat-backup"), layout).files() == {
         "/var/lib/tomcat10/webapps/ROOT/index.html": pages["tomcat-backup"]
     }
 

@@ -46,6 +46,7 @@ from nginx_ha.render.templates import TEMPLATES
 from nginx_ha.topology import build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
 from support import nginx_validate, stacks
+from tests import plans
 from tests.render import keepalived_validate as kv
 
 settings.register_profile(
@@ -292,7 +293,7 @@ def render_node_files(settings_) -> list[dict[str, Any]]:
         key = host_key(stacks.TEST_HOST_KEY_SEED, topo.project, topo.stack, node.name)
         files = {
             "keepalived.conf": render.keepalived_conf(topo, node, layout),
-            "keepalived-files": render.keepalived_files(topo, node, layout, stacks.TEST_PASS),
+            "keepalived-files": plans.keepalived_files(topo, node, layout, stacks.TEST_PASS),
             "check_nginx.sh": render.check_nginx_script(topo, node, layout),
             "nginx_watch.sh": render.nginx_watch_script(topo, node, layout),
             "nginx.conf": render.nginx_conf(topo, node, layout),
@@ -347,9 +348,7 @@ def test_accepted_keepalived_confs_pass_keepalived_t():
     items = accepted()
     first = items[0]
     files: dict[str, tuple[str, str]] = {}
-    layout = first["layout"]
-    for path, text in first["files"]["keepalived-files"].items():
-        files[path] = (text, render.file_mode(layout, path))
+    files.update(first["files"]["keepalived-files"])
     interfaces: list[str] = []
     confs = []
     for i, item in enumerate(items):

@@ -8,8 +8,8 @@ import stat
 import yaml
 
 from nginx_ha.config import parse_settings, stackfiles
-from nginx_ha.render import cli as render_cli
-from nginx_ha.render.rollout import artefacts
+from nginx_ha.ops import render as render_cli
+from nginx_ha.render import node_plan
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks
 
@@ -25,10 +25,14 @@ def test_every_file_of_every_node_is_written_cloud_init_included(tmp_path):
             assert (base / "cloud-init" / name).is_file(), (node.name, name)
         net = yaml.safe_load((base / "cloud-init/network-config").read_text())
         assert node.mac in str(net) and str(node.ip) in str(net)
-        for a in artefacts(topo, node, layout):
+        plan = node_plan(topo, node, layout)
+        for a in plan.artefacts:
             path = f"steps/{a.target}.sh" if a.kind == "run" else a.target.lstrip("/")
             assert (base / path).read_text() == a.text, (node.name, a.role)
-        assert (base / "steps/activate.sh").is_file()
+            assert stat.S_IMODE((base / path).stat().st_mode) == int(a.mode, 8), path
+        for step in plan.steps:  # wait-ready, the installs, the build: as the node runs them
+            assert (base / f"steps/{step.role}.sh").read_text() == step.text, step.role
+        assert (base / "steps/activate.sh").read_text() == plan.activation
         assert stat.S_IMODE((base / "steps/activate.sh").stat().st_mode) == 0o755
     lb = tmp_path / "nginx-master"
     assert (lb / "etc/systemd/system/keepalived.service").is_file()

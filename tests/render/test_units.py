@@ -10,7 +10,8 @@ import posixpath
 import pytest
 
 from nginx_ha.config import parse_settings
-from nginx_ha.render.rollout import keepalived_unit, watch_unit
+from nginx_ha.render import node_plan
+from nginx_ha.render.parts import keepalived_unit
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks, systemd_verify
 
@@ -34,9 +35,11 @@ def test_every_unit_a_vm_gets_passes_systemd_analyze_verify(variant):
     layout = vm_layout(topo)
     for node in topo.load_balancers:
         units = {
-            posixpath.basename(layout.keepalived_unit): keepalived_unit(topo, node, layout),
-            posixpath.basename(layout.watch_unit): watch_unit(topo, node, layout),
+            posixpath.basename(a.target): a.text
+            for a in node_plan(topo, node, layout).artefacts
+            if a.kind == "unit"
         }
+        assert set(units) == {"keepalived.service", "nginx-ha-watch.service"}
         assert "RuntimeDirectory=" in units["keepalived.service"]
         assert systemd_verify.verify(units, built=[layout.keepalived_builds]) == [], node.name
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from nginx_ha import render
-from nginx_ha.components.keepalived import build_params
 from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
+from nginx_ha.render.params import keepalived_build_params as build_params
 from nginx_ha.topology import build_topology, vm_layout
 from support import debian_keepalived, stacks
+from tests import plans
 from tests.render import keepalived_validate as kv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,10 +119,7 @@ def test_the_built_keepalived_accepts_the_rendered_config(installed, params):
     topo = build_topology(settings, keepalived_version=version)
     layout = vm_layout(topo)
     for node in topo.load_balancers:
-        files = {
-            path: (text, render.file_mode(layout, path))
-            for path, text in render.keepalived_files(topo, node, layout, stacks.TEST_PASS).items()
-        }
+        files = plans.keepalived_files(topo, node, layout, stacks.TEST_PASS)
         result = kv.keepalived_test(
             str(PREFIX / "sbin/keepalived"), files, layout.keepalived_conf, [layout.interface]
         )

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from nginx_ha import render
-from nginx_ha.components.keepalived import build_params
 from nginx_ha.config import parse_settings
 from nginx_ha.config.models import Keepalived
-from nginx_ha.render.rollout import keepalived_unit
+from nginx_ha.render.params import keepalived_build_params as build_params
+from nginx_ha.render.parts import keepalived_unit
 from nginx_ha.topology import build_topology, vm_layout
 from support import debian_keepalived, stacks
+from tests import plans
 from tests.render import keepalived_validate as kv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,8 +105,7 @@ def test_the_ipvs_build_accepts_the_rendered_lvs_config(built):
     topo = build_topology(settings, keepalived_version=(2, 2, 7))
     layout = vm_layout(topo)
     for node in topo.load_balancers:
-        files = render.keepalived_files(topo, node, layout, stacks.TEST_PASS)
-        with_modes = {p: (t, render.file_mode(layout, p)) for p, t in files.items()}
+        with_modes = plans.keepalived_files(topo, node, layout, stacks.TEST_PASS)
         result = kv.keepalived_test(
             f"{params['PREFIX']}/sbin/keepalived",
             with_modes,
@@ -114,4 +113,4 @@ def test_the_ipvs_build_accepts_the_rendered_lvs_config(built):
             [layout.interface],
         )
         assert result.returncode == 0, result.stderr
-        assert "virtual_server" in files[layout.keepalived_conf]
+        assert "virtual_server" in with_modes[layout.keepalived_conf][0]

@@ -26,15 +26,9 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
+from nginx_ha.render.artefacts import Artefact, Item, stage_params
 from nginx_ha.render.params import script_text
-from nginx_ha.render.rollout import (
-    Artefact,
-    Item,
-    activation_params,
-    backend_artefacts,
-    manifest_text,
-    stage_params,
-)
+from nginx_ha.render.rollout import activation_params, manifest_text
 from nginx_ha.topology import build_topology, vm_layout
 from support import netns, stacks
 
@@ -117,6 +111,7 @@ def scratch_layout(layout, scratch: Path):
 def nginx_artefact(text: str) -> Artefact:
     return Artefact(
         "nginx-conf",
+        "nginx",
         "file",
         "/etc/nginx/nginx.conf",
         text,
@@ -178,9 +173,11 @@ def test_install_nginx_then_stage_and_activate_its_conf(scratch):
         # gate (a request through this nginx to a backend) fails, and the node goes
         # back to the file it ran before.
         items = [Item("file", layout.nginx_conf, good_artefact.staged(lay), "0644", "nginx-reload")]
-        params = activation_params(topo, topo.master, lay) | {
+        params = activation_params(
+            topo, topo.master, lay, render.node_plan(topo, topo.master, lay).parts
+        ) | {
             "MANIFEST": manifest_text(items),
-            "NODE_URL": "http://127.0.0.1/",
+            "GATE_URL": "http://127.0.0.1/",
             "GATE_TIMEOUT": "3",
             "KEEPALIVED_START": "true",  # no keepalived in this namespace: nginx alone
             "APPLIED_DIR": str(scratch / "applied"),
@@ -230,7 +227,8 @@ def test_install_tomcat_then_activate_its_page_and_port(scratch):
         # on it, the page is swapped in, and the gate asks Tomcat for the page.
         lay = scratch_layout(layout, scratch)
         moved_node = dataclasses.replace(backend, port=8081)
-        artefacts = backend_artefacts(topo, moved_node, lay)
+        plan = render.node_plan(topo, moved_node, lay)
+        artefacts = plan.part("tomcat").artefacts
         for a in artefacts:
             if a.role == "tomcat-firewall":
                 continue  # the firewall script has its own tests
@@ -241,7 +239,7 @@ def test_install_tomcat_then_activate_its_page_and_port(scratch):
             for a in artefacts
             if a.role != "tomcat-firewall"
         ]
-        params = activation_params(topo, moved_node, lay) | {
+        params = activation_params(topo, moved_node, lay, plan.parts) | {
             "MANIFEST": manifest_text(items),
             "APPLIED_DIR": str(scratch / "applied"),
         }

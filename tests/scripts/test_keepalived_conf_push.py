@@ -16,10 +16,11 @@ import pytest
 from nginx_ha import render
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
+from nginx_ha.render.artefacts import stage_params, staged_secret
 from nginx_ha.render.params import param_header
-from nginx_ha.render.rollout import load_balancer_artefacts, stage_params, staged_secret
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks
+from tests import plans
 from tests.render import keepalived_validate as kv
 
 OVERRIDES = {
@@ -44,22 +45,19 @@ def node_files(tmp_path):
         release_dir=str(tmp_path / "releases"),
         upload_dir=str(tmp_path / "upload"),
     )
-    for a in load_balancer_artefacts(topo, topo.master, layout):
+    for a in render.node_plan(topo, topo.master, layout).artefacts:
         for path in (a.staged(layout), a.uploaded(layout)):
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(layout.release_dir, "secret").mkdir(parents=True, exist_ok=True)
     node = topo.master
-    files = {
-        path: (text, render.file_mode(layout, path))
-        for path, text in render.keepalived_files(topo, node, layout, stacks.TEST_PASS).items()
-    }
+    files = plans.keepalived_files(topo, node, layout, stacks.TEST_PASS)
     return topo, layout, node, files
 
 
 def stage(topo, layout, node, files, live_conf: str, new: str):
     """With ``live_conf`` as the live file, stage ``new`` as the program does (the
     scripts it names staged too); print the live and the staged file between markers."""
-    artefacts = {a.role: a for a in load_balancer_artefacts(topo, node, layout)}
+    artefacts = {a.role: a for a in render.node_plan(topo, node, layout).artefacts}
     conf = artefacts["keepalived-conf"]
     live = dict(files, **{layout.keepalived_conf: (live_conf, "0644")})
     # The files keepalived.conf names, at their staged paths (as their own stage steps

@@ -25,7 +25,7 @@ import pytest
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.render.params import lvs_params, script_text
-from nginx_ha.topology import build_topology
+from nginx_ha.topology import build_topology, vm_layout
 from support import stacks, systemd_verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,11 +258,11 @@ def test_the_program_passes_the_other_directors_mac_and_one_mark_per_vip():
     )
     topo = build_topology(s)
     master, backup = topo.node("nginx-master"), topo.node("nginx-backup")
-    params = lvs_params(topo, master, "up")
+    params = lvs_params(topo, master, vm_layout(topo), "up")
     assert params["LVS_PEER_MACS"] == backup.mac
     assert params["LVS_VIPS"] == "192.168.159.110 192.168.159.111"
     assert params["LVS_MARKS"] == "1313341561 1313341562" and params["LVS_PORT"] == "80"
-    assert lvs_params(topo, backup, "down")["LVS_PEER_MACS"] == master.mac
+    assert lvs_params(topo, backup, vm_layout(topo), "down")["LVS_PEER_MACS"] == master.mac
 
 
 def test_the_boot_unit_is_enabled_only_where_systemd_is_the_nodes(net, tmp_path):

@@ -25,7 +25,7 @@ import pytest
 
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
-from nginx_ha.render.rollout import Artefact, stage_params
+from nginx_ha.render.artefacts import Artefact, stage_params
 from nginx_ha.topology import build_topology, vm_layout
 from support import netns, stacks
 
@@ -73,6 +73,7 @@ def stage(holder: netns.Holder, scratch: Path, text: str):
     )
     art = Artefact(
         "test-unit",
+        "keepalived",
         "unit",
         "/etc/systemd/system/nginx-ha-test.service",
         text,

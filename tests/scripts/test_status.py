@@ -31,9 +31,9 @@ from nginx_ha.config import parse_settings
 from nginx_ha.ops import status as ops_status
 from nginx_ha.ops.ssh import HOST_KEY_REFUSED
 from nginx_ha.ops.stackinfo import StackView
-from nginx_ha.render import status as view
-from nginx_ha.topology import Layout, build_topology
+from nginx_ha.topology import LOAD_BALANCER, Layout, build_topology
 from nginx_ha.topology.hostkeys import host_key
+from nginx_ha.view import status as view
 from support import netns, stacks
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -88,8 +88,7 @@ class Stack:
         for n in self.topo.nodes:
             d = tmp / n.name
             (d / "units").mkdir(parents=True)
-            units = view.LB_UNITS if n.is_load_balancer else view.BACKEND_UNITS
-            for unit in units:
+            for unit in n.kind.units:
                 (d / "units" / unit).write_text("active\n")
             (d / "systemctl").write_text(SYSTEMCTL.format(dir=d))
             os.chmod(d / "systemctl", 0o755)  # noqa: S103 - run by the test sshd's session
@@ -191,7 +190,8 @@ def test_status_shows_the_live_holder_before_and_after_a_failover(stack):
     assert vip.verdict == "as configured"
     assert before.healthy, view.format_status(before)
     master = next(n for n in before.nodes if n.name == "nginx-master")
-    assert master.units == dict.fromkeys(view.LB_UNITS, "active")
+    assert master.units == dict.fromkeys(LOAD_BALANCER.units, "active")
+    assert set(master.units) == {"keepalived", "nginx", "nginx-ha-watch"}
     assert master.health == "healthy"
     assert master.keepalived  # `keepalived --version` on PATH, or "not on PATH"
     tomcat = next(n for n in before.nodes if n.name == "tomcat-primary")

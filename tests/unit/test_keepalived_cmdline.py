@@ -12,7 +12,7 @@ import re
 
 from nginx_ha.config import parse_settings
 from nginx_ha.render import script
-from nginx_ha.render.rollout import keepalived_unit
+from nginx_ha.render.parts import keepalived_unit
 from nginx_ha.topology import build_topology, vm_layout
 from support import stacks
 

@@ -1,4 +1,4 @@
-"""Progress of long work (nginx_ha/progress.py, nginx_ha/ops/progress.py): phase lines
+"""Progress of long work (nginx_ha/view/progress.py, nginx_ha/ops/events.py): phase lines
 as they start and end, a live count from Pulumi's engine events, the events recorded
 for the e2e's phases, and the image build's count from mmdebstrap's own output."""
 
@@ -12,8 +12,8 @@ import time
 import pytest
 from pulumi.automation import events as ev
 
-from nginx_ha.ops.progress import StepCounter
-from nginx_ha.progress import Reporter
+from nginx_ha.ops.events import StepCounter
+from nginx_ha.view.progress import Reporter
 from sandbox import image
 
 STACK_URN = "urn:pulumi:dev::nginx-ha::pulumi:pulumi:Stack::nginx-ha-dev"

@@ -1,4 +1,4 @@
-"""The live view's pure parts (nginx_ha/render/status.py): the state files as
+"""The live view's pure parts (nginx_ha/view/status.py): the state files as
 vrrp_state.sh writes them, the probe's sections, who holds a VIP, the table and the
 JSON; the probe script itself (shellcheck runs on every script in tests/render)."""
 
@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from nginx_ha.config import parse_settings
-from nginx_ha.render import status as view
+from nginx_ha.render import node_plan
 from nginx_ha.render.rollout import manifest
-from nginx_ha.topology import Layout, build_topology, vm_layout
+from nginx_ha.topology import BACKEND, LOAD_BALANCER, Layout, build_topology, vm_layout
+from nginx_ha.view import status as view
 from support import stacks
 
 ALL = "VI_121 MASTER 1764474000.25 150\nVI_122 BACKUP 1764474001.5 100\n"
@@ -128,11 +129,12 @@ def view_error() -> str:
 
 def test_the_probe_reads_where_the_layout_says_and_asks_each_unit():
     layout = Layout(vrrp_state_dir="/x/vrrp", health_file="/x/health")
-    text = view.probe_script("lb", layout, systemctl="/t/systemctl")
+    text = view.probe_script(LOAD_BALANCER, layout, systemctl="/t/systemctl")
     assert "STATE_DIR=/x/vrrp\n" in text and "HEALTH_FILE=/x/health\n" in text
-    assert "UNITS='keepalived nginx nginx-ha-watch'\n" in text
+    assert "UNITS='nginx nginx-ha-watch keepalived'\n" in text and "VRRP=yes\n" in text
     assert "SYSTEMCTL=/t/systemctl\n" in text
-    assert "UNITS=tomcat10\n" in view.probe_script("backend", layout)
+    backend = view.probe_script(BACKEND, layout)
+    assert "UNITS=tomcat10\n" in backend and "VRRP=no\n" in backend
 
 
 def test_keepalived_is_on_every_users_path_after_an_activation():
@@ -140,7 +142,8 @@ def test_keepalived_is_on_every_users_path_after_an_activation():
     /usr/local/bin (every user's, also over SSH: Debian gives users no sbin folder)."""
     topo = build_topology(parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS))
     layout = vm_layout(topo)
-    links = {i.target: i.staged for i in manifest(topo, topo.master, layout) if i.kind == "link"}
+    parts = node_plan(topo, topo.master, layout).parts
+    links = {i.target: i.staged for i in manifest(parts, layout) if i.kind == "link"}
     assert set(links) == {"/usr/local/sbin/keepalived", "/usr/local/bin/keepalived"}
     assert len(set(links.values())) == 1
     assert next(iter(links.values())).startswith(layout.keepalived_builds + "/")

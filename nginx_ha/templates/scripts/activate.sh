@@ -11,30 +11,40 @@
 #
 # vrrp_lib.sh comes first (the VRRP state, the drain flags, quiesce; shared with
 # handback.sh). Parameters (set above both by the caller; nginx_ha/render/rollout.py):
-#   NODE, KIND          the node's name; lb | backend
-#   MANIFEST            one line per item: KIND<TAB>TARGET<TAB>STAGED<TAB>MODE<TAB>ACTION
+#   NODE                the node's name
+#   VRRP                yes: the node takes part in VRRP (it may hold VIPs: drained
+#                       before the change, its VRRP state settled after it); no
+#   UNITS               the units the node runs, in the order they are started
+#   MANIFEST            one line per item:
+#                       KIND<TAB>TARGET<TAB>STAGED<TAB>MODE<TAB>ACTION<TAB>OWNER
 #                       KIND file | secret | unit: STAGED is copied to TARGET
 #                            link: TARGET becomes a symlink to STAGED
 #                            run: STAGED (a staged script) runs; TARGET names it
 #                       ACTION what a change needs: nginx-reload, keepalived-reload,
 #                            keepalived-restart, watch-restart, tomcat-restart, none
+#                       OWNER the file's owner (and group)
 #   APPLIED_DIR         where the last script run of each `run` item is kept
+#   GATE                what the gate asks of GATE_URL: served-by (200 from this node's
+#                       nginx, X-Served-By naming it, a backend's page with its
+#                       MARKER_KEY line) | marker (200, the page holds EXPECT_MARKER)
+#   GATE_URL, MARKER_KEY, EXPECT_MARKER (marker)
 #   GATE_TIMEOUT        seconds the end-to-end check may take to pass
 #   SETTLE_TIMEOUT      seconds VRRP may take to settle (and a drain to hand over)
-#   backend: TOMCAT_URL, EXPECT_MARKER, TOMCAT_SERVICE, TOMCAT_RESTART
-#   lb: NODE_URL, MARKER_KEY, IFACE, INSTANCES ("VI_121=192.168.159.110=MASTER ...":
-#       each instance, its VIP and the state wanted here once settled: MASTER, BACKUP
-#       or ANY; a wanted BACKUP is checked only while a peer answers),
+#   the daemons' commands, as the node's parts have them: TOMCAT_SERVICE,
+#       TOMCAT_RESTART; NGINX_PID, NGINX_RESTART; KEEPALIVED_BIN, KEEPALIVED_CONF,
+#       KEEPALIVED_PID, KEEPALIVED_START, WATCH_SCRIPT, WATCH_START
+#   VRRP yes: IFACE, INSTANCES ("VI_121=192.168.159.110=MASTER ...": each instance,
+#       its VIP and the state wanted here once settled: MASTER, BACKUP or ANY; a
+#       wanted BACKUP is checked only while a peer answers),
 #       PEERS ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_DIR, PORT,
-#       HOLD_MAX (seconds a hold may last at most),
-#       NGINX_PID, NGINX_RESTART, KEEPALIVED_BIN, KEEPALIVED_CONF, KEEPALIVED_PID,
-#       KEEPALIVED_START, WATCH_SCRIPT, WATCH_START
+#       HOLD_MAX (seconds a hold may last at most)
 #   The *_START / *_RESTART commands are used only where systemd is not PID 1 (the
 #   lab); empty ones have defaults below.
 # shellcheck disable=SC2154 # vip_of, want_of, peer_states: from vrrp_lib.sh
 set -euo pipefail
 
-: "${NODE:?}" "${KIND:?}" "${MANIFEST:?}" "${APPLIED_DIR:?}"
+: "${NODE:?}" "${VRRP:?}" "${MANIFEST:?}" "${APPLIED_DIR:?}" "${GATE:?}" "${GATE_URL:?}"
+UNITS=${UNITS:-}
 GATE_TIMEOUT=${GATE_TIMEOUT:-20}
 SETTLE_TIMEOUT=${SETTLE_TIMEOUT:-20}
 HOLD_MAX=${HOLD_MAX:-600}
@@ -50,10 +60,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # ------------------------------------------------------------------ the manifest
-kinds=() targets=() sources=() modes=() actions=()
-while IFS=$'\t' read -r kind target source mode action; do
+kinds=() targets=() sources=() modes=() actions=() owners=()
+while IFS=$'\t' read -r kind target source mode action owner; do
   [[ -z $kind ]] && continue
   kinds+=("$kind") targets+=("$target") sources+=("$source") modes+=("$mode") actions+=("$action")
+  owners+=("${owner:-root}")
 done <<<"$MANIFEST"
 
 run_stamp() { printf '%s/%s.sh' "$APPLIED_DIR" "$1"; }
@@ -151,19 +162,18 @@ keepalived_running() {
   else pid_alive "$KEEPALIVED_PID"
   fi
 }
-ensure_running() { # every service of the node runs (first creation: starts them)
-  if [[ $KIND == lb ]]; then
+ensure_running() { # every unit of the node runs (first creation: starts them)
+  local unit
+  for unit in $UNITS; do
     if systemd_runs; then
-      svc_start nginx.service ""
-      svc_start nginx-ha-watch.service ""
-      svc_start keepalived.service ""
-    else
-      pid_alive "$NGINX_PID" || bash -c "$NGINX_RESTART"
-      keepalived_running || keepalived_restart
+      svc_start "$unit.service" ""
+    else # the lab: its own nginx and keepalived (it runs the others itself)
+      case $unit in
+        nginx) pid_alive "$NGINX_PID" || bash -c "$NGINX_RESTART" ;;
+        keepalived) keepalived_running || keepalived_restart ;;
+      esac
     fi
-  elif systemd_runs; then
-    svc_start "$TOMCAT_SERVICE" ""
-  fi
+  done
 }
 
 # What the changed items need, in order: systemd first, then the daemons.
@@ -191,7 +201,7 @@ apply_items() {
         prev="${targets[i]}.nginx-ha-prev"
         if [[ -e ${targets[i]} ]]; then cp -p "${targets[i]}" "$prev"; else prev=-; fi
         install -d -m 0755 "$(dirname "${targets[i]}")"
-        install -m "${modes[i]}" -o root -g root "${sources[i]}" "${targets[i]}.nginx-ha-new"
+        install -m "${modes[i]}" -o "${owners[i]}" -g "${owners[i]}" "${sources[i]}" "${targets[i]}.nginx-ha-new"
         mv -f "${targets[i]}.nginx-ha-new" "${targets[i]}"
         ;;
       link)
@@ -232,8 +242,7 @@ roll_back() {
 saw=""
 GATE_STABLE=${GATE_STABLE:-1} # seconds the answers must stay good
 gate_request() {
-  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url good good_since="" now
-  if [[ $KIND == lb ]]; then url=$NODE_URL; else url=$TOMCAT_URL; fi
+  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url=$GATE_URL good good_since="" now
   if [[ -e $work/nginx-stale ]]; then
     saw="nginx kept its old workers after the reload: the new file did not load"
     return 1
@@ -241,7 +250,7 @@ gate_request() {
   while :; do
     code=$(curl -sS --max-time 3 --noproxy '*' -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err") || code="error: $(tr '\n' ' ' <"$work/err")"
     served=$(awk 'tolower($1) == "x-served-by:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
-    if [[ $KIND == lb ]]; then
+    if [[ $GATE == served-by ]]; then
       backend=$(grep -o "${MARKER_KEY}=[a-z0-9-]*" "$work/body" 2>/dev/null | head -n1 || true)
       if [[ $code == 200 && $served == "$NODE" && -n $backend ]]; then
         good="GET $url: 200 from ${backend#*=} through $NODE's nginx"
@@ -304,7 +313,7 @@ gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with t
 gate() {
   local request
   gate_request || return 1
-  [[ $KIND == lb ]] || return 0
+  [[ $VRRP == yes ]] || return 0
   request=$saw
   if [[ $drained == yes ]]; then undrain; fi
   local rc=0
@@ -377,7 +386,7 @@ what=()
 for i in "${changed[@]}"; do what+=("$(basename "${targets[i]}")"); done
 check_peers=no
 held=() # instances whose VIP is on this node's interface now
-if [[ $KIND == lb ]]; then
+if [[ $VRRP == yes ]]; then
   read_peers
   # A peer that answers before the change must still see this node after it.
   peers_answer && check_peers=yes
@@ -389,7 +398,7 @@ if ((${#changed[@]} == 0)); then
   die "nothing to change, but the gate fails: $saw"
 fi
 
-if [[ $KIND == lb && ${#held[@]} -gt 0 ]]; then
+if [[ $VRRP == yes && ${#held[@]} -gt 0 ]]; then
   if [[ $check_peers == yes ]] && [[ -z $(awk '$3 == "FAULT" || $3 == "UNREACHABLE"' <<<"$peer_states") ]]; then
     say "holds ${held[*]}: handing the VIPs to the peer before the change"
     drain

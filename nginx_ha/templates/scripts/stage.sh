@@ -10,6 +10,7 @@
 #   UPLOADED    where the upload landed
 #   STAGED      the staged copy's path (RELEASE_DIR/<digest>/<name>)
 #   MODE        its mode (0644, 0755)
+#   OWNER       its owner and group (default root)
 #   VALIDATOR   nginx | keepalived | bash | marker | unit | none
 #   NGINX_BIN   (nginx) the nginx that validates it: `nginx -t -c STAGED`
 #   KEEPALIVED_BIN  (keepalived) the build that will read it: `keepalived -t`
@@ -21,6 +22,7 @@ set -euo pipefail
 
 : "${UPLOADED:?}" "${STAGED:?}" "${MODE:?}" "${VALIDATOR:?}"
 SUBST=${SUBST:-}
+OWNER=${OWNER:-root}
 
 say() { printf 'nginx-ha: %s\n' "$*"; }
 die() { printf 'nginx-ha: %s\n' "$*" >&2; exit 1; }
@@ -32,7 +34,7 @@ fi
 [[ -f $UPLOADED ]] || die "$UPLOADED was not uploaded"
 install -d -m 0755 -o root -g root "$(dirname "$STAGED")"
 new="$STAGED.new"
-install -m "$MODE" -o root -g root "$UPLOADED" "$new"
+install -m "$MODE" -o "$OWNER" -g "$OWNER" "$UPLOADED" "$new"
 
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT

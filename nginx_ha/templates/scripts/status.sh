@@ -3,7 +3,7 @@
 #
 # `python -m nginx_ha status`: what a node reports about itself, read-only, as the SSH
 # user (no sudo). One section per fact, "== name" then its lines, parsed by
-# nginx_ha/render/status.py:
+# nginx_ha/view/status.py:
 #   now          seconds since the epoch on the node (ages are the node's own clock)
 #   units        "UNIT STATE" per unit (systemctl is-active: active, inactive, failed...)
 #   addresses    "INTERFACE ADDRESS/PREFIX" of every IPv4 address but lo's
@@ -13,9 +13,10 @@
 #   health       the health watcher's verdict file (0 healthy, 1 down)
 #   keepalived   `keepalived --version` as found on PATH
 #
-# Parameters: KIND (lb or backend), UNITS, STATE_DIR, HEALTH_FILE, TRANSITIONS,
-# SYSTEMCTL (the command that answers is-active). The preamble's strict mode holds: a
-# fact that cannot be read is left empty (`|| true`), the report goes on.
+# Parameters: VRRP (yes: the node takes part in VRRP, so it reports the VRRP sections),
+# UNITS, STATE_DIR, HEALTH_FILE, TRANSITIONS, SYSTEMCTL (the command that answers
+# is-active). The preamble's strict mode holds: a fact that cannot be read is left
+# empty (`|| true`), the report goes on.
 
 section() { printf '== %s\n' "$1"; }
 
@@ -31,7 +32,7 @@ done
 section addresses
 { ip -4 -o addr show 2>/dev/null || true; } | awk '$2 != "lo" {print $2, $4}'
 
-if [ "$KIND" = lb ]; then
+if [ "$VRRP" = yes ]; then
   section vrrp
   cat "$STATE_DIR/all" 2>/dev/null || true
   section transitions

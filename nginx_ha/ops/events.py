@@ -1,5 +1,5 @@
 """Pulumi's engine events (Automation API) as progress: ``StepCounter`` turns them into
-step starts and ends on a ``nginx_ha.progress.Reporter`` (one per resource whose
+step starts and ends on a ``nginx_ha.view.progress.Reporter`` (one per resource whose
 operation changes it), and optionally records them as JSON lines (the end-to-end
 run's phase table)."""
 
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nginx_ha.progress import Reporter
+from nginx_ha.view.progress import Reporter
 
 # Operations that are not a change of the resource (left out of the count).
 QUIET_OPS = {"same", "read", "refresh", "discard", "discard-replaced"}

@@ -9,7 +9,7 @@ Two outputs from the same calls:
   it starts and ends with ``[done/total]``, and every ``heartbeat`` seconds a line
   naming what is still running and for how long, so a silent minute never looks hung.
 
-``nginx_ha.ops.progress.StepCounter`` feeds it from Pulumi's engine events.
+``nginx_ha.ops.events.StepCounter`` feeds it from Pulumi's engine events.
 """
 
 from __future__ import annotations

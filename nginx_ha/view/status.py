@@ -22,21 +22,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nginx_ha.render.params import script_text
+from nginx_ha.render.params import script_text, status_params
 from nginx_ha.render.templates import script
-from nginx_ha.topology import Layout
-from nginx_ha.topology.model import VRRP_INSTANCE_NAME
+from nginx_ha.topology import Layout, NodeKind
+from nginx_ha.topology.kinds import KEEPALIVED_UNIT, NGINX_UNIT, TOMCAT_UNIT, WATCH_UNIT
+from nginx_ha.topology.plans import VRRP_INSTANCE_NAME
 
 PROBE_SCRIPT = "status.sh"
-# The units a node runs, as systemd names them on a VM.
-LB_UNITS = ("keepalived", "nginx", "nginx-ha-watch")
-BACKEND_UNITS = ("tomcat10",)
-# Column titles of the units.
+# Column titles of the units, in the table's order.
 UNIT_TITLES = {
-    "keepalived": "keepalived",
-    "nginx": "nginx",
-    "nginx-ha-watch": "watcher",
-    "tomcat10": "tomcat",
+    KEEPALIVED_UNIT: "keepalived",
+    NGINX_UNIT: "nginx",
+    WATCH_UNIT: "watcher",
+    TOMCAT_UNIT: "tomcat",
 }
 TRANSITIONS_SHOWN = 10  # the newest transitions of the whole stack in the table
 
@@ -44,26 +42,15 @@ TRANSITIONS_SHOWN = 10  # the newest transitions of the whole stack in the table
 # ------------------------------------------------------------------- the probe
 
 
-def probe_params(
-    kind: str, layout: Layout, transitions: int = TRANSITIONS_SHOWN, systemctl: str = "systemctl"
-) -> dict[str, str]:
-    """status.sh's parameters for a node of ``kind`` (``lb`` or ``backend``)."""
-    return {
-        "KIND": kind,
-        "UNITS": " ".join(LB_UNITS if kind == "lb" else BACKEND_UNITS),
-        "STATE_DIR": layout.vrrp_state_dir,
-        "HEALTH_FILE": layout.health_file,
-        "TRANSITIONS": str(transitions),
-        "SYSTEMCTL": systemctl,
-    }
-
-
 def probe_script(
-    kind: str, layout: Layout, transitions: int = TRANSITIONS_SHOWN, systemctl: str = "systemctl"
+    kind: NodeKind,
+    layout: Layout,
+    transitions: int = TRANSITIONS_SHOWN,
+    systemctl: str = "systemctl",
 ) -> str:
-    """The read-only script a node runs for ``status`` (the preamble, its parameters,
-    the script)."""
-    return script_text(script(PROBE_SCRIPT), probe_params(kind, layout, transitions, systemctl))
+    """The read-only script a node of ``kind`` runs for ``status`` (the preamble, its
+    parameters, the script)."""
+    return script_text(script(PROBE_SCRIPT), status_params(kind, layout, transitions, systemctl))
 
 
 # ----------------------------------------------------------------- the parsers
@@ -169,7 +156,7 @@ class NodeReport:
     name: str
     role: str  # MASTER/BACKUP for load balancers (configured), primary/backup for backends
     ip: str
-    load_balancer: bool
+    in_vrrp: bool  # the node takes part in VRRP (its kind's): it reports VRRP state
     error: str = ""  # why the node could not be asked (unreachable, host key refused...)
     now: float | None = None
     units: dict[str, str] = field(default_factory=dict)
@@ -192,11 +179,11 @@ class NodeReport:
 
 
 def parse_probe(
-    name: str, role: str, ip: str, load_balancer: bool, text: str, error: str = ""
+    name: str, role: str, ip: str, in_vrrp: bool, text: str, error: str = ""
 ) -> NodeReport:
     """A NodeReport from status.sh's output (an incomplete output is an error: the
     node stopped answering half way)."""
-    report = NodeReport(name, role, ip, load_balancer, error=error)
+    report = NodeReport(name, role, ip, in_vrrp, error=error)
     if error:
         return report
     sections = parse_sections(text)
@@ -212,7 +199,7 @@ def parse_probe(
         parts = line.split()
         if len(parts) == 2:
             report.addresses.append((parts[0], parts[1]))
-    if load_balancer:
+    if in_vrrp:
         report.vrrp = parse_vrrp_all(sections.get("vrrp", ""))
         report.transitions = parse_transitions(sections.get("transitions", ""), name)
         report.health = parse_health(sections.get("health"))
@@ -263,7 +250,7 @@ class StackStatus:
         return (
             all(n.reachable for n in self.nodes)
             and all(s == "active" for n in self.nodes for s in n.units.values())
-            and all(n.health == "healthy" for n in self.nodes if n.load_balancer)
+            and all(n.health == "healthy" for n in self.nodes if n.in_vrrp)
             and all(len(v.holders or v.masters) == 1 for v in self.vips)
         )
 
@@ -285,11 +272,11 @@ def build_status(
     for v in vips:
         vip, vrid = str(v["vip"]), int(str(v["vrid"]))
         inst = instance_name(vrid)
-        holders = tuple(n.name for n in nodes if n.load_balancer and n.holds(vip))
+        holders = tuple(n.name for n in nodes if n.in_vrrp and n.holds(vip))
         masters = tuple(
             n.name
             for n in nodes
-            if n.load_balancer and n.vrrp.get(inst) and n.vrrp[inst].state == "MASTER"
+            if n.in_vrrp and n.vrrp.get(inst) and n.vrrp[inst].state == "MASTER"
         )
         views.append(VipView(vip, vrid, inst, str(v.get("master", "")), holders, masters))
     return StackStatus(stack, views, nodes, time.time() if now is None else now)
@@ -340,7 +327,11 @@ def format_status(status: StackStatus) -> str:
         rows.append([v.vip, str(v.vrid), held, v.configured, v.verdict])
     out += ["", *_table(rows)]
 
-    units = list(dict.fromkeys(u for n in status.nodes for u in n.units))
+    order = list(UNIT_TITLES)
+    units = sorted(
+        dict.fromkeys(u for n in status.nodes for u in n.units),
+        key=lambda u: order.index(u) if u in order else len(order),
+    )
     head = ["node", "role", "address", *(v.instance for v in status.vips)]
     head += [UNIT_TITLES.get(u, u) for u in units] + ["health", "on PATH"]
     rows = [head]
@@ -351,7 +342,7 @@ def format_status(status: StackStatus) -> str:
             continue
         for v in status.vips:
             st = n.vrrp.get(v.instance)
-            if not n.load_balancer:
+            if not n.in_vrrp:
                 row.append("-")
             elif st is None:
                 row.append("no state")
@@ -360,8 +351,8 @@ def format_status(status: StackStatus) -> str:
                 row.append(f"{st.state} {st.priority if st.priority is not None else '?'} ({age})")
         row += [n.units.get(u, "-") for u in units]
         row += [
-            n.health if n.load_balancer else "-",
-            _version(n.keepalived) if n.load_balancer else "-",
+            n.health if n.in_vrrp else "-",
+            _version(n.keepalived) if n.in_vrrp else "-",
         ]
         rows.append(row)
     out += ["", *_table(rows)]
@@ -405,7 +396,7 @@ def status_json(status: StackStatus) -> dict[str, object]:
                     k: {"state": s.state, "since": s.since, "priority": s.priority}
                     for k, s in n.vrrp.items()
                 },
-                "health": n.health if n.load_balancer else None,
+                "health": n.health if n.in_vrrp else None,
                 "keepalived": n.keepalived or None,
             }
             for n in status.nodes

@@ -1,14 +1,15 @@
-"""``python -m nginx_ha render --stack dev --out DIR [--project-dir DIR]`` (also
-``python -m nginx_ha.render``): every file a node gets, rendered offline under
+"""``python -m nginx_ha render --stack dev --out DIR [--project-dir DIR]``: every file
+a node gets, rendered offline from its plan (render/plan.py) under
 ``DIR/<node name>/<absolute path on the node>``:
 
 - the files the rollout installs (nginx.conf, keepalived.conf, the check, watcher and
   state scripts, the keepalived and watcher units, the secret file, the ROOT page);
 - ``cloud-init/``: the NoCloud user-data, meta-data and network-config of the VM's
   cloud-init disk (the MAC match, the address, the host key);
-- ``steps/``: what the program runs on the node rather than keeps there (the firewall
-  and Tomcat-port steps, the activation with its manifest, the load balancers'
-  handback), as the node receives them.
+- ``steps/``: what the program runs on the node rather than keeps there (wait-ready,
+  the installs and the keepalived build, the firewall and Tomcat-port steps, the LVS
+  real server, the activation with its manifest, the load balancers' handback), as
+  the node receives them.
 
 The stack file is read from the Pulumi project folder (default: the working directory,
 as ``pulumi`` itself); an unknown stack is answered with the stacks that exist there.
@@ -28,12 +29,10 @@ from pathlib import Path
 
 from nginx_ha import render
 from nginx_ha.config import SettingsError, parse_settings, stackfiles
-from nginx_ha.render.rollout import activation_script, artefacts, handback_script
-from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
+from nginx_ha.render import files as modes
+from nginx_ha.render.cloudinit import USER_DATA
+from nginx_ha.topology import build_topology, vm_layout
 from nginx_ha.topology.hostkeys import host_key
-
-# Where the offline render puts what the program runs on a node (not a path there).
-STEPS_DIR = "/steps"
 
 
 def write_stack_files(
@@ -58,41 +57,19 @@ def write_stack_files(
         secrets["vrrpAuthPass"] = settings.vrrp_auth_pass.get_secret_value()
     seed = settings.ssh_host_key_seed
     written = []
-    for node in topo.nodes:
-        files = dict(render.node_files(topo, node, layout, secrets))
-        files.update(rollout_files(topo, node, layout))
+    for name, plan in render.plans(topo, lambda _: layout).items():
+        files = {path: (text, plan.mode(path)) for path, text in plan.rendered(secrets).items()}
         if seed is not None:
-            key = host_key(seed.get_secret_value(), topo.project, topo.stack, node.name)
-            files.update(render.cloud_init_files(topo, node, key))
-        for path, text in files.items():
-            target = out / node.name / path.lstrip("/")
+            key = host_key(seed.get_secret_value(), topo.project, topo.stack, name)
+            for path, text in render.cloud_init_files(topo, plan.node, key).items():
+                files[path] = (text, modes.USER_DATA_MODE if path == USER_DATA else modes.CONFIG)
+        for path, (text, mode) in files.items():
+            target = out / name / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-            os.chmod(target, int(mode_of(layout, path), 8))
+            os.chmod(target, int(mode, 8))
             written.append(target)
     return written
-
-
-def rollout_files(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
-    """What the rollout brings to ``node`` besides ``render.node_files``: the units at
-    their paths, and under ``steps/`` the scripts it runs there (with their
-    parameters, as the node receives them)."""
-    files: dict[str, str] = {}
-    for artefact in artefacts(topo, node, layout):
-        if artefact.kind == "run":
-            files[f"{STEPS_DIR}/{artefact.target}.sh"] = artefact.text
-        else:
-            files.setdefault(artefact.target, artefact.text)
-    files[f"{STEPS_DIR}/activate.sh"] = activation_script(topo, node, layout)
-    if node.is_load_balancer:
-        files[f"{STEPS_DIR}/handback.sh"] = handback_script(topo, node, layout)
-    return files
-
-
-def mode_of(layout: Layout, path: str) -> str:
-    if path.startswith(STEPS_DIR + "/"):
-        return "0755"
-    return render.file_mode(layout, path)
 
 
 def existing_stacks(project_dir: Path) -> list[str]:
