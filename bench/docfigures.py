@@ -29,56 +29,23 @@ tests/unit/test_doc_figures.py runs the check, so a figure changes only through 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import statistics
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ROOT / "docs" / "figures"
+from bench.figures_files import FIGURES, ROOT, duration, load
+
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- figures:([a-z0-9-]+) -->)(.*?)(<!-- /figures:\2 -->)", re.S)
-
-
-def machine() -> str:
-    return f"{os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def save(name: str, data: dict[str, Any]) -> Path:
-    """Write ``docs/figures/<name>.json`` with when and where it was measured."""
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / f"{name}.json"
-    stamped = {"measured": time.strftime("%Y-%m-%d"), "machine": machine(), **data}
-    path.write_text(json.dumps(stamped, indent=2) + "\n")
-    return path
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIGURES / f"{name}.json").read_text())
-
-
-def _s(seconds: float) -> str:
-    """Seconds as the docs write them: 0.47 s, 7.9 s, 11.8 s, 95 s, 23 min 14 s."""
-    if seconds < 1:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{int(seconds) // 60} min {int(seconds) % 60} s"
 
 
 # ------------------------------------------------------------------ the rows
 
 
 def program_summary(d: dict[str, Any]) -> str:
-    sizes = ", ".join(f"{r['vms']} VMs {_s(r['program_s'])}" for r in d["rows"])
+    sizes = ", ".join(f"{r['vms']} VMs {duration(r['program_s'])}" for r in d["rows"])
     pure = [r["topology_ms"] for r in d["rows"]]
     return (
         f"resource graph under mocks: {sizes} (settings + topology: "
@@ -90,8 +57,8 @@ def program_summary(d: dict[str, Any]) -> str:
 def keepalived_summary(d: dict[str, Any]) -> str:
     phases = d["phases"]
     return (
-        f"keepalived build phases: {_s(d['first_run_s'])} here (configure "
-        f"{_s(phases['configure'])}, make {_s(phases['make'])}), a second run "
+        f"keepalived build phases: {duration(d['first_run_s'])} here (configure "
+        f"{duration(phases['configure'])}, make {duration(phases['make'])}), a second run "
         f"{d['second_run_s']:.2f} s ({d['measured']})"
     )
 
@@ -147,8 +114,8 @@ def e2e_summary(d: dict[str, Any]) -> str:
     total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
     up = next(p["seconds"] for p in d["phases"] if p["phase"] == "pulumi up total")
     return (
-        f"the phases of a real `pulumi up` in the sandbox: `up` {_s(up)}, the whole run "
-        f"{_s(total)} (four VMs under emulation, {d['machine']}; {d['measured']})"
+        f"the phases of a real `pulumi up` in the sandbox: `up` {duration(up)}, the whole run "
+        f"{duration(total)} (four VMs under emulation, {d['machine']}; {d['measured']})"
     )
 
 
@@ -418,14 +385,16 @@ def bench_table() -> list[str]:
 def e2e_total() -> list[str]:
     d = load("e2e")
     total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
-    return [f"{_s(total)} ({d['measured']}, {d['machine']})"]
+    return [f"{duration(total)} ({d['measured']}, {d['machine']})"]
 
 
 def e2e_phases() -> list[str]:
     d = load("e2e")
     out = ["| phase | time | notes |", "|---|---|---|"]
     for p in d["phases"]:
-        out.append(f"| {p['phase']} | {p.get('text') or _s(p['seconds'])} | {p.get('notes', '')} |")
+        out.append(
+            f"| {p['phase']} | {p.get('text') or duration(p['seconds'])} | {p.get('notes', '')} |"
+        )
     return out
 
 
@@ -457,14 +426,14 @@ def tests_summary(d: dict[str, Any]) -> str:
         fast = next(r for r in default["rows"] if r["step"].startswith("fast layers"))
         total = sum(r["seconds"] for r in default["rows"])
         parts.append(
-            f"the fast layers {_s(fast['seconds'])} ({fast.get('passed', 0)} passed), the "
-            f"default run {_s(total)} (load {default['load_before']:g}; {default['measured']})"
+            f"the fast layers {duration(fast['seconds'])} ({fast.get('passed', 0)} passed), the "
+            f"default run {duration(total)} (load {default['load_before']:g}; {default['measured']})"
         )
     every = d.get("all")
     if every:
         total = sum(r["seconds"] for r in every["rows"])
         ci = " under CI=true" if every["ci"] else ""
-        parts.append(f"every layer but e2e{ci} {_s(total)} ({every['measured']})")
+        parts.append(f"every layer but e2e{ci} {duration(total)} ({every['measured']})")
     return "the test command's steps: " + "; ".join(parts)
 
 
@@ -573,10 +542,10 @@ def lvs_block() -> list[str]:
     for key, name in LVS_PHASES.items():
         if key in d["phases"]:
             v = d["phases"][key]
-            phases.append(name if name.endswith("(cached)") and v < 1 else f"{name} {_s(v)}")
+            phases.append(name if name.endswith("(cached)") and v < 1 else f"{name} {duration(v)}")
     return [
         f"`sudo venv/bin/python -m bench.lvs --runs {d['runs']} --save` ({d['measured']}, "
-        f"{d['machine']}; the run took {_s(d['total_s'])}: " + ", ".join(phases) + "):",
+        f"{d['machine']}; the run took {duration(d['total_s'])}: " + ", ".join(phases) + "):",
         "",
         *lvs_report(d["results"], d["runs"]).splitlines(),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from bench import docfigures as figures
+from bench import figures_files
 from support.stacks import ROOT
 
 
@@ -37,7 +38,7 @@ def test_the_benchmark_rows_name_where_and_when_they_were_measured():
         if "bench/failover.py" in line:
             continue  # the HA table's own source
         assert re.search(r"\d{4}-\d{2}-\d{2}", line), line
-    program = figures.load("program")
+    program = figures_files.load("program")
     sizes = [r["vms"] for r in program["rows"]]
     assert sizes == sorted(sizes)
     assert all(

@@ -5,9 +5,9 @@ that no block is stale); here, that the blocks exist and say how they were measu
 
 from __future__ import annotations
 
-from bench import docfigures
+from bench import docfigures, figures_files
 
-ROOT = docfigures.ROOT
+ROOT = figures_files.ROOT
 
 
 def test_the_readme_and_the_lab_doc_carry_the_failover_blocks():
@@ -16,7 +16,7 @@ def test_the_readme_and_the_lab_doc_carry_the_failover_blocks():
 
 
 def test_the_figures_say_which_keepalived_ran_and_whether_vrrp_was_authenticated():
-    fig = docfigures.load("failover")
+    fig = figures_files.load("failover")
     assert fig["runs"] >= 3
     assert fig["keepalived"][0].isdigit()
     assert fig["vrrp_auth"]["ours"]
@@ -27,7 +27,7 @@ def test_the_figures_say_which_keepalived_ran_and_whether_vrrp_was_authenticated
 
 
 def test_every_scenario_of_ours_is_in_the_readme_table():
-    fig = docfigures.load("failover")
+    fig = figures_files.load("failover")
     text = docfigures.render_block("failover-readme")
     for row in fig["rows"]:
         if row["profile"] == "ours":
