@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench import figures_files
-from bench.docfigures import lvs_report as report
+from bench.figures_lvs import lvs_report as report
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from sandbox import daemons
