@@ -1,11 +1,12 @@
 """The failover figures: one source, docs/figures/failover.json (written by
 bench/failover.py --figures), rendered into README.md and docs/lab.md by
-bench/docfigures.py like every other quoted figure (tests/unit/test_doc_figures.py checks
-that no block is stale); here, that the blocks exist and say how they were measured."""
+bench/docfigures.py (the blocks: bench/figures_failover.py) like every other quoted figure
+(tests/unit/test_doc_figures.py checks that no block is stale); here, that the blocks
+exist and say how they were measured."""
 
 from __future__ import annotations
 
-from bench import docfigures, figures_files
+from bench import docfigures, figures_failover, figures_files
 
 ROOT = figures_files.ROOT
 
@@ -20,7 +21,7 @@ def test_the_figures_say_which_keepalived_ran_and_whether_vrrp_was_authenticated
     assert fig["runs"] >= 3
     assert fig["keepalived"][0].isdigit()
     assert fig["vrrp_auth"]["ours"]
-    text = docfigures.failover_readme_table(fig)
+    text = figures_failover.failover_readme_table(fig)
     assert f"keepalived {fig['keepalived']}" in text
     assert "VRRP authentication" in text
     assert "docs/figures/failover.json" in fig["command"]
