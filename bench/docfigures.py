@@ -37,6 +37,7 @@ from typing import Any
 from bench.figures_failover import failover_lab_table, failover_readme_table
 from bench.figures_files import FIGURES, ROOT, duration, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
+from bench.figures_tests import tests_block, tests_summary
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- figures:([a-z0-9-]+) -->)(.*?)(<!-- /figures:\2 -->)", re.S)
@@ -199,67 +200,6 @@ def e2e_phases() -> list[str]:
             f"| {p['phase']} | {p.get('text') or duration(p['seconds'])} | {p.get('notes', '')} |"
         )
     return out
-
-
-def tests_table(d: dict[str, Any]) -> list[str]:
-    out = [
-        "| step | time | passed | skipped | failed | slowest test |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in d["rows"]:
-        slow = r.get("slowest") or []
-        first = (
-            f"{slow[0]['test'].rsplit('.', 1)[-1]} {slow[0]['s']:g} s"
-            if slow and slow[0]["s"] > 0
-            else ""
-        )
-        counts = [str(r.get(k, "")) for k in ("passed", "skipped", "failed")]
-        out.append(
-            f"| {r['step']} | {r['seconds']:.1f} s | " + " | ".join(counts) + f" | {first} |"
-        )
-    total = sum(r["seconds"] for r in d["rows"])
-    out.append(f"| **total** | {total:.1f} s | | | | |")
-    return out
-
-
-def tests_summary(d: dict[str, Any]) -> str:
-    parts = []
-    default = d.get("default")
-    if default:
-        fast = next(r for r in default["rows"] if r["step"].startswith("fast layers"))
-        total = sum(r["seconds"] for r in default["rows"])
-        parts.append(
-            f"the fast layers {duration(fast['seconds'])} ({fast.get('passed', 0)} passed), the "
-            f"default run {duration(total)} (load {default['load_before']:g}; {default['measured']})"
-        )
-    every = d.get("all")
-    if every:
-        total = sum(r["seconds"] for r in every["rows"])
-        ci = " under CI=true" if every["ci"] else ""
-        parts.append(f"every layer but e2e{ci} {duration(total)} ({every['measured']})")
-    return "the test command's steps: " + "; ".join(parts)
-
-
-def tests_block() -> list[str]:
-    d = load("tests")
-    out: list[str] = []
-    for kind, cmd in (
-        ("default", "`venv/bin/python -m bench.tests --save`"),
-        ("all", "`sudo CI=true venv/bin/python -m bench.tests --all --save`"),
-    ):
-        run = d.get(kind)
-        if not run:
-            continue
-        if kind == "all" and not run["ci"]:
-            cmd = "`sudo venv/bin/python -m bench.tests --all --save`"
-        out += [
-            f"{cmd} ({run['measured']}, {run['machine']}, load average "
-            f"{run['load_before']:g} before the run):",
-            "",
-            *tests_table(run),
-            "",
-        ]
-    return out[:-1]
 
 
 BLOCKS: dict[str, Callable[[], list[str]]] = {

@@ -22,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import docfigures, figures_files
+from bench import figures_files, figures_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "venv" / "bin"
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     d = {"ci": ci, "load_before": round(load, 2), "rows": rows}
     d |= {"measured": time.strftime("%Y-%m-%d"), "machine": figures_files.machine()}
     print(f"load average before the run: {load:.2f} ({figures_files.machine()})")
-    print("\n".join(docfigures.tests_table(d)))
+    print("\n".join(figures_tests.tests_table(d)))
     if a.save:
         # One file, two runs: the default one and every layer (--all), each kept until
         # measured again.
