@@ -44,8 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import docfigures as figures  # noqa: E402
-from bench import figures_files, replay  # noqa: E402
+from bench import figures_files, figures_rollout, replay  # noqa: E402
 from lab.client import Probe  # noqa: E402
 from lab.config import lab_settings  # noqa: E402
 from lab.lab import Lab  # noqa: E402
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", action="store_true", help="print the docs' table and exit")
     args = p.parse_args(argv)
     if args.rows:
-        print("\n".join(figures.rollout_table()))
+        print("\n".join(figures_rollout.rollout_table()))
         return 0
     if os.geteuid() != 0:
         print(
