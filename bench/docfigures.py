@@ -34,6 +34,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bench.figures_e2e import e2e_phases, e2e_summary, e2e_total
 from bench.figures_failover import failover_lab_table, failover_readme_table
 from bench.figures_files import FIGURES, ROOT, duration, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
@@ -113,15 +114,6 @@ def keepalived_build_line() -> list[str]:
     ]
 
 
-def e2e_summary(d: dict[str, Any]) -> str:
-    total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
-    up = next(p["seconds"] for p in d["phases"] if p["phase"] == "pulumi up total")
-    return (
-        f"the phases of a real `pulumi up` in the sandbox: `up` {duration(up)}, the whole run "
-        f"{duration(total)} (four VMs under emulation, {d['machine']}; {d['measured']})"
-    )
-
-
 def bench_table() -> list[str]:
     rows = [
         ("venv/bin/python -m bench.program", program_summary(load("program"))),
@@ -145,22 +137,6 @@ def bench_table() -> list[str]:
     if (FIGURES / "lvs.json").exists():
         rows.append(("sudo venv/bin/python -m bench.lvs --runs 3", lvs_summary(load("lvs"))))
     return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
-
-
-def e2e_total() -> list[str]:
-    d = load("e2e")
-    total = next(p["seconds"] for p in d["phases"] if p["phase"] == "e2e total")
-    return [f"{duration(total)} ({d['measured']}, {d['machine']})"]
-
-
-def e2e_phases() -> list[str]:
-    d = load("e2e")
-    out = ["| phase | time | notes |", "|---|---|---|"]
-    for p in d["phases"]:
-        out.append(
-            f"| {p['phase']} | {p.get('text') or duration(p['seconds'])} | {p.get('notes', '')} |"
-        )
-    return out
 
 
 BLOCKS: dict[str, Callable[[], list[str]]] = {
