@@ -32,86 +32,23 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from bench.figures_e2e import e2e_phases, e2e_summary, e2e_total
 from bench.figures_failover import failover_lab_table, failover_readme_table
-from bench.figures_files import FIGURES, ROOT, duration, load
+from bench.figures_files import FIGURES, ROOT, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
+from bench.figures_parts import (
+    keepalived_build_line,
+    keepalived_summary,
+    nginx_upstream_summary,
+    nginx_upstream_table,
+    program_summary,
+)
 from bench.figures_rollout import rollout_summary, rollout_table
 from bench.figures_tests import tests_block, tests_summary
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- figures:([a-z0-9-]+) -->)(.*?)(<!-- /figures:\2 -->)", re.S)
-
-
-# ------------------------------------------------------------------ the rows
-
-
-def program_summary(d: dict[str, Any]) -> str:
-    sizes = ", ".join(f"{r['vms']} VMs {duration(r['program_s'])}" for r in d["rows"])
-    pure = [r["topology_ms"] for r in d["rows"]]
-    return (
-        f"resource graph under mocks: {sizes} (settings + topology: "
-        f"{min(pure):.1f}–{max(pure):.1f} ms; {d['rows'][-1]['vms']} VMs is the largest "
-        f"stack the settings accept; {d['measured']})"
-    )
-
-
-def keepalived_summary(d: dict[str, Any]) -> str:
-    phases = d["phases"]
-    return (
-        f"keepalived build phases: {duration(d['first_run_s'])} here (configure "
-        f"{duration(phases['configure'])}, make {duration(phases['make'])}), a second run "
-        f"{d['second_run_s']:.2f} s ({d['measured']})"
-    )
-
-
-def nginx_upstream_summary(d: dict[str, Any]) -> str:
-    rows = {r["scenario"]: r for r in d["rows"]}
-    parts = [
-        f"{rows[k]['failed']} failed requests when the primary {k}"
-        for k in ("stops", "hangs")
-        if k in rows
-    ]
-    return f"nginx failover between backends: {', '.join(parts)} ({d['measured']})"
-
-
-def _n(v: float | None, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    return f"{v:.0f}{unit}" if float(v).is_integer() or unit == " ms" else f"{v}{unit}"
-
-
-def nginx_upstream_table() -> list[str]:
-    d = load("nginx_upstream")
-    out = [
-        f"`sudo venv/bin/python -m bench.nginx_upstream --runs {d['runs']}"
-        + (f" --seed {d['seed']}" if d.get("seed") is not None else "")
-        + f"` ({d['measured']}, {d['machine']}; the Tomcat tier alone, rendered defaults, "
-        f"loopback in a namespace, one sequential GET every 20 ms, median of {d['runs']} runs):",
-        "",
-        "| scenario | requests | failed | slowest request | first backup answer after fault "
-        "| primary serves again after restart |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in d["rows"]:
-        back = f"{r['back_s']} s" if r.get("back_s") is not None else "-"
-        out.append(
-            f"| {r['title']} | {_n(r['requests'])} | {_n(r['failed'])} | {_n(r['slowest_ms'], ' ms')} "
-            f"| {_n(r['to_backup_ms'], ' ms')} | {back} |"
-        )
-    return out
-
-
-def keepalived_build_line() -> list[str]:
-    d = load("keepalived_build")
-    p = d["phases"]
-    return [
-        f"configure {p['configure']} s, make {p['make']} s, install {p['install']} s, first run "
-        f"{d['first_run_s']} s, second run {d['second_run_s']} s (median of {d['repeat']}; "
-        f"{d['measured']}, {d['machine']}" + (f"; {d['note']}" if d.get("note") else "") + ")"
-    ]
 
 
 def bench_table() -> list[str]:

@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import docfigures as figures
-from bench import figures_files
+from bench import figures_files, figures_parts
 from nginx_ha.components.keepalived import build_params
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render.params import script_text
@@ -59,7 +58,7 @@ def main() -> int:
     parser.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = parser.parse_args()
     if args.rows:
-        print(figures.keepalived_summary(figures_files.load("keepalived_build")))
+        print(figures_parts.keepalived_summary(figures_files.load("keepalived_build")))
         return 0
     if os.geteuid() != 0:
         sys.exit("needs root: the script installs build dependencies")
@@ -109,7 +108,7 @@ def main() -> int:
                 "second_run_s": med["second run"],
             },
         )
-        print(figures.keepalived_summary(figures_files.load("keepalived_build")))
+        print(figures_parts.keepalived_summary(figures_files.load("keepalived_build")))
     return 0
 
 
