@@ -33,49 +33,20 @@ import re
 import sys
 from collections.abc import Callable
 
-from bench.figures_e2e import e2e_phases, e2e_summary, e2e_total
+from bench.figures_e2e import e2e_phases, e2e_total
 from bench.figures_failover import failover_lab_table, failover_readme_table
 from bench.figures_files import FIGURES, ROOT, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
-from bench.figures_parts import (
-    keepalived_build_line,
-    keepalived_summary,
-    nginx_upstream_summary,
-    nginx_upstream_table,
-    program_summary,
-)
-from bench.figures_rollout import rollout_summary, rollout_table
-from bench.figures_tests import tests_block, tests_summary
+from bench.figures_parts import keepalived_build_line, nginx_upstream_table
+from bench.figures_rollout import rollout_table
+from bench.figures_table import bench_table
+from bench.figures_tests import tests_block
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- figures:([a-z0-9-]+) -->)(.*?)(<!-- /figures:\2 -->)", re.S)
 
-
-def bench_table() -> list[str]:
-    rows = [
-        ("venv/bin/python -m bench.program", program_summary(load("program"))),
-        (
-            "sudo venv/bin/python -m bench.keepalived_build",
-            keepalived_summary(load("keepalived_build")),
-        ),
-        (
-            "sudo venv/bin/python -m bench.nginx_upstream",
-            nginx_upstream_summary(load("nginx_upstream")),
-        ),
-        (
-            "sudo venv/bin/python bench/failover.py --runs 3",
-            "the lab scenarios, tutorial vs ours vs fast adverts (the table above)",
-        ),
-        ("sudo venv/bin/python -m bench.rollout", rollout_summary(load("rollout"))),
-        ("sudo venv/bin/python -m bench.e2e --pulumi", e2e_summary(load("e2e"))),
-    ]
-    if (FIGURES / "tests.json").exists():
-        rows.append(("venv/bin/python -m bench.tests", tests_summary(load("tests"))))
-    if (FIGURES / "lvs.json").exists():
-        rows.append(("sudo venv/bin/python -m bench.lvs --runs 3", lvs_summary(load("lvs"))))
-    return ["| command | measures |", "|---|---|"] + [f"| `{c}` | {m} |" for c, m in rows]
-
-
+# Each block by its name in the docs; its lines come from its area's module
+# (bench/figures_<area>.py), the figure files through bench/figures_files.py.
 BLOCKS: dict[str, Callable[[], list[str]]] = {
     "bench-table": bench_table,
     "e2e-total": e2e_total,
