@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from lab import scenarios
+from lab.actions import keepalived_pid, wait_for
 from lab.active_active import baseline as aa_baseline
 from lab.active_active import intended_holders
 from lab.client import Probe
 from lab.errors import LabError
 from lab.lab import Lab, LabNode
 from lab.probe import Request
-from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, _wait
+from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 from nginx_ha.render.keepalived import lvs_fwmark
 from support import netns
 
@@ -75,7 +76,7 @@ def ipvs_reader(lab: Lab, lb: LabNode) -> Callable[[], dict[int, list[str]]]:
     keepalived's ``/proc/PID/net`` (that process's network namespace), without starting
     a process per read on an emulated CPU the requests share; ``ipvs_table`` when
     keepalived is not running."""
-    pid = scenarios.keepalived_pid(lab, lb)
+    pid = keepalived_pid(lab, lb)
     if pid is None:
         return lambda: ipvs_table(lab, lb)
     path = Path(f"/proc/{pid}/net/ip_vs")
@@ -160,7 +161,7 @@ def baseline(lab: Lab, timeout: float = 180) -> None:
                 return False
         return True
 
-    _wait(complete, timeout, f"every real server ({', '.join(want)}) in every virtual service")
+    wait_for(complete, timeout, f"every real server ({', '.join(want)}) in every virtual service")
 
 
 # ---------------------------------------------------------------------- observations

@@ -15,13 +15,23 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import network, timeline
+from lab import timeline
+from lab.actions import (
+    blackhole_rule,
+    blackholed,
+    keepalived_pid,
+    restart_running,
+    saved_conf,
+    set_port,
+    signal_nginx,
+    tomcat_pid,
+    wait_for,
+)
 from lab.client import Probe, wait_serving
 from lab.errors import LabError
 from lab.lab import Lab, LabNode
@@ -34,67 +44,7 @@ MAX_WINDOW = 20.0  # at most 20 s of requests per scenario
 REQUEST_TIMEOUT = 2.0  # a request without an answer after 2 s counts as failed
 
 
-# ------------------------------------------------------------------ lab actions
-
-
-def nginx_pids(lab: Lab, lb: LabNode) -> list[int]:
-    return [pid for pid, c, _ in lab.processes(lb) if c == "nginx"]
-
-
-def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
-    n = 0
-    for pid in nginx_pids(lab, lb):
-        n += netns.signal_in(lb.ns, pid, sig)
-    return n
-
-
-def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
-    pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
-    return pid if netns.pid_in(pid, lb.ns) else None
-
-
-def tomcat_pid(lab: Lab, b: LabNode) -> int | None:
-    pid = netns.read_pid(b.dir / "tomcat" / "tomcat.pid")
-    return pid if netns.pid_in(pid, b.ns) else None
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise LabError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def set_port(lab: Lab, ln: LabNode, up: bool) -> None:
-    network.set_port(lab.switch, ln.port, up)
-
-
-def blackhole_rule(b: LabNode) -> list[str]:
-    return ["INPUT", "-p", "tcp", "--dport", str(b.node.port), "-j", "DROP"]
-
-
-def blackholed(b: LabNode) -> bool:
-    res = subprocess.run(
-        netns.in_ns(b.ns, "iptables", "-C", *blackhole_rule(b)), capture_output=True
-    )
-    return res.returncode == 0
-
-
-def saved_conf(lb: LabNode) -> Path:
-    return Path(lb.layout.nginx_conf + ".lab-saved")
-
-
-def restart_running(lb: LabNode) -> bool:
-    """The health check's background nginx restart is still at work on this node."""
-    needle = lb.layout.nginx_restart.encode()
-    for pid in netns.pids_in([lb.ns]):
-        try:
-            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
+# ------------------------------------------------------------- the normal state
 
 
 def heal(lab: Lab) -> None:
@@ -111,12 +61,12 @@ def heal(lab: Lab) -> None:
     for lb in lab.lbs:
         # A restart the check started (a hung nginx gets QUIT, up to 5 s, KILL) must
         # finish first, or it takes down the nginx found answering here.
-        _wait(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
+        wait_for(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
         if not lab.nginx_answers(lb):
             # The health check may start it meanwhile (then ours fails: address in use).
             with contextlib.suppress(netns.NetnsError):
                 lab.start_nginx(lb)
-            _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
+            wait_for(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
     for lb in lab.lbs:
         if keepalived_pid(lab, lb) is None:
             lab.start_keepalived(lb)
@@ -140,9 +90,9 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
         holders = lab.vip_holders()
         return len(holders) == 1 and (want is None or holders == [want])
 
-    _wait(normal, timeout, f"the VIP on {want or 'one load balancer'}")
+    wait_for(normal, timeout, f"the VIP on {want or 'one load balancer'}")
     for b in lab.backends:
-        _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
+        wait_for(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     wait_serving(lab, timeout, backend=lab.primary.node.name)
     # keepalived's rise counters: a node whose check just recovered is not yet
     # eligible; give the checks time to settle so the next fault starts from steady state.
@@ -481,7 +431,7 @@ def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = N
         # The pre-state: the other load balancer holds the VIP, or the backup Tomcat
         # serves; then a second for the dust to settle.
         if scenario.setup is _cut:
-            _wait(lambda: lab.vip_holders() == [ctx.other.node.name], 30, "the VIP to move")
+            wait_for(lambda: lab.vip_holders() == [ctx.other.node.name], 30, "the VIP to move")
             wait_serving(lab, 30)
         else:
             wait_serving(lab, 30, backend=lab.backup_backend.node.name)

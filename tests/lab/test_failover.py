@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import scenarios
+from lab import actions, scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
@@ -136,14 +136,14 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
 
 
 def test_nginx_killed_is_restarted_by_the_check_and_no_request_is_refused(lab):
-    before = scenarios.nginx_pids(lab, lab.master)
+    before = actions.nginx_pids(lab, lab.master)
     obs = run(lab, "nginx-killed")
     # Held, not refused: new connections wait one SYN retransmission (about 1 s)
     # while nothing listens, then reach nginx restarted or the VIP's new holder.
     assert not_refused(obs), (obs.describe(), failed_at(obs))
     assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
     assert obs.recovered_at is not None
-    after = scenarios.nginx_pids(lab, lab.master)
+    after = actions.nginx_pids(lab, lab.master)
     assert after and not set(after) & set(before), "nginx was not restarted on the MASTER"
     assert last_answer(obs)[1] == lab.primary.node.name
 
