@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from lab import scenarios
 from lab.actions import wait_for
+from lab.baseline import heal
 from lab.client import Probe, wait_serving
 from lab.lab import Lab, LabNode
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, Observation
@@ -63,7 +64,7 @@ def next_holder(lab: Lab, vip: str, without: str) -> str:
 
 def baseline(lab: Lab, timeout: float = 30) -> None:
     """Heal, then wait until every VIP is held by its intended node and serves."""
-    scenarios.heal(lab)
+    heal(lab)
     want = intended_holders(lab)
 
     def normal() -> bool:

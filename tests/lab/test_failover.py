@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import actions, scenarios
+from lab import actions, baseline, scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
@@ -111,7 +111,7 @@ def last_answer(obs: scenarios.Observation) -> tuple[str | None, str | None]:
 
 
 def test_up_serves_the_primary_tomcat_through_the_master(lab):
-    holder = scenarios.baseline(lab)
+    holder = baseline.baseline(lab)
     assert holder.node.name == lab.master.node.name
     assert lab.vip_holders() == [lab.master.node.name]
     res = subprocess.run(
@@ -237,7 +237,7 @@ def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
         assert f"{master} FAULT since" in status, status
         assert "(priority 100; configured backup, priority 100)" in status, status
     finally:
-        scenarios.heal(lab)
+        baseline.heal(lab)
 
 
 def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
