@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import docfigures  # noqa: E402
-from lab import active_active, scenarios  # noqa: E402
+from lab import active_active, failover, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
 from lab.daemons import keepalived_binary  # noqa: E402
 from lab.lab import Lab  # noqa: E402
@@ -140,7 +140,7 @@ def measure(
             sc = scenarios.SCENARIOS[name]
             obs = []
             for i in range(runs):
-                o = scenarios.run(lab, sc, seed=None if seed is None else seed + i)
+                o = failover.run(lab, sc, seed=None if seed is None else seed + i)
                 print(f"  {o.describe()}", file=sys.stderr)
                 o.write_timeline(out / profile / f"{name}-run{i + 1}")
                 obs.append(o)

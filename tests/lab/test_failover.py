@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import actions, baseline, scenarios
+from lab import actions, baseline, failover, scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
@@ -95,7 +95,7 @@ def timings(lab: Lab) -> tuple[float, float]:
 
 
 def run(lab: Lab, name: str) -> scenarios.Observation:
-    obs = scenarios.run(lab, scenarios.SCENARIOS[name])
+    obs = failover.run(lab, scenarios.SCENARIOS[name])
     print(obs.describe())
     print(scenarios.table([obs]))
     return obs
@@ -229,7 +229,7 @@ def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
     configured roles: after nginx died on the MASTER (fault left in place), the BACKUP
     is MASTER and the MASTER is in FAULT."""
     master, backup = lab.master.node.name, lab.backup_lb.node.name
-    obs = scenarios.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
+    obs = failover.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
     try:
         assert obs.holders_after == [backup]
         status = lab.status()
