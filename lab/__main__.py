@@ -13,7 +13,7 @@ from support import netns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from lab import failover, scenarios
+    from lab import failover, observation, scenarios
 
     p = argparse.ArgumentParser(
         prog="python -m lab",
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not netns.exists(lab.switch):
                 raise LabError(f"lab {a.stack} is not running: start it with `python -m lab up`")
             obs = failover.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
-            print(scenarios.table([obs]))
+            print(observation.table([obs]))
             print(obs.describe())
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(obs.fault_wall))
             out = a.out or lab.run_dir / "timelines"

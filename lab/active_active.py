@@ -19,7 +19,8 @@ from lab.actions import wait_for
 from lab.baseline import heal
 from lab.client import Probe, wait_serving
 from lab.lab import Lab, LabNode
-from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, Observation
+from lab.observation import Observation
+from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 
 NGINX_DEAD = scenarios.SCENARIOS["nginx-dead"]
 

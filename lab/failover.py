@@ -14,15 +14,8 @@ from lab.actions import wait_for
 from lab.baseline import baseline
 from lab.client import Probe, wait_serving
 from lab.lab import Lab
-from lab.scenarios import (
-    INTERVAL,
-    REQUEST_TIMEOUT,
-    Context,
-    Observation,
-    Scenario,
-    cut,
-    node_events,
-)
+from lab.observation import Observation, node_events
+from lab.scenarios import INTERVAL, REQUEST_TIMEOUT, Context, Scenario, cut
 
 
 def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = None) -> Observation:

@@ -39,6 +39,7 @@ from lab.active_active import intended_holders
 from lab.client import Probe
 from lab.errors import LabError
 from lab.lab import Lab, LabNode
+from lab.observation import lb_events
 from lab.probe import Request
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 from nginx_ha.render.keepalived import lvs_fwmark
@@ -383,7 +384,7 @@ def node_events(lab: Lab, vip: str, fault_wall: float) -> list[list]:
     transitions of its instance and its watcher's verdicts and holds, from a second
     before the fault, on the fault's clock: ``[seconds, node, kind, what]``."""
     instance = next(i.name for i in lab.topo.instances if str(i.vip) == vip)
-    events = scenarios.lb_events(lab, instance, fault_wall, since=-1.0)
+    events = lb_events(lab, instance, fault_wall, since=-1.0)
     return [[round(e.t, 3), e.node, e.kind, e.what] for e in sorted(events, key=lambda e: e.t)]
 
 

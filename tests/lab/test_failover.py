@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import actions, baseline, failover, scenarios
+from lab import actions, baseline, failover, observation, scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
@@ -94,14 +94,14 @@ def timings(lab: Lab) -> tuple[float, float]:
     return detection, takeover
 
 
-def run(lab: Lab, name: str) -> scenarios.Observation:
+def run(lab: Lab, name: str) -> observation.Observation:
     obs = failover.run(lab, scenarios.SCENARIOS[name])
     print(obs.describe())
-    print(scenarios.table([obs]))
+    print(observation.table([obs]))
     return obs
 
 
-def last_answer(obs: scenarios.Observation) -> tuple[str | None, str | None]:
+def last_answer(obs: observation.Observation) -> tuple[str | None, str | None]:
     la = obs.last_answer
     assert la is not None, "nothing answered through the VIP"
     return la
@@ -203,14 +203,14 @@ def test_nginx_down_on_the_master_moves_the_vip(lab, name):
         assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
 
 
-def failed_at(obs: scenarios.Observation) -> list[tuple[float, float, str | None]]:
+def failed_at(obs: observation.Observation) -> list[tuple[float, float, str | None]]:
     """(start, end, error) of each failed request, in seconds from the fault."""
     return [
         (round(r.t0 - obs.fault_at, 3), round(r.t1 - obs.fault_at, 3), r.error) for r in obs.failed
     ]
 
 
-def not_refused(obs: scenarios.Observation) -> bool:
+def not_refused(obs: observation.Observation) -> bool:
     """No request was refused (the hold's point), and none started after the outage
     failed. Lost, by nature, are those nginx was serving when it was killed (SIGKILL
     resets their connections); a held request can time out when its retransmitted SYN
@@ -240,7 +240,7 @@ def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
         baseline.heal(lab)
 
 
-def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
+def only_in_flight_lost(lab: Lab, obs: observation.Observation) -> None:
     """A clean handover may lose only the requests in flight when the VIP leaves a
     node (the kernel cannot route their answers from an address it no longer has):
     nothing started after the handover fails, and at most a few requests in all."""
