@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab import lvs
+from lab import ipvs, lvs
 from lab.config import lab_settings
 from lab.probe import Request
 from nginx_ha.render.keepalived import lvs_fwmark
@@ -30,11 +30,11 @@ TCP  C0A89F6E:0050 rr
 
 
 def test_the_ipvs_table_is_read_per_fwmark():
-    assert lvs.parse_ipvs(PROC_IP_VS) == {
+    assert ipvs.parse_ipvs(PROC_IP_VS) == {
         lvs_fwmark(121): ["192.168.159.130", "192.168.159.129"],
         lvs_fwmark(122): ["192.168.159.130"],
     }
-    assert lvs.parse_ipvs("IP Virtual Server version 1.2.1 (size=4096)\n") == {}
+    assert ipvs.parse_ipvs("IP Virtual Server version 1.2.1 (size=4096)\n") == {}
 
 
 def test_the_persistence_profile_sets_the_timeout_on_top_of_lvs():
