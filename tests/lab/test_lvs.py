@@ -8,6 +8,7 @@ import pytest
 
 from lab import ipvs, lvs
 from lab.config import lab_settings
+from lab.lvs_observation import VipRun
 from lab.probe import Request
 from nginx_ha.render.keepalived import lvs_fwmark
 
@@ -56,7 +57,7 @@ def _req(t0: float, lb: str | None, ok: bool = True) -> Request:
 
 
 def test_recovered_once_only_the_survivor_answers():
-    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
     run.requests = [
         _req(0.5, "nginx-master"),
         _req(0.52, "nginx-backup"),
@@ -75,7 +76,7 @@ def test_recovered_once_only_the_survivor_answers():
 
 
 def test_what_went_wrong_after_the_fault_is_kept_per_half_second():
-    run = lvs.VipRun("nginx-dead", "192.168.159.111", "nginx-backup", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.111", "nginx-backup", "nginx-backup", fault_at=1.0)
     run.requests = [
         _req(0.9, "nginx-master", ok=False),  # before the fault: not counted
         _req(1.1, "nginx-master", ok=False),
@@ -93,7 +94,7 @@ def test_what_went_wrong_after_the_fault_is_kept_per_half_second():
 
 
 def test_a_run_without_a_fault_has_no_recovery_and_counts_every_request():
-    run = lvs.VipRun("share", "192.168.159.110", "nginx-master", None)
+    run = VipRun("share", "192.168.159.110", "nginx-master", None)
     run.requests = [_req(100.0, "nginx-master"), _req(100.02, "nginx-backup")]
     assert run.recovered_at is None and run.bad_after_fault() == []
     assert run.counts(only_after=True) == {"nginx-master": 1, "nginx-backup": 1}
@@ -102,7 +103,7 @@ def test_a_run_without_a_fault_has_no_recovery_and_counts_every_request():
 
 
 def test_never_recovered_while_the_victim_still_answers():
-    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
     run.requests = [_req(1.1, "nginx-backup"), _req(1.2, "nginx-master")]
     assert run.recovered_at is None
 
