@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab import ipvs, lvs
+from lab import ipvs
 from lab.config import lab_settings
 from lab.lvs_observation import VipRun
+from lab.lvs_scenarios import node_events, took_over_at
 from lab.probe import Request
 from nginx_ha.render.keepalived import lvs_fwmark
 
@@ -152,7 +153,7 @@ def test_the_events_of_a_fault_are_the_vips_transitions_and_the_watchers_lines(t
             ),
         ],
     )
-    events = lvs.node_events(lab, "192.168.159.110", fault)  # type: ignore[arg-type]
+    events = node_events(lab, "192.168.159.110", fault)  # type: ignore[arg-type]
     assert events == [
         [-10.0, "nginx-master", "vrrp", "MASTER"],  # the state each was in at the fault
         [-10.0, "nginx-backup", "vrrp", "BACKUP"],
@@ -160,5 +161,5 @@ def test_the_events_of_a_fault_are_the_vips_transitions_and_the_watchers_lines(t
         [4.5, "nginx-master", "vrrp", "FAULT"],
         [5.25, "nginx-backup", "vrrp", "MASTER"],
     ]
-    assert lvs.took_over_at(events, "nginx-backup") == 5.25
-    assert lvs.took_over_at(events, "nginx-master") is None  # MASTER before the fault only
+    assert took_over_at(events, "nginx-backup") == 5.25
+    assert took_over_at(events, "nginx-master") is None  # MASTER before the fault only
