@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import docfigures as figures  # noqa: E402
+from bench import figures_e2e, figures_files  # noqa: E402
 from sandbox import config, daemons, image, smoke  # noqa: E402
 
 
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", action="store_true", help="print the README's rows and exit")
     args = p.parse_args(argv)
     if args.rows:
-        print(figures.e2e_summary(figures.load("e2e")))
-        print("\n".join(figures.e2e_phases()))
+        print(figures_e2e.e2e_summary(figures_files.load("e2e")))
+        print("\n".join(figures_e2e.e2e_phases()))
         return 0
     if os.geteuid() != 0:
         print("bench.e2e: needs root (network namespace, libvirtd)")
@@ -181,8 +181,8 @@ def pulumi_phases(paths: config.Paths, *, rebuild_image: bool, save: bool = Fals
             {"phase": ph["phase"], "seconds": ph["seconds"], "notes": ph["notes"]}
             for ph in summary["phases"]
         ]
-        figures.save("e2e", {"phases": phases, "checks": len(summary.get("checks", []))})
-        print(figures.e2e_summary(figures.load("e2e")))
+        figures_files.save("e2e", {"phases": phases, "checks": len(summary.get("checks", []))})
+        print(figures_e2e.e2e_summary(figures_files.load("e2e")))
     return rc
 
 

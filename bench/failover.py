@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import docfigures  # noqa: E402
-from lab import active_active, scenarios  # noqa: E402
+from lab import active_active, failover, observation, scenarios  # noqa: E402
 from lab.config import PROFILES  # noqa: E402
 from lab.daemons import keepalived_binary  # noqa: E402
 from lab.lab import Lab  # noqa: E402
@@ -93,7 +93,7 @@ def measure_active_active(lab: Lab, runs: int, seed: int | None) -> list[str]:
     return rows
 
 
-def figure_row(profile: str, obs: list[scenarios.Observation]) -> dict[str, object]:
+def figure_row(profile: str, obs: list[observation.Observation]) -> dict[str, object]:
     """One scenario's medians over its runs."""
     first = obs[0]
     if all(o.recovery_text == "no outage" for o in obs):
@@ -140,7 +140,7 @@ def measure(
             sc = scenarios.SCENARIOS[name]
             obs = []
             for i in range(runs):
-                o = scenarios.run(lab, sc, seed=None if seed is None else seed + i)
+                o = failover.run(lab, sc, seed=None if seed is None else seed + i)
                 print(f"  {o.describe()}", file=sys.stderr)
                 o.write_timeline(out / profile / f"{name}-run{i + 1}")
                 obs.append(o)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import docfigures as figures
+from bench import figures_files, figures_parts
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render.params import keepalived_build_params, script_text
 from support import debian_keepalived
@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = parser.parse_args()
     if args.rows:
-        print(figures.keepalived_summary(figures.load("keepalived_build")))
+        print(figures_parts.keepalived_summary(figures_files.load("keepalived_build")))
         return 0
     if os.geteuid() != 0:
         sys.exit("needs root: the script installs build dependencies")
@@ -96,7 +96,7 @@ def main() -> int:
         print(f"| {name:<11} | {statistics.median(values):>8.2f} |")
     if args.save:
         med = {name: round(statistics.median(v), 2) for name, v in rows.items()}
-        figures.save(
+        figures_files.save(
             "keepalived_build",
             {
                 "version": version,
@@ -107,7 +107,7 @@ def main() -> int:
                 "second_run_s": med["second run"],
             },
         )
-        print(figures.keepalived_summary(figures.load("keepalived_build")))
+        print(figures_parts.keepalived_summary(figures_files.load("keepalived_build")))
     return 0
 
 

@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench import docfigures
-from bench.docfigures import lvs_report as report
+from bench import figures_files
+from bench.figures_lvs import lvs_report as report
 from nginx_ha.config.models import Keepalived
 from nginx_ha.render.params import keepalived_build_params
 from sandbox import daemons
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {"runs": a.runs, "seed": a.seed, "results": results}
         figures |= {"phases": {k: round(v, 1) for k, v in phases.items()}}
         name = "lvs" if a.expire_nodest_conn == 1 else "lvs-kernel-default"
-        print(f"saved {docfigures.save(name, figures | {'total_s': round(total)})}")
+        print(f"saved {figures_files.save(name, figures | {'total_s': round(total)})}")
     return 0
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import docfigures as figures  # noqa: E402
+from bench import figures_files, figures_parts  # noqa: E402
 from support import live_nginx as live  # noqa: E402
 
 # Runs in the namespace: one GET every PERIOD s for DURATION s; a JSON line each.
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = p.parse_args(argv)
     if args.rows:
-        print(figures.nginx_upstream_summary(figures.load("nginx_upstream")))
+        print(figures_parts.nginx_upstream_summary(figures_files.load("nginx_upstream")))
         return 0
     if os.geteuid() != 0:
         print("bench.nginx_upstream: needs root (network namespace)")
@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("back", "comes back", "primary back"),
             )
         ]
-        figures.save("nginx_upstream", {"runs": args.runs, "seed": args.seed, "rows": saved})
-        print(figures.nginx_upstream_summary(figures.load("nginx_upstream")))
+        figures_files.save("nginx_upstream", {"runs": args.runs, "seed": args.seed, "rows": saved})
+        print(figures_parts.nginx_upstream_summary(figures_files.load("nginx_upstream")))
     return 0
 
 

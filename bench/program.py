@@ -18,7 +18,7 @@ import logging
 import statistics
 import time
 
-from bench import docfigures as figures
+from bench import figures_files, figures_parts
 from nginx_ha.config import parse_settings
 from nginx_ha.topology import build_topology
 from support import stacks
@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--rows", action="store_true", help="print the README's row and exit")
     args = ap.parse_args()
     if args.rows:
-        print(figures.program_summary(figures.load("program")))
+        print(figures_parts.program_summary(figures_files.load("program")))
         return
     print("| VMs | resources | settings + topology (ms) | whole program under mocks (s) |")
     print("|---:|---:|---:|---:|")
@@ -90,9 +90,9 @@ def main() -> None:
             }
         )
     if args.save:
-        path = figures.save("program", {"repeat": args.repeat, "rows": rows})
+        path = figures_files.save("program", {"repeat": args.repeat, "rows": rows})
         print(
-            f"saved {path.relative_to(figures.ROOT)}: {figures.program_summary(figures.load('program'))}"
+            f"saved {path.relative_to(figures_files.ROOT)}: {figures_parts.program_summary(figures_files.load('program'))}"
         )
 
 

@@ -44,8 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import docfigures as figures  # noqa: E402
-from bench import replay  # noqa: E402
+from bench import figures_files, figures_rollout, replay  # noqa: E402
 from lab.client import Probe  # noqa: E402
 from lab.config import lab_settings  # noqa: E402
 from lab.lab import Lab  # noqa: E402
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", action="store_true", help="print the docs' table and exit")
     args = p.parse_args(argv)
     if args.rows:
-        print("\n".join(figures.rollout_table()))
+        print("\n".join(figures_rollout.rollout_table()))
         return 0
     if os.geteuid() != 0:
         print(
@@ -299,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.save:
         path = save(args.stack, results)
-        print(f"saved {path.relative_to(figures.ROOT)}", file=sys.stderr)
+        print(f"saved {path.relative_to(figures_files.ROOT)}", file=sys.stderr)
     return 0
 
 
@@ -308,7 +307,7 @@ def save(stack: str, results: list[dict[str, Any]]) -> Path:
     keep = ("change", "what", "succeeds", "requests", "failed", "failures", "worst_latency")
     keep += ("longest_gap", "holders", "stopped", "report")
     changes = [{k: r[k] for k in keep} for r in results]
-    return figures.save("rollout", {"stack": stack, "changes": changes})
+    return figures_files.save("rollout", {"stack": stack, "changes": changes})
 
 
 if __name__ == "__main__":

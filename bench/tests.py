@@ -22,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import docfigures
+from bench import figures_files, figures_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "venv" / "bin"
@@ -108,16 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(step(name, cmd, env, junit))
     ci = env.get("CI") == "true"
     d = {"ci": ci, "load_before": round(load, 2), "rows": rows}
-    d |= {"measured": time.strftime("%Y-%m-%d"), "machine": docfigures.machine()}
-    print(f"load average before the run: {load:.2f} ({docfigures.machine()})")
-    print("\n".join(docfigures.tests_table(d)))
+    d |= {"measured": time.strftime("%Y-%m-%d"), "machine": figures_files.machine()}
+    print(f"load average before the run: {load:.2f} ({figures_files.machine()})")
+    print("\n".join(figures_tests.tests_table(d)))
     if a.save:
         # One file, two runs: the default one and every layer (--all), each kept until
         # measured again.
         kind = "all" if a.all else "default"
-        saved = docfigures.load("tests") if (docfigures.FIGURES / "tests.json").exists() else {}
+        saved = (
+            figures_files.load("tests") if (figures_files.FIGURES / "tests.json").exists() else {}
+        )
         saved = {k: v for k, v in saved.items() if k in ("default", "all")}
-        print(f"saved {docfigures.save('tests', saved | {kind: d})}")
+        print(f"saved {figures_files.save('tests', saved | {kind: d})}")
     return 1 if any(r["exit"] for r in rows) else 0
 
 

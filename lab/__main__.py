@@ -13,7 +13,7 @@ from support import netns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from lab import scenarios
+    from lab import failover, observation, scenarios
 
     p = argparse.ArgumentParser(
         prog="python -m lab",
@@ -69,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif a.cmd == "failover":
             if not netns.exists(lab.switch):
                 raise LabError(f"lab {a.stack} is not running: start it with `python -m lab up`")
-            obs = scenarios.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
-            print(scenarios.table([obs]))
+            obs = failover.run(lab, scenarios.SCENARIOS[a.scenario], restore=not a.keep)
+            print(observation.table([obs]))
             print(obs.describe())
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(obs.fault_wall))
             out = a.out or lab.run_dir / "timelines"

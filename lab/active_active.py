@@ -15,9 +15,12 @@ import time
 from dataclasses import dataclass
 
 from lab import scenarios
+from lab.actions import wait_for
+from lab.baseline import heal
 from lab.client import Probe, wait_serving
 from lab.lab import Lab, LabNode
-from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT, Observation, _wait
+from lab.observation import Observation
+from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 
 NGINX_DEAD = scenarios.SCENARIOS["nginx-dead"]
 
@@ -62,15 +65,15 @@ def next_holder(lab: Lab, vip: str, without: str) -> str:
 
 def baseline(lab: Lab, timeout: float = 30) -> None:
     """Heal, then wait until every VIP is held by its intended node and serves."""
-    scenarios.heal(lab)
+    heal(lab)
     want = intended_holders(lab)
 
     def normal() -> bool:
         return all(lab.vip_holders(vip) == [lb] for vip, lb in want.items())
 
-    _wait(normal, timeout, f"every VIP on its MASTER ({want})")
+    wait_for(normal, timeout, f"every VIP on its MASTER ({want})")
     for b in lab.backends:
-        _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
+        wait_for(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     for vip in want:
         wait_serving(lab, timeout, backend=lab.primary.node.name, url=lab.url_for(vip))
     check = lab.topo.vrrp.check

@@ -1,9 +1,6 @@
-"""Failover scenarios: each injects one fault and observes through the VIP.
-
-A scenario run: heal the lab to its normal state, (optionally) set up a pre-state,
-start the client's request loop, inject the fault at a random moment (a fixed one
-lands just after a health check and gives best-case numbers), observe until the
-expected node answers steadily (or a bounded window ends), stop the loop, restore.
+"""Failover scenarios: each injects one fault and observes through the VIP (a run:
+lab/failover.py; what it saw: lab/observation.py). Here, what each injects, how it is
+undone and who should answer after it.
 
 The fault is injected on the node that holds the VIP when the scenario starts
 ("the MASTER"): with preemption that is the highest priority; with the tutorial's
@@ -12,148 +9,28 @@ equal priorities it is whoever won.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import signal
-import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from lab import network, timeline
-from lab.client import Probe, wait_serving
+from lab.actions import (
+    blackhole_rule,
+    blackholed,
+    keepalived_pid,
+    saved_conf,
+    set_port,
+    signal_nginx,
+    tomcat_pid,
+)
+from lab.baseline import heal
 from lab.errors import LabError
 from lab.lab import Lab, LabNode
-from lab.probe import Request
-from lab.timeline import Event
 from support import netns
 
 INTERVAL = 0.02  # one request every 20 ms
 MAX_WINDOW = 20.0  # at most 20 s of requests per scenario
 REQUEST_TIMEOUT = 2.0  # a request without an answer after 2 s counts as failed
-
-
-# ------------------------------------------------------------------ lab actions
-
-
-def nginx_pids(lab: Lab, lb: LabNode) -> list[int]:
-    return [pid for pid, c, _ in lab.processes(lb) if c == "nginx"]
-
-
-def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
-    n = 0
-    for pid in nginx_pids(lab, lb):
-        n += netns.signal_in(lb.ns, pid, sig)
-    return n
-
-
-def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
-    pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
-    return pid if netns.pid_in(pid, lb.ns) else None
-
-
-def tomcat_pid(lab: Lab, b: LabNode) -> int | None:
-    pid = netns.read_pid(b.dir / "tomcat" / "tomcat.pid")
-    return pid if netns.pid_in(pid, b.ns) else None
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise LabError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def set_port(lab: Lab, ln: LabNode, up: bool) -> None:
-    network.set_port(lab.switch, ln.port, up)
-
-
-def blackhole_rule(b: LabNode) -> list[str]:
-    return ["INPUT", "-p", "tcp", "--dport", str(b.node.port), "-j", "DROP"]
-
-
-def blackholed(b: LabNode) -> bool:
-    res = subprocess.run(
-        netns.in_ns(b.ns, "iptables", "-C", *blackhole_rule(b)), capture_output=True
-    )
-    return res.returncode == 0
-
-
-def saved_conf(lb: LabNode) -> Path:
-    return Path(lb.layout.nginx_conf + ".lab-saved")
-
-
-def restart_running(lb: LabNode) -> bool:
-    """The health check's background nginx restart is still at work on this node."""
-    needle = lb.layout.nginx_restart.encode()
-    for pid in netns.pids_in([lb.ns]):
-        try:
-            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def heal(lab: Lab) -> None:
-    """Undo every fault a scenario may leave: ports up, nginx config restored and
-    running, keepalived running, Tomcats running and reachable."""
-    for ln in lab.nodes.values():
-        if not lab.port_up(ln):
-            set_port(lab, ln, True)
-    for lb in lab.lbs:
-        saved = saved_conf(lb)
-        if saved.exists():
-            saved.replace(lb.layout.nginx_conf)
-        signal_nginx(lab, lb, signal.SIGCONT)
-    for lb in lab.lbs:
-        # A restart the check started (a hung nginx gets QUIT, up to 5 s, KILL) must
-        # finish first, or it takes down the nginx found answering here.
-        _wait(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
-        if not lab.nginx_answers(lb):
-            # The health check may start it meanwhile (then ours fails: address in use).
-            with contextlib.suppress(netns.NetnsError):
-                lab.start_nginx(lb)
-            _wait(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
-    for lb in lab.lbs:
-        if keepalived_pid(lab, lb) is None:
-            lab.start_keepalived(lb)
-    for b in lab.backends:
-        while blackholed(b):
-            netns.run(netns.in_ns(b.ns, "iptables", "-D", *blackhole_rule(b)))
-        if tomcat_pid(lab, b) is None:
-            lab.start_tomcat(b)
-
-
-def baseline(lab: Lab, timeout: float = 30) -> LabNode:
-    """Heal, then wait for the normal state; returns the load balancer holding the VIP.
-
-    Normal: both load balancers healthy, exactly one holds the VIP (the MASTER when
-    preempting), the primary Tomcat answers through it and the backup Tomcat is up."""
-    heal(lab)
-    preempt = lab.topo.vrrp.preempt and not lab.cfg.profile.tutorial
-    want = lab.master.node.name if preempt else None
-
-    def normal() -> bool:
-        holders = lab.vip_holders()
-        return len(holders) == 1 and (want is None or holders == [want])
-
-    _wait(normal, timeout, f"the VIP on {want or 'one load balancer'}")
-    for b in lab.backends:
-        _wait(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
-    wait_serving(lab, timeout, backend=lab.primary.node.name)
-    # keepalived's rise counters: a node whose check just recovered is not yet
-    # eligible; give the checks time to settle so the next fault starts from steady state.
-    time.sleep(float(lab.topo.vrrp.check.interval) * lab.topo.vrrp.check.rise)
-    holders = lab.vip_holders()
-    if len(holders) != 1:
-        raise LabError(f"VIP held by {holders or 'nobody'} after settling")
-    return lab.nodes[holders[0]]
-
-
-# -------------------------------------------------------------------- scenarios
 
 
 @dataclass(frozen=True)
@@ -207,7 +84,9 @@ def _stop_keepalived(c: Context) -> None:
     netns.signal_in(c.holder.ns, pid, signal.SIGTERM)
 
 
-def _cut(c: Context) -> None:
+def cut(c: Context) -> None:
+    """The holder's switch port down (a host death); as a pre-state, the run waits
+    for the VIP to move."""
     set_port(c.lab, c.holder, False)
 
 
@@ -281,7 +160,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "host-cut",
             "MASTER cut off (host death)",
-            _cut,
+            cut,
             _heal,
             lambda c: "other",
         ),
@@ -291,7 +170,7 @@ SCENARIOS: dict[str, Scenario] = {
             _uncut,
             _heal,
             _preempt,
-            setup=_cut,
+            setup=cut,
             settle=3.0,
         ),
         Scenario(
@@ -322,253 +201,3 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ]
 }
-
-
-# ------------------------------------------------------------------ observation
-
-
-@dataclass
-class Observation:
-    scenario: Scenario
-    profile: str
-    holder: str  # held the VIP before the fault
-    expected_lb: str | None
-    expected_backend: str
-    fault_at: float
-    requests: list[Request] = field(default_factory=list)
-    holders_after: list[str] = field(default_factory=list)
-    fault_wall: float = 0.0  # the fault's wall-clock time, to find it in the logs
-    primary_name: str = ""
-    lbs: list[str] = field(default_factory=list)
-    # What the nodes recorded meanwhile (VRRP transitions, the watcher's verdicts and
-    # holds), in seconds from the fault: the timeline's lanes.
-    events: list[Event] = field(default_factory=list)
-
-    @property
-    def after(self) -> list[Request]:
-        return [r for r in self.requests if r.t1 >= self.fault_at]
-
-    @property
-    def failed(self) -> list[Request]:
-        return [r for r in self.requests if not r.ok]
-
-    def matches(self, r: Request) -> bool:
-        return (
-            r.ok
-            and (self.expected_lb is None or r.lb == self.expected_lb)
-            and r.backend == self.expected_backend
-        )
-
-    @property
-    def recovered_at(self) -> float | None:
-        """Seconds from the fault to the first answer from the expected nodes to a
-        request started after the last request that failed or was answered by
-        another node (None: never)."""
-        after = self.after
-        bad = [r.t0 for r in after if not self.matches(r)]
-        since = max(bad) if bad else -1.0
-        good = [r.t1 for r in after if self.matches(r) and r.t0 > since]
-        return min(good) - self.fault_at if good else None
-
-    @property
-    def failing_for(self) -> float:
-        """Seconds from the fault to the start of the last request that failed (0:
-        none failed)."""
-        if not self.failed:
-            return 0.0
-        return max(0.0, max(r.t0 for r in self.failed) - self.fault_at)
-
-    @property
-    def worst_latency(self) -> float:
-        ok = [r.latency for r in self.requests if r.ok]
-        return max(ok) if ok else 0.0
-
-    @property
-    def answered_by(self) -> dict[tuple[str | None, str | None], int]:
-        out: dict[tuple[str | None, str | None], int] = {}
-        for r in self.after:
-            if r.ok:
-                out[(r.lb, r.backend)] = out.get((r.lb, r.backend), 0) + 1
-        return out
-
-    @property
-    def last_answer(self) -> tuple[str | None, str | None] | None:
-        ok = sorted((r for r in self.requests if r.ok), key=lambda r: r.t1)
-        return (ok[-1].lb, ok[-1].backend) if ok else None
-
-    def role(self, lb: str | None) -> str:
-        """MASTER: the load balancer that held the VIP when the scenario started."""
-        if lb is None:
-            return "either"
-        return "MASTER" if lb == self.holder else "BACKUP"
-
-    @property
-    def expected_text(self) -> str:
-        tomcat = "primary" if self.expected_backend == self.primary_name else "backup"
-        return f"{self.role(self.expected_lb)} -> {tomcat} Tomcat"
-
-    @property
-    def recovery_text(self) -> str:
-        if self.expected_lb is None and not self.failed and self.recovered_at is not None:
-            return "no outage"
-        return _secs(self.recovered_at)
-
-    @property
-    def vip_after_text(self) -> str:
-        return " + ".join(self.role(h) for h in self.holders_after) or "nobody"
-
-    @property
-    def vip_moved_at(self) -> float | None:
-        """Seconds from the fault to the first load balancer entering MASTER for the
-        watched VIP after it (None: the VIP stayed where it was)."""
-        moves = [e.t for e in self.events if e.kind == "vrrp" and e.what == "MASTER" and e.t >= 0]
-        return min(moves) if moves else None
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "vip_moved": _secs(self.vip_moved_at) if self.vip_moved_at is not None else "-",
-            "failed": len(self.failed),
-            "requests": len(self.requests),
-            "time_to_answer": self.recovery_text,
-            "worst_latency": f"{self.worst_latency:.2f} s",
-            "expected": self.expected_text,
-            "vip_after": self.vip_after_text,
-        }
-
-    def timeline(self) -> dict[str, object]:
-        """The scenario as plain data: raw requests and events (lab/timeline.py)."""
-        return timeline.record(
-            scenario=self.scenario.name,
-            title=self.scenario.title,
-            profile=self.profile,
-            holder=self.holder,
-            primary=self.primary_name,
-            lbs=self.lbs,
-            fault_at=self.fault_at,
-            requests=self.requests,
-            events=self.events,
-            summary=self.summary(),
-        )
-
-    def write_timeline(self, base: Path) -> list[Path]:
-        """``base``.json (raw requests, events), ``base``.png and ``base``.svg."""
-        return timeline.write(self.timeline(), base)
-
-    def describe(self) -> str:
-        by = ", ".join(
-            f"{lb}->{be}: {n}" for (lb, be), n in sorted(self.answered_by.items(), key=str)
-        )
-        errs: dict[str, int] = {}
-        for r in self.failed:
-            k = r.error or f"HTTP {r.status}"
-            errs[k] = errs.get(k, 0) + 1
-        at = time.strftime("%H:%M:%S", time.gmtime(self.fault_wall))
-        return (
-            f"{self.scenario.name} (fault at {at}.{int(self.fault_wall % 1 * 1000):03d} UTC): VIP held by {self.holder} before, by "
-            f"{', '.join(self.holders_after) or 'nobody'} after; answers after the fault: "
-            f"{by or 'none'}; failures: {errs or 'none'}"
-        )
-
-
-def run(lab: Lab, scenario: Scenario, restore: bool = True, seed: int | None = None) -> Observation:
-    """Run one scenario on a lab that is up; heal it afterwards unless ``restore`` is
-    False."""
-    rng = random.Random(seed)  # noqa: S311 - a fault's timing, not a secret
-    holder = baseline(lab)
-    ctx = Context(lab, holder)
-    if scenario.setup is not None:
-        scenario.setup(ctx)
-        # The pre-state: the other load balancer holds the VIP, or the backup Tomcat
-        # serves; then a second for the dust to settle.
-        if scenario.setup is _cut:
-            _wait(lambda: lab.vip_holders() == [ctx.other.node.name], 30, "the VIP to move")
-            wait_serving(lab, 30)
-        else:
-            wait_serving(lab, 30, backend=lab.backup_backend.node.name)
-        time.sleep(1.0)
-    who = scenario.expect_lb(ctx)
-    expected_lb = {"holder": holder.node.name, "other": ctx.other.node.name}.get(who or "")
-    expected_backend = (
-        lab.primary.node.name
-        if scenario.expect_backend == "primary"
-        else lab.backup_backend.node.name
-    )
-    window = scenario.window(lab)
-    probe = Probe(lab, INTERVAL, window + 5.0, REQUEST_TIMEOUT)
-    obs = Observation(
-        scenario,
-        lab.profile_name,
-        holder.node.name,
-        expected_lb,
-        expected_backend,
-        0.0,
-        primary_name=lab.primary.node.name,
-    )
-    try:
-        # A random moment within one health-check interval (two for the tutorial).
-        interval = float(lab.topo.vrrp.check.interval)
-        time.sleep(0.3 + rng.uniform(0, interval))
-        scenario.inject(ctx)
-        obs.fault_at = time.monotonic()
-        obs.fault_wall = time.time()
-        deadline = obs.fault_at + window
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            obs.requests = probe.snapshot()
-            rec = obs.recovered_at
-            if rec is not None and time.monotonic() - (obs.fault_at + rec) >= scenario.settle:
-                break
-    finally:
-        obs.requests = probe.stop()
-    obs.holders_after = lab.vip_holders()
-    obs.lbs = [lb.node.name for lb in lab.lbs]
-    obs.events = node_events(lab, obs)
-    if restore:
-        scenario.restore(ctx)
-    return obs
-
-
-def node_events(lab: Lab, obs: Observation) -> list[Event]:
-    """The fault, each load balancer's VRRP transitions of the watched VIP and its
-    watcher's verdicts and holds during the scenario (from the files the nodes write)."""
-    start = min((r.t0 for r in obs.requests), default=obs.fault_at) - obs.fault_at
-    events = [Event(0.0, "", "fault", obs.scenario.title)]
-    events += lb_events(lab, lab.topo.instances[0].name, obs.fault_wall, since=start - 1.0)
-    return sorted(events, key=lambda e: e.t)
-
-
-def lb_events(lab: Lab, instance: str, t_zero: float, since: float) -> list[Event]:
-    """Each load balancer's VRRP transitions of ``instance`` (vrrp_state.sh's file) and
-    its watcher's verdicts and holds (nginx_watch.log), from ``since`` seconds on,
-    relative to ``t_zero`` (the fault's wall-clock time)."""
-    events: list[Event] = []
-    for lb in lab.lbs:
-        name = lb.node.name
-        transitions = Path(lb.layout.vrrp_state_dir) / "transitions"
-        events += timeline.vrrp_events(transitions, name, instance, t_zero, since=since)
-        log = Path(lb.layout.keepalived_conf).parent / "nginx_watch.log"
-        events += timeline.watch_events(log, name, t_zero, since=since)
-    return sorted(events, key=lambda e: e.t)
-
-
-# ------------------------------------------------------------------------ table
-
-
-def _secs(v: float | None) -> str:
-    return "never" if v is None else f"{v:.2f} s"
-
-
-HEAD = (
-    "| profile | scenario | expected to answer | time to answer | failed requests | "
-    "worst latency | VIP ends on |\n|---|---|---|---|---|---|---|"
-)
-
-
-def table(observations: list[Observation]) -> str:
-    rows = [
-        f"| {o.profile} | {o.scenario.title} | {o.expected_text} | {o.recovery_text} | "
-        f"{len(o.failed)} of {len(o.requests)} | {o.worst_latency:.2f} s | "
-        f"{o.vip_after_text} |"
-        for o in observations
-    ]
-    return "\n".join([HEAD, *rows])

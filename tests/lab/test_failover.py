@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import scenarios
+from lab import actions, baseline, failover, observation, scenarios
 from lab.daemons import CATALINA_HOME, keepalived_binary
 from lab.errors import LabError
 from lab.lab import Lab
@@ -94,14 +94,14 @@ def timings(lab: Lab) -> tuple[float, float]:
     return detection, takeover
 
 
-def run(lab: Lab, name: str) -> scenarios.Observation:
-    obs = scenarios.run(lab, scenarios.SCENARIOS[name])
+def run(lab: Lab, name: str) -> observation.Observation:
+    obs = failover.run(lab, scenarios.SCENARIOS[name])
     print(obs.describe())
-    print(scenarios.table([obs]))
+    print(observation.table([obs]))
     return obs
 
 
-def last_answer(obs: scenarios.Observation) -> tuple[str | None, str | None]:
+def last_answer(obs: observation.Observation) -> tuple[str | None, str | None]:
     la = obs.last_answer
     assert la is not None, "nothing answered through the VIP"
     return la
@@ -111,7 +111,7 @@ def last_answer(obs: scenarios.Observation) -> tuple[str | None, str | None]:
 
 
 def test_up_serves_the_primary_tomcat_through_the_master(lab):
-    holder = scenarios.baseline(lab)
+    holder = baseline.baseline(lab)
     assert holder.node.name == lab.master.node.name
     assert lab.vip_holders() == [lab.master.node.name]
     res = subprocess.run(
@@ -136,14 +136,14 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
 
 
 def test_nginx_killed_is_restarted_by_the_check_and_no_request_is_refused(lab):
-    before = scenarios.nginx_pids(lab, lab.master)
+    before = actions.nginx_pids(lab, lab.master)
     obs = run(lab, "nginx-killed")
     # Held, not refused: new connections wait one SYN retransmission (about 1 s)
     # while nothing listens, then reach nginx restarted or the VIP's new holder.
     assert not_refused(obs), (obs.describe(), failed_at(obs))
     assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
     assert obs.recovered_at is not None
-    after = scenarios.nginx_pids(lab, lab.master)
+    after = actions.nginx_pids(lab, lab.master)
     assert after and not set(after) & set(before), "nginx was not restarted on the MASTER"
     assert last_answer(obs)[1] == lab.primary.node.name
 
@@ -203,14 +203,14 @@ def test_nginx_down_on_the_master_moves_the_vip(lab, name):
         assert obs.worst_latency <= 1.5 + SLACK, obs.describe()
 
 
-def failed_at(obs: scenarios.Observation) -> list[tuple[float, float, str | None]]:
+def failed_at(obs: observation.Observation) -> list[tuple[float, float, str | None]]:
     """(start, end, error) of each failed request, in seconds from the fault."""
     return [
         (round(r.t0 - obs.fault_at, 3), round(r.t1 - obs.fault_at, 3), r.error) for r in obs.failed
     ]
 
 
-def not_refused(obs: scenarios.Observation) -> bool:
+def not_refused(obs: observation.Observation) -> bool:
     """No request was refused (the hold's point), and none started after the outage
     failed. Lost, by nature, are those nginx was serving when it was killed (SIGKILL
     resets their connections); a held request can time out when its retransmitted SYN
@@ -229,7 +229,7 @@ def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
     configured roles: after nginx died on the MASTER (fault left in place), the BACKUP
     is MASTER and the MASTER is in FAULT."""
     master, backup = lab.master.node.name, lab.backup_lb.node.name
-    obs = scenarios.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
+    obs = failover.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
     try:
         assert obs.holders_after == [backup]
         status = lab.status()
@@ -237,10 +237,10 @@ def test_status_shows_the_live_vrrp_state_after_a_failover(lab):
         assert f"{master} FAULT since" in status, status
         assert "(priority 100; configured backup, priority 100)" in status, status
     finally:
-        scenarios.heal(lab)
+        baseline.heal(lab)
 
 
-def only_in_flight_lost(lab: Lab, obs: scenarios.Observation) -> None:
+def only_in_flight_lost(lab: Lab, obs: observation.Observation) -> None:
     """A clean handover may lose only the requests in flight when the VIP leaves a
     node (the kernel cannot route their answers from an address it no longer has):
     nothing started after the handover fails, and at most a few requests in all."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab import scenarios
+from lab import failover, scenarios
 from lab.lab import Lab
 from lab.live import live_status
 from nginx_ha.view.status import format_status
@@ -25,7 +25,7 @@ def test_status_shows_the_live_holder_before_and_after_a_failover():
         assert before.vips[0].holders == ("nginx-master",), format_status(before)
         assert before.vips[0].verdict == "as configured"
         assert before.healthy, format_status(before)
-        scenarios.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
+        failover.run(lab, scenarios.SCENARIOS["nginx-dead"], restore=False)
         after = live_status(lab)
         text = lab.status()
         print(text)

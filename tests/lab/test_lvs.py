@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab import lvs
+from lab import ipvs
 from lab.config import lab_settings
+from lab.lvs_observation import VipRun
+from lab.lvs_scenarios import node_events, took_over_at
 from lab.probe import Request
 from nginx_ha.render.keepalived import lvs_fwmark
 
@@ -30,11 +32,11 @@ TCP  C0A89F6E:0050 rr
 
 
 def test_the_ipvs_table_is_read_per_fwmark():
-    assert lvs.parse_ipvs(PROC_IP_VS) == {
+    assert ipvs.parse_ipvs(PROC_IP_VS) == {
         lvs_fwmark(121): ["192.168.159.130", "192.168.159.129"],
         lvs_fwmark(122): ["192.168.159.130"],
     }
-    assert lvs.parse_ipvs("IP Virtual Server version 1.2.1 (size=4096)\n") == {}
+    assert ipvs.parse_ipvs("IP Virtual Server version 1.2.1 (size=4096)\n") == {}
 
 
 def test_the_persistence_profile_sets_the_timeout_on_top_of_lvs():
@@ -56,7 +58,7 @@ def _req(t0: float, lb: str | None, ok: bool = True) -> Request:
 
 
 def test_recovered_once_only_the_survivor_answers():
-    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
     run.requests = [
         _req(0.5, "nginx-master"),
         _req(0.52, "nginx-backup"),
@@ -75,7 +77,7 @@ def test_recovered_once_only_the_survivor_answers():
 
 
 def test_what_went_wrong_after_the_fault_is_kept_per_half_second():
-    run = lvs.VipRun("nginx-dead", "192.168.159.111", "nginx-backup", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.111", "nginx-backup", "nginx-backup", fault_at=1.0)
     run.requests = [
         _req(0.9, "nginx-master", ok=False),  # before the fault: not counted
         _req(1.1, "nginx-master", ok=False),
@@ -93,7 +95,7 @@ def test_what_went_wrong_after_the_fault_is_kept_per_half_second():
 
 
 def test_a_run_without_a_fault_has_no_recovery_and_counts_every_request():
-    run = lvs.VipRun("share", "192.168.159.110", "nginx-master", None)
+    run = VipRun("share", "192.168.159.110", "nginx-master", None)
     run.requests = [_req(100.0, "nginx-master"), _req(100.02, "nginx-backup")]
     assert run.recovered_at is None and run.bad_after_fault() == []
     assert run.counts(only_after=True) == {"nginx-master": 1, "nginx-backup": 1}
@@ -102,7 +104,7 @@ def test_a_run_without_a_fault_has_no_recovery_and_counts_every_request():
 
 
 def test_never_recovered_while_the_victim_still_answers():
-    run = lvs.VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
+    run = VipRun("nginx-dead", "192.168.159.110", "nginx-master", "nginx-backup", fault_at=1.0)
     run.requests = [_req(1.1, "nginx-backup"), _req(1.2, "nginx-master")]
     assert run.recovered_at is None
 
@@ -151,7 +153,7 @@ def test_the_events_of_a_fault_are_the_vips_transitions_and_the_watchers_lines(t
             ),
         ],
     )
-    events = lvs.node_events(lab, "192.168.159.110", fault)  # type: ignore[arg-type]
+    events = node_events(lab, "192.168.159.110", fault)  # type: ignore[arg-type]
     assert events == [
         [-10.0, "nginx-master", "vrrp", "MASTER"],  # the state each was in at the fault
         [-10.0, "nginx-backup", "vrrp", "BACKUP"],
@@ -159,5 +161,5 @@ def test_the_events_of_a_fault_are_the_vips_transitions_and_the_watchers_lines(t
         [4.5, "nginx-master", "vrrp", "FAULT"],
         [5.25, "nginx-backup", "vrrp", "MASTER"],
     ]
-    assert lvs.took_over_at(events, "nginx-backup") == 5.25
-    assert lvs.took_over_at(events, "nginx-master") is None  # MASTER before the fault only
+    assert took_over_at(events, "nginx-backup") == 5.25
+    assert took_over_at(events, "nginx-master") is None  # MASTER before the fault only

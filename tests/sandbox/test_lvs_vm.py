@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import docfigures
+from bench import figures_lvs
 from bench import lvs as bench_lvs
 from lab.config import lab_settings
 from nginx_ha.topology import build_topology
@@ -117,7 +117,7 @@ def test_the_tables_give_medians_and_tallies():
             for f, t, m in ((10, 1.5, 1.0), (20, 2.5, 2.0), (30, None, None))
         ),
     ]
-    text = docfigures.lvs_report(results, 3)
+    text = figures_lvs.lvs_report(results, 3)
     assert "| 192.168.159.110 | nginx-master (3/3) | 250 | 125 | 125 | 0 |" in text
     assert (
         "| host of nginx-master cut off | 192.168.159.110 | nginx-master -> nginx-backup (3/3) "
@@ -170,7 +170,7 @@ def test_traffic_goes_through_the_ipvs_directors_in_a_vm(tmp_path, capsys):
         # rr over both nginx nodes: each takes about half, nothing fails.
         assert share["failed"] == 0
         assert (
-            min(share["counts"].get(n, 0) for n in docfigures.LVS_NODES) >= share["requests"] // 3
+            min(share["counts"].get(n, 0) for n in figures_lvs.LVS_NODES) >= share["requests"] // 3
         )
         # persistence: one client, one nginx node per VIP.
         sticky = by[("persistence", vip)]
@@ -178,7 +178,7 @@ def test_traffic_goes_through_the_ipvs_directors_in_a_vm(tmp_path, capsys):
         assert sorted(sticky["counts"].values()) == [sticky["requests"]]
     # lvs_realserver.sh set IPVS's expire_nodest_conn on every director.
     for r in results:
-        assert r["expire_nodest_conn"] == {n: "1" for n in docfigures.LVS_NODES}, r
+        assert r["expire_nodest_conn"] == {n: "1" for n in figures_lvs.LVS_NODES}, r
     for scenario in ("nginx-dead", "director-dies"):
         for vip in vips:
             r = by[(scenario, vip)]
@@ -276,7 +276,7 @@ def test_the_expire_comparison_counts_failures_once_the_survivor_directs_alone()
         fault("192.168.159.110", 3.4, [[2.5, "timeout", 4]], 30),
         fault("192.168.159.111", None, [[1.5, "timeout", 9], [2.0, "answered by x", 1]], 20),
     ]
-    rows = docfigures.lvs_expire_table(
+    rows = figures_lvs.lvs_expire_table(
         {"runs": 1, "measured": "b", "results": ours},
         {"runs": 1, "measured": "a", "results": default},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import docfigures
+from bench import figures_tests
 from bench import tests as bench_tests
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -60,7 +60,7 @@ def test_the_table_totals_the_steps_and_names_the_slowest():
             },
         ],
     }
-    lines = docfigures.tests_table(run)
+    lines = figures_tests.tests_table(run)
     assert "| fast layers (tests/unit) | 40.0 s | 500 | 1 | 0 | test_x::test_y 9.1 s |" in lines
     assert lines[-1].startswith("| **total** | 40.5 s |")
-    assert "fast layers 40.0 s (500 passed)" in docfigures.tests_summary({"default": run})
+    assert "fast layers 40.0 s (500 passed)" in figures_tests.tests_summary({"default": run})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from bench import docfigures as figures
+from bench import figures_files, figures_table
 from support.stacks import ROOT
 
 
@@ -33,11 +34,11 @@ def test_the_check_fails_on_a_hand_edited_figure():
 
 
 def test_the_benchmark_rows_name_where_and_when_they_were_measured():
-    for line in figures.bench_table()[2:]:
+    for line in figures_table.bench_table()[2:]:
         if "bench/failover.py" in line:
             continue  # the HA table's own source
         assert re.search(r"\d{4}-\d{2}-\d{2}", line), line
-    program = figures.load("program")
+    program = figures_files.load("program")
     sizes = [r["vms"] for r in program["rows"]]
     assert sizes == sorted(sizes)
     assert all(

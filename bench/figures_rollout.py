@@ -1,0 +1,49 @@
+"""The rollout figures (``bench.rollout``, docs/figures/rollout.json): per change the
+requests through the VIP, what failed, the VIP's holders and where a broken change
+stopped, as a table and as the benchmark table's sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.figures_files import load
+
+
+def _holders(holders: list[list[Any]]) -> str:
+    return " → ".join(f"{h} {t:g} s" for t, h in holders)
+
+
+def rollout_summary(d: dict[str, Any]) -> str:
+    good = [c for c in d["changes"] if c["succeeds"]]
+    bad = [c for c in d["changes"] if not c["succeeds"]]
+    parts = [
+        f"{sum(c['failed'] for c in good)} failed of {sum(c['requests'] for c in good)} "
+        f"requests through the VIP over {len(good)} changes"
+    ]
+    parts += [f"a broken change {c['stopped']}, {c['failed']} failed" for c in bad]
+    return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
+
+
+def rollout_table() -> list[str]:
+    d = load("rollout")
+    out = [
+        f"`sudo venv/bin/python -m bench.rollout --save` ({d['measured']}, {d['machine']}; "
+        f"stack {d['stack']}; one GET through the VIP every 20 ms, each bounded by 2 s"
+        + (f"; {d['note']}" if d.get("note") else "")
+        + "):",
+        "",
+        "| change | expected | requests | failed | slowest request | longest wait "
+        "| VIP holder (s after the start) | rollout |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in d["changes"]:
+        expected = "succeeds" if c["succeeds"] else "stops after the first node"
+        out.append(
+            f"| {c['what']} | {expected} | {c['requests']} | {c['failed']} "
+            f"| {c['worst_latency']:.2f} s | {c['longest_gap']:.2f} s "
+            f"| {_holders(c['holders'])} | {c['stopped']} |"
+        )
+    for c in d["changes"]:
+        if c["report"]:
+            out += ["", f"What `up` reported for {c['change']}: {c['report']}"]
+    return out
