@@ -32,7 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nginx_ha.render.params import script_text
-from nginx_ha.render.templates import template_file
 from nginx_ha.topology import Layout
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config, vm
@@ -82,15 +81,15 @@ BROKEN_READ_TIMEOUT = "0.001"
 # 5 s (Pulumi.sandbox.yaml); a Tomcat in an emulated VM can take over a second.
 CHANGED_READ_TIMEOUT = "4"
 # After a failed check, each load balancer's journal since this long ago (journalctl
-# --since) is kept in .run/e2e/diag-NODE.txt (templates/sandbox/diagnose.sh).
+# --since) is kept in .run/e2e/diag-NODE.txt (sandbox/templates/diagnose.sh).
 DIAG_SINCE = "-2h"
 
 
 def diagnose_script(since: str = DIAG_SINCE) -> str:
-    """templates/sandbox/diagnose.sh as a load balancer runs it (as root, on stdin)."""
+    """sandbox/templates/diagnose.sh as a load balancer runs it (as root, on stdin)."""
     layout = Layout()
     return script_text(
-        template_file("sandbox/diagnose.sh"),
+        config.TEMPLATES.file("diagnose.sh"),
         {
             "STATE_DIR": layout.vrrp_state_dir,
             "DRAIN_DIR": layout.drain_dir,
@@ -688,7 +687,7 @@ class E2E:
 
     def diagnose(self) -> None:
         """After a failed check or an error: what each load balancer says about its
-        recent past (VRRP transitions, flags, journal; templates/sandbox/diagnose.sh)
+        recent past (VRRP transitions, flags, journal; sandbox/templates/diagnose.sh)
         into WORK/diag-NODE.txt, before the stack goes. Its transitions are printed."""
         self.diagnosed = True
         script = diagnose_script()

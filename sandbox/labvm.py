@@ -14,7 +14,7 @@ What goes in (one tar stream over SSH, unpacked at ``/``):
   machine links what its -dev packages offer, e.g. libmagic) under
   ``/opt/nginx-ha-debs``, installed where the VM lacks them.
 
-Then ``templates/sandbox/lab_vm_setup.sh.j2`` installs the lab's packages from the base
+Then ``sandbox/templates/lab_vm_setup.sh.j2`` installs the lab's packages from the base
 image's apt cache (no egress) and loads IPVS, and :meth:`LabVm.run` runs a lab command
 as root with the checkout on ``PYTHONPATH``. The VM is destroyed on every way out.
 """
@@ -31,7 +31,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nginx_ha.render.templates import render_template
 from sandbox import config, daemons
 from sandbox.vm import Vm, VmSpec
 
@@ -68,8 +67,8 @@ SPEC = VmSpec(
 
 
 def setup_script() -> str:
-    return render_template(
-        "sandbox/lab_vm_setup.sh.j2",
+    return config.TEMPLATES.render(
+        "lab_vm_setup.sh.j2",
         packages=PACKAGES,
         keepalived_prefix=KEEPALIVED_PREFIX,
         debs=DEBS,

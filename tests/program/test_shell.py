@@ -3,9 +3,10 @@
 Not the template files alone: the scripts exactly as the program registers them under
 Pulumi mocks (preamble, parameters and the script; the activation with its manifest and
 the VRRP library), the files it uploads, the lab's start scripts, the sandbox's libvirt
-start script and the repository's own scripts. Every shell template on disk must be
-among what was checked (each rendered file names its template in its header), so a
-new template without a caller here fails this test instead of going unchecked."""
+start script and the repository's own scripts. Every shell template on disk (the
+package's, the lab's and the sandbox's folders) must be among what was checked (each
+rendered file names its template in its header), so a new template without a caller
+here fails this test instead of going unchecked."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from nginx_ha.render.templates import TEMPLATES
+from lab.lab import TEMPLATES as LAB_TEMPLATES
+from nginx_ha.render.templates import TEMPLATES, Templates
+from sandbox.config import TEMPLATES as SANDBOX_TEMPLATES
 from support import stacks
 from support.mocks import run_program
 from tests.program.commands import script_body
@@ -31,7 +34,7 @@ HEADER = re.compile(
 PARAM = re.compile(r"""^([A-Z_][A-Z0-9_]*)=(?:'[^']*'(?:"'"'[^']*')*|[^\s'"]*)$""", re.M)
 # Shell templates that are never a script of their own: the preamble starts every
 # command (checked as part of each), stop_own is included by the lab's start scripts.
-PARTIALS = {"scripts/preamble.sh", "lab/stop_own.sh.j2"}
+PARTIALS = {"scripts/preamble.sh", "lab/templates/stop_own.sh.j2"}
 # The stacks whose scripts differ: one VIP; two VIPs with LVS (real-server steps, the
 # IPVS build); the notify script with e-mail.
 STACKS: dict[str, dict[str, Any]] = {
@@ -126,9 +129,18 @@ def repository_scripts() -> dict[str, str]:
     return {str(p.relative_to(ROOT)): p.read_text() for p in paths}
 
 
+# Every folder of templates, as a rendered header names its files: the package's own
+# (``scripts/activate.sh``), the lab's and the sandbox's (``lab/templates/...``).
+FOLDERS = (Templates(TEMPLATES), LAB_TEMPLATES, SANDBOX_TEMPLATES)
+
+
 def shell_templates() -> set[str]:
-    names = {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh")}
-    names |= {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh.j2")}
+    names = {
+        folder.origin + str(p.relative_to(folder.root))
+        for folder in FOLDERS
+        for pattern in ("*.sh", "*.sh.j2")
+        for p in folder.root.rglob(pattern)
+    }
     return names - PARTIALS
 
 

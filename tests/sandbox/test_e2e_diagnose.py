@@ -1,5 +1,5 @@
 """After a failed check, the end-to-end run keeps what each load balancer says about its
-recent past (templates/sandbox/diagnose.sh) before the stack goes, without QEMU.
+recent past (sandbox/templates/diagnose.sh) before the stack goes, without QEMU.
 
 The script itself runs here for real (bash, the preamble's strict mode) against a
 scratch state directory; the run's part is shown with a stand-in for ``run``.
