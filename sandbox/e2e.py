@@ -99,6 +99,16 @@ def diagnose_script(since: str = DIAG_SINCE) -> str:
     )
 
 
+def clone_facts_script() -> str:
+    """sandbox/templates/clone_facts.sh as a node runs it (as its user, on stdin)."""
+    return script_text(config.TEMPLATES.file("clone_facts.sh"))
+
+
+def lb_facts_script() -> str:
+    """sandbox/templates/lb_facts.sh as a load balancer runs it (as its user, on stdin)."""
+    return script_text(config.TEMPLATES.file("lb_facts.sh"), {"NGINX_CONF": Layout().nginx_conf})
+
+
 def step_ends(events: Path) -> dict[str, float]:
     """ "command:NAME" / "libvirt:NAME" -> when the step ended (its first "done"), from
     the JSON lines ``python -m nginx_ha ... --events`` writes."""
@@ -264,8 +274,8 @@ class E2E:
     def ssh_cmd(self, ip: str, command: str) -> list[str]:
         return vm.ssh_argv(KEY, ip, command, connect_timeout=10)
 
-    def ssh(self, ip: str, command: str, timeout: float = 60) -> str:
-        return self.run(self.ssh_cmd(ip, command), netns=True, timeout=timeout).stdout
+    def ssh(self, ip: str, command: str, timeout: float = 60, input: str | None = None) -> str:
+        return self.run(self.ssh_cmd(ip, command), netns=True, timeout=timeout, input=input).stdout
 
     def vip_get(self, timeout: float = 3) -> tuple[str, str]:
         """(X-Served-By, backend name) of one request to the VIP from the namespace."""
@@ -375,11 +385,7 @@ class E2E:
         nodes = self.outputs["nodes"]
         facts = {}
         for name, n in nodes.items():
-            text = self.ssh(
-                n["ip"],
-                "hostname; cat /etc/machine-id; ip -o link; ip -o -4 addr; "
-                "for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf $f; done",
-            )
+            text = self.ssh(n["ip"], "bash -s", input=clone_facts_script())
             lines = text.splitlines()
             link = {}
             for m in re.finditer(r"^\d+: (\S+?):.*link/ether ([0-9a-f:]{17})", text, re.M):
@@ -451,11 +457,7 @@ class E2E:
         """What a change may touch on a load balancer: the live nginx.conf's digest and
         read timeout, and the PIDs of nginx's master process and of keepalived."""
         text = self.ssh(
-            self.outputs["nodes"][name]["ip"],
-            "echo conf=$(sudo sha256sum /etc/nginx/nginx.conf | cut -c1-16); "
-            "echo read=$(sudo grep -ho 'proxy_read_timeout [^;]*' /etc/nginx/nginx.conf); "
-            "echo nginx=$(pgrep -o -x nginx); echo keepalived=$(pgrep -o -x keepalived)",
-            timeout=30,
+            self.outputs["nodes"][name]["ip"], "bash -s", timeout=30, input=lb_facts_script()
         )
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 

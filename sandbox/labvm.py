@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nginx_ha.render.params import script_text
 from sandbox import config, daemons
 from sandbox.vm import Vm, VmSpec
 
@@ -64,6 +65,12 @@ SPEC = VmSpec(
     memory_mib=2048,
     vcpus=2,
 )
+
+
+def logs_script() -> str:
+    """sandbox/templates/lab_logs.sh as the lab VM runs it (as root, on stdin): the
+    lab's run folders as one base64 line."""
+    return script_text(config.TEMPLATES.file("lab_logs.sh"), {"CHECKOUT": CHECKOUT})
 
 
 def setup_script() -> str:
@@ -255,10 +262,7 @@ class LabVm:
         watcher, nginx and Tomcat logs, VRRP transitions; the lab keeps them at down)
         into ``dest``, replacing what an earlier run left there: the VM goes with the
         run, its logs stay here to read."""
-        r = self.vm.ssh(
-            ["sudo", "sh", "-c", f"tar -cz -C {CHECKOUT}/.run lab | base64 -w0"],
-            timeout=timeout,
-        )
+        r = self.vm.ssh(["sudo", "bash", "-s"], input=logs_script().encode(), timeout=timeout)
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)

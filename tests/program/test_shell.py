@@ -4,7 +4,7 @@ Not the template files alone: the scripts exactly as the program registers them 
 Pulumi mocks (preamble, parameters and the script; the activation with its manifest and
 the VRRP library), the files it uploads, the lab's start scripts, the sandbox's libvirt
 start script and the repository's own scripts. Every shell template on disk (the
-package's, the lab's and the sandbox's folders) must be among what was checked (each
+package's, the lab's, the sandbox's and the support's folders) must be among what was checked (each
 rendered file names its template in its header), so a new template without a caller
 here fails this test instead of going unchecked."""
 
@@ -23,6 +23,7 @@ from nginx_ha.render.templates import TEMPLATES, Templates
 from sandbox.config import TEMPLATES as SANDBOX_TEMPLATES
 from support import stacks
 from support.mocks import run_program
+from support.shell import TEMPLATES as SUPPORT_TEMPLATES
 from tests.program.commands import script_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,23 @@ def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
     return {
         "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
         "sandbox/lab_vm_setup.sh": labvm.setup_script(),
+        "sandbox/lab_logs.sh": labvm.logs_script(),
         "sandbox/diagnose.sh": e2e.diagnose_script(),
+        "sandbox/clone_facts.sh": e2e.clone_facts_script(),
+        "sandbox/lb_facts.sh": e2e.lb_facts_script(),
+    }
+
+
+def support_scripts(tmp_path: Path) -> dict[str, str]:
+    """What the support's validators run: the stub of a unit's binary, nginx -t as a
+    node sees the file."""
+    from support import nginx_validate, shell
+
+    return {
+        "support/exec_stub.sh": shell.TEMPLATES.file("exec_stub.sh"),
+        "support/nginx_as_node.sh": nginx_validate.as_node_script(
+            tmp_path / "etc-nginx", "/etc/nginx/nginx.conf"
+        ),
     }
 
 
@@ -130,8 +147,9 @@ def repository_scripts() -> dict[str, str]:
 
 
 # Every folder of templates, as a rendered header names its files: the package's own
-# (``scripts/activate.sh``), the lab's and the sandbox's (``lab/templates/...``).
-FOLDERS = (Templates(TEMPLATES), LAB_TEMPLATES, SANDBOX_TEMPLATES)
+# (``scripts/activate.sh``), the lab's, the sandbox's and the support's
+# (``lab/templates/...``).
+FOLDERS = (Templates(TEMPLATES), LAB_TEMPLATES, SANDBOX_TEMPLATES, SUPPORT_TEMPLATES)
 
 
 def shell_templates() -> set[str]:
@@ -151,6 +169,7 @@ def test_every_script_as_it_runs_passes_shellcheck(tmp_path, monkeypatch):
         **program,
         **lab_scripts(tmp_path, monkeypatch),
         **sandbox_scripts(tmp_path),
+        **support_scripts(tmp_path),
         **status_scripts(),
         **repository_scripts(),
     }

@@ -235,11 +235,11 @@ def test_the_labs_logs_come_back_from_the_vm_and_replace_the_last_runs(tmp_path)
         info = tarfile.TarInfo("lab/lvs/nginx-master/keepalived/keepalived.log")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    asked: list[list[str]] = []
+    asked: list[tuple[list[str], bytes | None]] = []
 
     class FakeVm:
-        def ssh(self, command, *, timeout):
-            asked.append(command)
+        def ssh(self, command, *, timeout, input=None):
+            asked.append((command, input))
             return subprocess.CompletedProcess(
                 command, 0, base64.b64encode(buf.getvalue()).decode(), ""
             )
@@ -251,7 +251,12 @@ def test_the_labs_logs_come_back_from_the_vm_and_replace_the_last_runs(tmp_path)
     assert lab_vm.fetch_logs(dest) == dest
     assert (dest / "lab/lvs/nginx-master/keepalived/keepalived.log").read_bytes() == data
     assert not (dest / "stale").exists() and not (tmp_path / "logs.tar.gz").exists()
-    assert asked == [["sudo", "sh", "-c", "tar -cz -C /opt/nginx-ha/.run lab | base64 -w0"]]
+    # Asked once, as root, with sandbox/templates/lab_logs.sh on stdin: the checkout's
+    # .run/lab as one base64 line.
+    assert asked == [(["sudo", "bash", "-s"], labvm.logs_script().encode())]
+    script = labvm.logs_script()
+    assert "CHECKOUT=/opt/nginx-ha\n" in script
+    assert '{ tar -cz -C "$CHECKOUT/.run" lab || true; } | base64 -w0' in script
 
 
 @pytest.mark.pure
