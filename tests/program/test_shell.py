@@ -108,15 +108,15 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
 
 
 def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
-    from sandbox import config, daemons, e2e, labvm
+    from sandbox import config, daemons, e2e_changes, e2e_checks, e2e_report, labvm
 
     return {
         "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
         "sandbox/lab_vm_setup.sh": labvm.setup_script(),
         "sandbox/lab_logs.sh": labvm.logs_script(),
-        "sandbox/diagnose.sh": e2e.diagnose_script(),
-        "sandbox/clone_facts.sh": e2e.clone_facts_script(),
-        "sandbox/lb_facts.sh": e2e.lb_facts_script(),
+        "sandbox/diagnose.sh": e2e_report.diagnose_script(),
+        "sandbox/clone_facts.sh": e2e_checks.clone_facts_script(),
+        "sandbox/lb_facts.sh": e2e_changes.lb_facts_script(),
     }
 
 
