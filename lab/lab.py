@@ -37,12 +37,14 @@ from nginx_ha.render import script
 from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
 from nginx_ha.render.plan import NodePlan
-from nginx_ha.render.templates import render_template
+from nginx_ha.render.templates import Templates
 from nginx_ha.topology import Layout, Node, Topology, build_topology
 from nginx_ha.topology.kinds import Part
 from support import netns
 
 RUN_ROOT = ROOT / ".run" / "lab"
+# The lab's start scripts (Lab.start_scripts).
+TEMPLATES = Templates(Path(__file__).resolve().parent / "templates", "lab/templates/")
 
 
 def require_root(what: str) -> None:
@@ -73,7 +75,7 @@ def lab_layout(
 ) -> Layout:
     """A node's Layout in the lab: every path under the node's run folder, and the
     lab's own way to (re)start each daemon where a VM has systemd (the scripts come
-    from templates/lab/, written by Lab.node_files)."""
+    from lab/templates/, written by Lab.node_files)."""
     ng = d / "nginx"
     ka = d / "keepalived"
     state = ka / "state"
@@ -311,13 +313,13 @@ class Lab:
 
     def start_scripts(self, ln: LabNode) -> dict[str, str]:
         """The lab's systemctl: a script per daemon that (re)starts this node's own
-        (templates/lab/); the activation of a replayed rollout runs them too."""
+        (lab/templates/); the activation of a replayed rollout runs them too."""
         lay = ln.layout
         ka = Path(lay.keepalived_conf).parent
         q = shlex.quote
         return {
-            lay.nginx_restart: render_template(
-                "lab/nginx_restart.sh.j2",
+            lay.nginx_restart: TEMPLATES.render(
+                "nginx_restart.sh.j2",
                 node_name=ln.node.name,
                 pid=q(lay.nginx_pid),
                 nginx=q(lay.nginx_bin),
@@ -325,8 +327,8 @@ class Lab:
                 prefix=q(str(Path(lay.nginx_conf).parent)),
                 conf=q(lay.nginx_conf),
             ),
-            str(ka / "start.sh"): render_template(
-                "lab/keepalived_start.sh.j2",
+            str(ka / "start.sh"): TEMPLATES.render(
+                "keepalived_start.sh.j2",
                 node_name=ln.node.name,
                 unit=q(lay.keepalived_unit),
                 default_bin=q(self.keepalived_bin),
@@ -337,8 +339,8 @@ class Lab:
                 checkers_pid=q(str(ka / "checkers.pid")),
                 log=q(str(ka / "keepalived.log")),
             ),
-            str(ka / "watch_start.sh"): render_template(
-                "lab/watch_start.sh.j2",
+            str(ka / "watch_start.sh"): TEMPLATES.render(
+                "watch_start.sh.j2",
                 node_name=ln.node.name,
                 pid=q(str(ka / "nginx-watch.pid")),
                 watch_script=q(lay.watch_script),

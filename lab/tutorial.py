@@ -10,18 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
-
+from nginx_ha.render.templates import Templates
 from nginx_ha.topology import Layout, Node, Topology
 
 FIXTURES = Path(__file__).resolve().parent / "tutorial"
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(FIXTURES)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - keepalived.conf and bash, not HTML
-)
+_templates = Templates(FIXTURES, "lab/tutorial/")
 
 
 def replaced(layout: Layout) -> set[str]:
@@ -40,7 +33,8 @@ def check_script_path(layout: Layout) -> str:
 
 def files(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
     check = check_script_path(layout)
-    conf = _env.get_template("keepalived.conf.j2").render(
+    conf = _templates.render(
+        "keepalived.conf.j2",
         node_name=node.name,
         state=node.role,  # MASTER / BACKUP, both with priority 100
         interface=layout.interface,
@@ -49,7 +43,8 @@ def files(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
         vip=str(topo.vip),
         check_script=check,
     )
-    script = _env.get_template("nginx_check.sh.j2").render(
+    script = _templates.render(
+        "nginx_check.sh.j2",
         nginx_pid=layout.nginx_pid,
         nginx_start=layout.nginx_restart,
         keepalived_pid=str(Path(layout.keepalived_conf).with_name("keepalived.pid")),

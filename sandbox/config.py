@@ -15,7 +15,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nginx_ha.render.templates import Templates
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The sandbox's own scripts: the libvirt daemons' start, the lab VM's setup, what the
+# end-to-end run asks a node.
+TEMPLATES = Templates(Path(__file__).resolve().parent / "templates", "sandbox/templates/")
 
 NETNS = "nginx-ha-sandbox"
 ANCHOR = Path("/run/nginx-ha-sandbox")

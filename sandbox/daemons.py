@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nginx_ha.render.templates import render_template
 from sandbox import config
 from support import netns
 
@@ -161,8 +160,8 @@ def nat_usable() -> bool:
 def _start_script(paths: config.Paths) -> str:
     """Runs under ``ip netns exec NS unshare -m --propagation private``."""
     etc = paths.private("etc")
-    return render_template(
-        "sandbox/start_libvirt.sh.j2",
+    return config.TEMPLATES.render(
+        "start_libvirt.sh.j2",
         binds=[(system, str(paths.private(name))) for system, name in config.SYSTEM_DIRS.items()],
         virtlogd_conf=str(etc / "virtlogd.conf"),
         virtlogd_pid=str(paths.virtlogd_pid),

@@ -14,7 +14,7 @@ What goes in (one tar stream over SSH, unpacked at ``/``):
   machine links what its -dev packages offer, e.g. libmagic) under
   ``/opt/nginx-ha-debs``, installed where the VM lacks them.
 
-Then ``templates/sandbox/lab_vm_setup.sh.j2`` installs the lab's packages from the base
+Then ``sandbox/templates/lab_vm_setup.sh.j2`` installs the lab's packages from the base
 image's apt cache (no egress) and loads IPVS, and :meth:`LabVm.run` runs a lab command
 as root with the checkout on ``PYTHONPATH``. The VM is destroyed on every way out.
 """
@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nginx_ha.render.templates import render_template
+from nginx_ha.render.params import script_text
 from sandbox import config, daemons
 from sandbox.vm import Vm, VmSpec
 
@@ -67,9 +67,15 @@ SPEC = VmSpec(
 )
 
 
+def logs_script() -> str:
+    """sandbox/templates/lab_logs.sh as the lab VM runs it (as root, on stdin): the
+    lab's run folders as one base64 line."""
+    return script_text(config.TEMPLATES.file("lab_logs.sh"), {"CHECKOUT": CHECKOUT})
+
+
 def setup_script() -> str:
-    return render_template(
-        "sandbox/lab_vm_setup.sh.j2",
+    return config.TEMPLATES.render(
+        "lab_vm_setup.sh.j2",
         packages=PACKAGES,
         keepalived_prefix=KEEPALIVED_PREFIX,
         debs=DEBS,
@@ -256,10 +262,7 @@ class LabVm:
         watcher, nginx and Tomcat logs, VRRP transitions; the lab keeps them at down)
         into ``dest``, replacing what an earlier run left there: the VM goes with the
         run, its logs stay here to read."""
-        r = self.vm.ssh(
-            ["sudo", "sh", "-c", f"tar -cz -C {CHECKOUT}/.run lab | base64 -w0"],
-            timeout=timeout,
-        )
+        r = self.vm.ssh(["sudo", "bash", "-s"], input=logs_script().encode(), timeout=timeout)
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)

@@ -13,7 +13,7 @@
 #    of the project, `ip netns exec nginx-ha-sandbox pulumi up --stack sandbox`, the
 #    checks from inside the namespace, `pulumi destroy`, `python -m sandbox down`.
 # Pulumi runs at its default parallelism, as a user's `pulumi up` does (--parallel N to
-# choose). Every pulumi call has a time limit (sandbox/e2e.py LIMITS; --limit CALL=SECONDS):
+# choose). Every pulumi call has a time limit (sandbox/e2e_driver.py LIMITS; --limit CALL=SECONDS):
 # at its limit the call is interrupted as Ctrl-C would, and the run stops naming it.
 # Whatever fails, the stack is destroyed and the sandbox taken down (also on Ctrl-C or
 # TERM, and when a call reached its limit). Exit 0 when every check passed;

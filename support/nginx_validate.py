@@ -19,7 +19,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from nginx_ha.render.params import script_text
 from nginx_ha.topology import Layout
+from support import shell
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ETC_NGINX = Path("/etc/nginx")
@@ -33,6 +35,13 @@ def can_unshare() -> bool:
     return os.geteuid() == 0 and shutil.which("unshare") is not None
 
 
+def as_node_script(etc: Path | str, conf: str) -> str:
+    """support/templates/nginx_as_node.sh with its parameters: ``etc`` bound over
+    /etc/nginx, then ``nginx -t -c conf``."""
+    params = {"ETC_NGINX": str(etc), "NGINX": NGINX, "CONF": conf}
+    return script_text(shell.TEMPLATES.file("nginx_as_node.sh"), params)
+
+
 def as_node(
     text: str, scratch: Path, conf: str = "/etc/nginx/nginx.conf"
 ) -> subprocess.CompletedProcess:
@@ -40,9 +49,9 @@ def as_node(
     shutil.copytree(ETC_NGINX, etc, symlinks=True)
     target = etc / Path(conf).relative_to(ETC_NGINX)
     target.write_text(text)
-    script = f'mount --bind "{etc}" /etc/nginx && exec {NGINX} -t -c {conf}'
+    script = as_node_script(etc, conf)
     return subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", script],
         capture_output=True,
         text=True,
         timeout=30,

@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from support import shell
+
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")
 EXEC = re.compile(r"^Exec\w+=[-@:+!]*(/\S+)", re.M)
@@ -51,7 +53,7 @@ def verify(units: Mapping[str, str], built: Iterable[str] = ()) -> list[str]:
                     problems.append(f"{name}: {binary} does not exist on this machine")
                 stub = root / binary.lstrip("/")
                 stub.parent.mkdir(parents=True, exist_ok=True)
-                stub.write_text("#!/bin/sh\n")
+                stub.write_text(shell.TEMPLATES.file("exec_stub.sh"))
                 stub.chmod(0o755)
         result = subprocess.run(
             [SYSTEMD_ANALYZE, "verify", f"--root={root}", *units],

@@ -1,13 +1,18 @@
-"""The one Jinja2 environment and the one loader of template files (scripts and
-systemd units included). Templates are located from this package, so an installed
-nginx-ha renders the same files as a checkout."""
+"""The one way of rendering templates (:class:`Templates`: one Jinja2 environment per
+template folder, all built alike, with per-context escaping) and the one loader of
+template files (scripts and systemd units included).
+
+The package's own folder (``nginx_ha/templates``, located from this package, so an
+installed nginx-ha renders the same files as a checkout) is rendered through
+:func:`render_template`, :func:`template_file` and :func:`script`. The lab and the
+sandbox keep their scripts beside them (``lab/templates``, ``sandbox/templates``) and
+render them through instances of their own."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import shlex
-from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -67,33 +72,64 @@ def _keepalived_quoted(value: object) -> str:
     return text
 
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - config files and shell, not HTML
-    finalize=_finalize,
-)
-_env.filters.update(
-    kw=_word(KEEPALIVED_WORD, "keepalived.conf"),
-    kq=_keepalived_quoted,
-    nw=_word(NGINX_WORD, "nginx.conf"),
-    sh=lambda value: shlex.quote(str(value)),
-)
+def _environment(root: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - config files and shell, not HTML
+        finalize=_finalize,
+    )
+    env.filters.update(
+        kw=_word(KEEPALIVED_WORD, "keepalived.conf"),
+        kq=_keepalived_quoted,
+        nw=_word(NGINX_WORD, "nginx.conf"),
+        sh=lambda value: shlex.quote(str(value)),
+    )
+    return env
+
+
+class Templates:
+    """One folder of templates, every one rendered the same way: strict undefined
+    values, the control-character guard and the escaping filters above.
+
+    ``origin`` is how a rendered file's generated-by header names the folder: a
+    template gets ``template`` = ``origin + name`` (the package's own: ``""``, e.g.
+    ``keepalived/keepalived.conf.j2``; the lab's: ``"lab/templates/"``)."""
+
+    def __init__(self, root: Path, origin: str = ""):
+        self.root = root
+        self.origin = origin
+        self._env = _environment(root)
+        self._files: dict[str, str] = {}
+
+    def render(self, name: str, **values: object) -> str:
+        """Render one template; every file starts with a generated-by header."""
+        return self._env.get_template(name).render(template=self.origin + name, **values)
+
+    def file(self, name: str) -> str:
+        """The text of a plain template file (a script or a unit used as it is), read
+        once."""
+        if name not in self._files:
+            self._files[name] = (self.root / name).read_text()
+        return self._files[name]
+
+
+_package = Templates(TEMPLATES)
 
 
 def render_template(name: str, **values: object) -> str:
-    """Render one template; every file starts with a generated-by header."""
-    return _env.get_template(name).render(template=name, **values)
+    """Render one of the package's templates; every file starts with a generated-by
+    header."""
+    return _package.render(name, **values)
 
 
-@cache
 def template_file(name: str) -> str:
-    """The text of a plain template file (a script or a unit used as it is), e.g.
-    ``scripts/firewall.sh``."""
-    return (TEMPLATES / name).read_text()
+    """The text of a plain template file of the package (a script or a unit used as it
+    is), e.g. ``scripts/firewall.sh``."""
+    return _package.file(name)
 
 
 def script(name: str) -> str:

@@ -3,9 +3,10 @@
 Not the template files alone: the scripts exactly as the program registers them under
 Pulumi mocks (preamble, parameters and the script; the activation with its manifest and
 the VRRP library), the files it uploads, the lab's start scripts, the sandbox's libvirt
-start script and the repository's own scripts. Every shell template on disk must be
-among what was checked (each rendered file names its template in its header), so a
-new template without a caller here fails this test instead of going unchecked."""
+start script and the repository's own scripts. Every shell template on disk (the
+package's, the lab's, the sandbox's and the support's folders) must be among what was checked (each
+rendered file names its template in its header), so a new template without a caller
+here fails this test instead of going unchecked."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from typing import Any
 
 import pytest
 
-from nginx_ha.render.templates import TEMPLATES
+from lab.lab import TEMPLATES as LAB_TEMPLATES
+from nginx_ha.render.templates import TEMPLATES, Templates
+from sandbox.config import TEMPLATES as SANDBOX_TEMPLATES
 from support import stacks
 from support.mocks import run_program
+from support.shell import TEMPLATES as SUPPORT_TEMPLATES
 from tests.program.commands import script_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +35,7 @@ HEADER = re.compile(
 PARAM = re.compile(r"""^([A-Z_][A-Z0-9_]*)=(?:'[^']*'(?:"'"'[^']*')*|[^\s'"]*)$""", re.M)
 # Shell templates that are never a script of their own: the preamble starts every
 # command (checked as part of each), stop_own is included by the lab's start scripts.
-PARTIALS = {"scripts/preamble.sh", "lab/stop_own.sh.j2"}
+PARTIALS = {"scripts/preamble.sh", "lab/templates/stop_own.sh.j2"}
 # The stacks whose scripts differ: one VIP; two VIPs with LVS (real-server steps, the
 # IPVS build); the notify script with e-mail.
 STACKS: dict[str, dict[str, Any]] = {
@@ -104,12 +108,28 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
 
 
 def sandbox_scripts(tmp_path: Path) -> dict[str, str]:
-    from sandbox import config, daemons, e2e, labvm
+    from sandbox import config, daemons, e2e_changes, e2e_checks, e2e_report, labvm
 
     return {
         "sandbox/start_libvirt.sh": daemons._start_script(config.Paths(root=tmp_path / "sb")),
         "sandbox/lab_vm_setup.sh": labvm.setup_script(),
-        "sandbox/diagnose.sh": e2e.diagnose_script(),
+        "sandbox/lab_logs.sh": labvm.logs_script(),
+        "sandbox/diagnose.sh": e2e_report.diagnose_script(),
+        "sandbox/clone_facts.sh": e2e_checks.clone_facts_script(),
+        "sandbox/lb_facts.sh": e2e_changes.lb_facts_script(),
+    }
+
+
+def support_scripts(tmp_path: Path) -> dict[str, str]:
+    """What the support's validators run: the stub of a unit's binary, nginx -t as a
+    node sees the file."""
+    from support import nginx_validate, shell
+
+    return {
+        "support/exec_stub.sh": shell.TEMPLATES.file("exec_stub.sh"),
+        "support/nginx_as_node.sh": nginx_validate.as_node_script(
+            tmp_path / "etc-nginx", "/etc/nginx/nginx.conf"
+        ),
     }
 
 
@@ -126,9 +146,19 @@ def repository_scripts() -> dict[str, str]:
     return {str(p.relative_to(ROOT)): p.read_text() for p in paths}
 
 
+# Every folder of templates, as a rendered header names its files: the package's own
+# (``scripts/activate.sh``), the lab's, the sandbox's and the support's
+# (``lab/templates/...``).
+FOLDERS = (Templates(TEMPLATES), LAB_TEMPLATES, SANDBOX_TEMPLATES, SUPPORT_TEMPLATES)
+
+
 def shell_templates() -> set[str]:
-    names = {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh")}
-    names |= {str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.sh.j2")}
+    names = {
+        folder.origin + str(p.relative_to(folder.root))
+        for folder in FOLDERS
+        for pattern in ("*.sh", "*.sh.j2")
+        for p in folder.root.rglob(pattern)
+    }
     return names - PARTIALS
 
 
@@ -139,6 +169,7 @@ def test_every_script_as_it_runs_passes_shellcheck(tmp_path, monkeypatch):
         **program,
         **lab_scripts(tmp_path, monkeypatch),
         **sandbox_scripts(tmp_path),
+        **support_scripts(tmp_path),
         **status_scripts(),
         **repository_scripts(),
     }

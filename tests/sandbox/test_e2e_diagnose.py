@@ -1,5 +1,5 @@
 """After a failed check, the end-to-end run keeps what each load balancer says about its
-recent past (templates/sandbox/diagnose.sh) before the stack goes, without QEMU.
+recent past (sandbox/templates/diagnose.sh) before the stack goes, without QEMU.
 
 The script itself runs here for real (bash, the preamble's strict mode) against a
 scratch state directory; the run's part is shown with a stand-in for ``run``.
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import sandbox.e2e as e2e
+import sandbox.e2e_driver as driver
+from sandbox import e2e_changes, e2e_report
 
 pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
 
@@ -26,7 +28,7 @@ def test_the_script_reports_every_section_even_where_facts_are_missing(tmp_path:
     )
     (drain / "VI_121").write_text("1\n")
     (drain / "hold-VI_121").write_text("0\n")
-    text = e2e.diagnose_script("-1h")
+    text = e2e_report.diagnose_script("-1h")
     for key, value in (
         ("STATE_DIR", "/run/nginx-ha/vrrp"),
         ("DRAIN_DIR", "/run/nginx-ha/drain"),
@@ -42,13 +44,16 @@ def test_the_script_reports_every_section_even_where_facts_are_missing(tmp_path:
     p = subprocess.run(["bash", "-s"], input=text, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    assert e2e._section(out, "transitions").splitlines() == [
+    assert e2e_report._section(out, "transitions").splitlines() == [
         "1796026284.389 VI_121 FAULT 150",
         "1796026290.100 VI_121 MASTER 150",
     ]
-    assert e2e._section(out, "drain and hold flags").splitlines() == ["VI_121 1", "hold-VI_121 0"]
-    assert e2e._section(out, "health file") == "none"
-    assert e2e._section(out, "vrrp state") == "none"
+    assert e2e_report._section(out, "drain and hold flags").splitlines() == [
+        "VI_121 1",
+        "hold-VI_121 0",
+    ]
+    assert e2e_report._section(out, "health file") == "none"
+    assert e2e_report._section(out, "vrrp state") == "none"
     for title in ("addresses", "netfilter", "journal: keepalived", "load"):
         assert f"\n== {title}" in out
 
@@ -65,7 +70,7 @@ class Recorder:
 
 
 def test_a_failed_check_keeps_each_load_balancers_report(tmp_path, monkeypatch):
-    monkeypatch.setattr(e2e, "WORK", tmp_path)
+    monkeypatch.setattr(driver, "WORK", tmp_path)
     said: list[str] = []
     run = e2e.E2E(out=said.append)
     run.run = Recorder()  # type: ignore[method-assign]
@@ -80,13 +85,13 @@ def test_a_failed_check_keeps_each_load_balancers_report(tmp_path, monkeypatch):
     asked = [cmd[-2] for cmd, _ in run.run.calls]
     assert asked == ["debian@192.0.2.1", "debian@192.0.2.2"]  # the load balancers only
     for cmd, script in run.run.calls:
-        assert cmd[-1] == "sudo bash -s" and script == e2e.diagnose_script()
+        assert cmd[-1] == "sudo bash -s" and script == e2e_report.diagnose_script()
     assert (tmp_path / "diag-nginx-master.txt").read_text().count("VI_121 FAULT 192.0.2.1") == 1
     assert "   nginx-backup transition: 1 VI_121 FAULT 192.0.2.2" in said
 
 
 def test_a_node_that_cannot_be_asked_is_written_down_not_raised(tmp_path, monkeypatch):
-    monkeypatch.setattr(e2e, "WORK", tmp_path)
+    monkeypatch.setattr(driver, "WORK", tmp_path)
 
     def broken(cmd, **kw):
         raise RuntimeError("ssh: connect to host 192.0.2.1 port 22: No route to host")
@@ -122,7 +127,7 @@ def session(tmp_path, monkeypatch):
 
     import sandbox.daemons as daemons_mod
 
-    monkeypatch.setattr(e2e, "WORK", tmp_path)
+    monkeypatch.setattr(driver, "WORK", tmp_path)
     monkeypatch.setattr(daemons_mod, "down", lambda paths, out=print: None)
     order: list[str] = []
     run = e2e.E2E(out=lambda m: None)
@@ -185,7 +190,7 @@ def test_the_vip_on_lo_is_not_holding_it():
         "2: enp1s0    inet 192.168.159.130/24 brd 192.168.159.255 scope global enp1s0\n"
     )
     vip = "192\\.168\\.159\\.110"
-    assert not e2e._holds(text, vip)  # every load balancer has this copy on lo
+    assert not e2e_changes._holds(text, vip)  # every load balancer has this copy on lo
     held = text + "2: enp1s0    inet 192.168.159.110/24 scope global secondary enp1s0\n"
-    assert e2e._holds(held, vip)
-    assert not e2e._holds(held, "192\\.168\\.159\\.11")  # a whole address, not a prefix
+    assert e2e_changes._holds(held, vip)
+    assert not e2e_changes._holds(held, "192\\.168\\.159\\.11")  # a whole address, not a prefix

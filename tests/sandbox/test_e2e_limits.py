@@ -1,6 +1,7 @@
 """The end-to-end run's time limits and request loop, without QEMU.
 
-Every `pulumi` call of sandbox/e2e.py has a time limit: a call still running at its
+Every `pulumi` call of the end-to-end run (sandbox/e2e.py, its driver
+sandbox/e2e_driver.py) has a time limit: a call still running at its
 limit is interrupted (its whole process group: SIGINT as Ctrl-C, then SIGKILL), the run
 stops with a message naming the call and the limit, and cleans up as on Ctrl-C
 (destroy, sandbox down). A fake `pulumi` that sleeps stands in for a hung one: it is put
@@ -23,6 +24,7 @@ import pytest
 import sandbox.bounded as bounded_mod
 import sandbox.daemons as daemons_mod
 import sandbox.e2e as e2e
+import sandbox.e2e_driver as driver
 from sandbox.bounded import CallTimeout, bounded
 
 pytestmark = pytest.mark.pure  # no daemon, no namespace: runs by default (tests/conftest.py)
@@ -137,8 +139,8 @@ def test_a_call_within_its_limit_returns_its_output_and_code(tmp_path, env):
 
 
 def test_e2e_pulumi_calls_are_bounded_by_their_subcommands_limit(tmp_path, env, monkeypatch):
-    monkeypatch.setattr(e2e, "WORK", tmp_path / "work")
-    monkeypatch.setattr(e2e, "PROJECT", tmp_path)
+    monkeypatch.setattr(driver, "WORK", tmp_path / "work")
+    monkeypatch.setattr(driver, "PROJECT", tmp_path)
     monkeypatch.setattr(bounded_mod, "GRACE", 2.0)
     (tmp_path / "work").mkdir()
     run = e2e.E2E(out=lambda m: None, limits={"preview": 1})
@@ -173,10 +175,10 @@ def session(tmp_path, monkeypatch):
     record: dict = {"down": 0}
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls"))
     monkeypatch.setenv("FAKE_CHILD", str(tmp_path / "child"))
-    monkeypatch.setattr(e2e, "ROOT", root)
-    monkeypatch.setattr(e2e, "WORK", root / ".run" / "e2e")
-    monkeypatch.setattr(e2e, "PROJECT", root / ".run" / "e2e" / "project")
-    monkeypatch.setattr(e2e, "NETNS", None)
+    monkeypatch.setattr(driver, "ROOT", root)
+    monkeypatch.setattr(driver, "WORK", root / ".run" / "e2e")
+    monkeypatch.setattr(driver, "PROJECT", root / ".run" / "e2e" / "project")
+    monkeypatch.setattr(driver, "NETNS", None)
     monkeypatch.setattr(bounded_mod, "GRACE", 2.0)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(daemons_mod, "status", lambda paths: {"up": False})
@@ -185,7 +187,7 @@ def session(tmp_path, monkeypatch):
         record["down"] += 1
 
     monkeypatch.setattr(daemons_mod, "down", down)
-    monkeypatch.setattr(e2e.E2E, "prepare", lambda self: e2e.PROJECT.mkdir(parents=True))
+    monkeypatch.setattr(e2e.E2E, "prepare", lambda self: self.project.mkdir(parents=True))
     monkeypatch.setattr(e2e.E2E, "sandbox_up", lambda self: None)
 
     def bootstrap(self):
@@ -199,7 +201,7 @@ def session(tmp_path, monkeypatch):
 
     record["calls"] = calls
     record["child"] = tmp_path / "child"
-    record["summary"] = lambda: json.loads((e2e.WORK / "summary.json").read_text())
+    record["summary"] = lambda: json.loads((driver.WORK / "summary.json").read_text())
     return record
 
 

@@ -145,7 +145,7 @@ def test_the_image_build_counts_packages_from_mmdebstrap_output(tmp_path):
 
 
 def test_the_e2e_takes_its_phase_times_from_the_recorded_events(tmp_path):
-    from sandbox.e2e import step_ends
+    from sandbox.e2e_driver import step_ends
 
     record = tmp_path / "up.log.events.jsonl"
     record.write_text(
