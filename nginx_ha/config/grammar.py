@@ -150,6 +150,18 @@ def _host_ok(host: str) -> bool:
     return full(HOSTNAME_RE, host)
 
 
+def check_server_name(value: str) -> str:
+    """A name a TLS certificate covers: a DNS name with a dot, or a wildcard in its
+    leftmost label only (``*.example.com``); no address (clients ask for names)."""
+    host = value[2:] if value.startswith("*.") else value
+    if not full(HOSTNAME_RE, host) or "." not in host or re.fullmatch(r"[0-9.]+", host):
+        raise ValueError(
+            f"{value!r} is not a server name: a DNS name such as www.example.com (a "
+            "wildcard only as the whole leftmost label: *.example.com)"
+        )
+    return value.lower()
+
+
 def check_email(value: str) -> str:
     m = EMAIL_RE.fullmatch(value) if not CONTROL_RE.search(value) else None
     if m is None or not full(HOSTNAME_RE, m.group("domain")) or "." not in m.group("domain"):

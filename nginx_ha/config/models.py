@@ -305,6 +305,32 @@ class Nginx(SettingsModel):
     ] = "/nginx-ha/health"
 
 
+ServerName = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_server_name)]
+
+
+class Tls(SettingsModel):
+    """HTTPS at the VIP (nginx-ha:tls): every load balancer terminates TLS with the same
+    certificate. Either the operator's certificate and key, or (lab and dev stacks) a
+    certificate the program makes for ``serverNames`` from a per-stack CA derived from
+    ``sshHostKeySeed`` (``selfSigned``)."""
+
+    # PEM: the server certificate first, then its chain (intermediates), nothing else.
+    certificate: Text | None = Field(default=None, max_length=65536)
+    # The certificate's private key (PEM, unencrypted): a secret only
+    # (`pulumi config set --secret --path tls.key < key.pem`).
+    key: SecretStr | None = None
+    # The names the certificate must cover; nginx's server_name; the gate asks each.
+    server_names: list[ServerName] = Field(min_length=1, max_length=100)
+    self_signed: Bool = False
+    # Port 80 answers 308 to https:// (the health and VRRP-state locations stay plain).
+    redirect_http: Bool = True
+    hsts: Bool = False  # Strict-Transport-Security, opt-in
+    port: Port = 443
+    # PEM trust anchors the gate verifies the chain with, for a certificate from an
+    # internal CA; unset: the node's system store (or the stack's CA with selfSigned).
+    ca: Text | None = Field(default=None, max_length=262144)
+
+
 class LoadBalancer(SettingsModel):
     name: Name
     ip: Address
@@ -367,6 +393,11 @@ class Settings(SettingsModel):
     keepalived: Keepalived = Field(default_factory=Keepalived)
     notify: Notify = Field(default_factory=Notify)
     nginx: Nginx = Field(default_factory=Nginx)
+    tls: Tls | None = None  # HTTPS at the VIP; unset: plain HTTP only
+    # TLS session ticket keys shared by every load balancer (a client resumes after a
+    # failover): one or more base64-encoded 80-byte keys, whitespace-separated, the
+    # newest first (it encrypts new tickets; the others only decrypt, for a rotation).
+    tls_ticket_keys: SecretStr | None = None
 
     def all_nodes(self) -> list[LoadBalancer | Backend]:
         return [*self.load_balancers, *self.backends]
