@@ -12,7 +12,8 @@ from pathlib import Path
 
 from lab import network
 from lab.errors import LabError
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from support import netns
 
 

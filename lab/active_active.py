@@ -18,7 +18,8 @@ from lab import scenarios
 from lab.actions import wait_for
 from lab.baseline import heal
 from lab.client import Probe, wait_serving
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from lab.observation import Observation
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 

@@ -21,7 +21,8 @@ from lab.actions import (
 )
 from lab.client import wait_serving
 from lab.errors import LabError
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from support import netns
 
 

@@ -15,31 +15,25 @@ folder per node (config, pid files, logs).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from lab import daemons, network, tutorial
+from lab import daemons, network, nodes, tutorial
 from lab.client import wait_serving
 from lab.config import ROOT, LabSettings, lab_settings
-from lab.daemons import CATALINA_HOME, NGINX_BIN
+from lab.daemons import CATALINA_HOME
 from lab.errors import LabError
-from lab.network import IFACE
-from nginx_ha import render
+from lab.nodes import LabNode
 from nginx_ha.render import script
 from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
-from nginx_ha.render.plan import NodePlan
 from nginx_ha.render.templates import Templates
-from nginx_ha.topology import Layout, Node, Topology, build_topology
-from nginx_ha.topology.kinds import Part
+from nginx_ha.topology import Topology, build_topology
 from support import netns
 
 RUN_ROOT = ROOT / ".run" / "lab"
@@ -53,97 +47,6 @@ def require_root(what: str) -> None:
             f"`python -m lab {what}` needs root (it creates network namespaces and runs "
             "keepalived, nginx and Tomcat in them): run it with sudo"
         )
-
-
-def ns_prefix(instance: str) -> str:
-    return f"nha-{instance}-"
-
-
-@dataclass(frozen=True)
-class LabNode:
-    node: Node
-    ns: str
-    port: str  # the switch-side veth, in the switch namespace
-    dir: Path
-    layout: Layout
-    plan: NodePlan  # everything the node gets, with the lab's layout
-
-
-def lab_layout(
-    d: Path,
-    keepalived_bin: str,
-) -> Layout:
-    """A node's Layout in the lab: every path under the node's run folder, and the
-    lab's own way to (re)start each daemon where a VM has systemd (the scripts come
-    from lab/templates/, written by Lab.node_files)."""
-    ng = d / "nginx"
-    ka = d / "keepalived"
-    state = ka / "state"
-    return Layout(
-        auth_pass_file=str(ka / "vrrp-auth-pass.conf"),
-        keepalived_state_dir=str(state),
-        interface=IFACE,
-        keepalived_bin=keepalived_bin,
-        keepalived_conf=str(ka / "keepalived.conf"),
-        keepalived_pid=str(ka / "keepalived.pid"),
-        keepalived_unit=str(ka / "keepalived.service"),
-        keepalived_start=f"bash {ka / 'start.sh'}",
-        check_script=str(ka / "check_nginx.sh"),
-        watch_script=str(ka / "nginx_watch.sh"),
-        watch_unit=str(ka / "nginx-ha-watch.service"),
-        watch_start=f"bash {ka / 'watch_start.sh'}",
-        health_file=str(state / "nginx-health"),
-        drain_dir=str(state / "drain"),
-        vrrp_state_dir=str(state / "vrrp"),
-        vrrp_state_script=str(ka / "vrrp_state.sh"),
-        notify_script=str(ka / "notify.sh"),
-        auth_key_file=str(ka / "vrrp-auth.key"),
-        script_user="root",
-        nginx_bin=NGINX_BIN,
-        nginx_conf=str(ng / "nginx.conf"),
-        nginx_pid=str(ng / "nginx.pid"),
-        nginx_log_dir=str(ng / "log"),
-        nginx_mime_types="/etc/nginx/mime.types",
-        nginx_restart=str(ng / "restart.sh"),
-        tomcat_webapps=str(d / "tomcat" / "webapps"),
-        nginx_user="www-data",
-        nginx_temp_dir=str(ng / "temp"),
-        # Rollouts replayed against the lab (lab/rollout.py) stage and keep their files
-        # here; the host's firewall and its Tomcat's server.xml are not the lab's.
-        upload_dir=str(d / "upload"),
-        release_dir=str(d / "releases"),
-        # The LVS real server's files (its unit is only written: the lab starts
-        # everything itself).
-        lvs_sysctl_file=str(d / "lvs" / "sysctl.conf"),
-        lvs_nft_file=str(d / "lvs" / "lvs.nft"),
-        lvs_unit=str(d / "lvs" / "nginx-ha-lvs.service"),
-        manage_firewall=False,
-        manage_tomcat_port=False,
-    )
-
-
-def _prepare_nginx(ln: LabNode) -> None:
-    for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir):
-        Path(d).mkdir(parents=True, exist_ok=True)
-
-
-def _prepare_keepalived(ln: LabNode) -> None:
-    # The health file's folder and the drain folder: keepalived watches them from its
-    # start.
-    for d in (str(Path(ln.layout.health_file).parent), ln.layout.drain_dir):
-        Path(d).mkdir(parents=True, exist_ok=True)
-
-
-def _prepare_tomcat(ln: LabNode) -> None:
-    daemons.tomcat_base(ln.dir / "tomcat", ln.node.service_port)
-
-
-# What each part of a node needs in the lab besides its files (a VM's packages make it).
-PREPARE: dict[Part, Callable[[LabNode], None]] = {
-    "nginx": _prepare_nginx,
-    "keepalived": _prepare_keepalived,
-    "tomcat": _prepare_tomcat,
-}
 
 
 class Lab:
@@ -165,7 +68,7 @@ class Lab:
         self.run_dir = run_root / self.instance
         # A lab that is up keeps the profile it was started with.
         self.profile_name = profile or self._saved("profile") or "ours"
-        self.prefix = ns_prefix(self.instance)
+        self.prefix = nodes.ns_prefix(self.instance)
         self.switch = f"{self.prefix}switch"
         self.client = f"{self.prefix}client"
         self._cfg: LabSettings | None = None
@@ -198,21 +101,7 @@ class Lab:
             keepalived_version=self.keepalived_version,
             keepalived_ipvs=ipvs,
         )
-        layouts = {
-            n.name: lab_layout(self.run_dir / n.name, self.keepalived_bin) for n in self._topo.nodes
-        }
-        plans = render.plans(self._topo, lambda n: layouts[n.name])
-        self._nodes = {
-            n.name: LabNode(
-                n,
-                f"{self.prefix}{n.name}",
-                f"p{i}",
-                self.run_dir / n.name,
-                layouts[n.name],
-                plans[n.name],
-            )
-            for i, n in enumerate(self._topo.nodes)
-        }
+        self._nodes = nodes.lab_nodes(self._topo, self.run_dir, self.prefix, self.keepalived_bin)
 
     @property
     def cfg(self) -> LabSettings:
@@ -273,15 +162,6 @@ class Lab:
 
     def url_for(self, vip: str) -> str:
         return f"http://{vip}:{self.topo.nginx.port}/"
-
-    def client_ip(self) -> ipaddress.IPv4Address:
-        net = self.topo.network
-        vips = {i.vip for i in self.topo.instances}
-        used = {n.ip for n in self.topo.nodes} | vips | {net.gateway}
-        for host in reversed(list(net.cidr.hosts())):
-            if host not in used:
-                return host
-        raise LabError(f"no free address for the lab's client in {net.cidr}")
 
     # ---------------------------------------------------------------- render
 
@@ -457,17 +337,7 @@ class Lab:
         (self.run_dir / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
 
     def _network(self) -> None:
-        prefixlen = self.topo.prefix_len
-        members = [
-            network.Member(ln.ns, ln.port, f"{ln.node.ip}/{prefixlen}", ln.node.mac)
-            for ln in self.nodes.values()
-        ]
-        members.append(
-            network.Member(
-                self.client, "pc", f"{self.client_ip()}/{prefixlen}", "52:54:00:ff:ff:fe"
-            )
-        )
-        network.wire(self.switch, members)
+        network.wire(self.switch, nodes.members(self.topo, self.nodes, self.client))
 
     def _write_files(self) -> None:
         for ln in self.nodes.values():
@@ -477,8 +347,7 @@ class Lab:
                 os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
                 p.write_text(text)
                 os.chmod(p, self.file_mode(ln, path))
-            for part in ln.node.kind.parts:
-                PREPARE[part](ln)
+            nodes.prepare(ln)
 
     @staticmethod
     def file_mode(ln: LabNode, path: str) -> int:
