@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab import daemons, network, nodes, tutorial
+from lab import daemons, files, network, nodes
 from lab.client import wait_serving
 from lab.config import ROOT, LabSettings, lab_settings
 from lab.daemons import CATALINA_HOME
@@ -32,13 +32,10 @@ from lab.nodes import LabNode
 from nginx_ha.render import script
 from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
 from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
-from nginx_ha.render.templates import Templates
 from nginx_ha.topology import Topology, build_topology
 from support import netns
 
 RUN_ROOT = ROOT / ".run" / "lab"
-# The lab's start scripts (Lab.start_scripts).
-TEMPLATES = Templates(Path(__file__).resolve().parent / "templates", "lab/templates/")
 
 
 def require_root(what: str) -> None:
@@ -168,65 +165,11 @@ class Lab:
     def render(self, out: Path | None = None) -> dict[str, str]:
         """Every file of every node, by path (under ``out`` when given, else the
         node's run folder). Pure: writes nothing."""
-        files: dict[str, str] = {}
-        for ln in self.nodes.values():
-            for path, text in self.node_files(ln).items():
-                if out is not None:
-                    path = str(out / Path(path).relative_to(self.run_dir))
-                files[path] = text
-        return files
+        return files.render(self.nodes.values(), self.cfg, self.topo, self.run_dir, out)
 
     def node_files(self, ln: LabNode) -> dict[str, str]:
-        """What the lab writes for a node: the files of its plan (the ones a VM keeps),
-        the tutorial's in place of keepalived's in the tutorial profile, and the lab's
-        start scripts for the daemons systemd would run on a VM."""
-        secrets = {"vrrpAuthPass": self.cfg.auth_secret} if self.cfg.auth_secret else {}
-        files = ln.plan.files(secrets)
-        lay = ln.layout
-        if ln.node.kind.runs("keepalived"):
-            if self.cfg.profile.tutorial:
-                # The tutorial's keepalived.conf and check script, for comparison only.
-                files = {k: v for k, v in files.items() if k not in tutorial.replaced(lay)}
-                files.update(tutorial.files(self.topo, ln.node, lay))
-            files.update(self.start_scripts(ln))
-        return files
-
-    def start_scripts(self, ln: LabNode) -> dict[str, str]:
-        """The lab's systemctl: a script per daemon that (re)starts this node's own
-        (lab/templates/); the activation of a replayed rollout runs them too."""
-        lay = ln.layout
-        ka = Path(lay.keepalived_conf).parent
-        q = shlex.quote
-        return {
-            lay.nginx_restart: TEMPLATES.render(
-                "nginx_restart.sh.j2",
-                node_name=ln.node.name,
-                pid=q(lay.nginx_pid),
-                nginx=q(lay.nginx_bin),
-                log_dir=q(lay.nginx_log_dir),
-                prefix=q(str(Path(lay.nginx_conf).parent)),
-                conf=q(lay.nginx_conf),
-            ),
-            str(ka / "start.sh"): TEMPLATES.render(
-                "keepalived_start.sh.j2",
-                node_name=ln.node.name,
-                unit=q(lay.keepalived_unit),
-                default_bin=q(self.keepalived_bin),
-                vrrp_only=self.topo.lvs is None,
-                conf=q(lay.keepalived_conf),
-                pid=q(lay.keepalived_pid),
-                vrrp_pid=q(str(ka / "vrrp.pid")),
-                checkers_pid=q(str(ka / "checkers.pid")),
-                log=q(str(ka / "keepalived.log")),
-            ),
-            str(ka / "watch_start.sh"): TEMPLATES.render(
-                "watch_start.sh.j2",
-                node_name=ln.node.name,
-                pid=q(str(ka / "nginx-watch.pid")),
-                watch_script=q(lay.watch_script),
-                log=q(str(ka / "nginx_watch.log")),
-            ),
-        }
+        """What the lab writes for a node (lab/files.py)."""
+        return files.node_files(ln, self.cfg, self.topo)
 
     # -------------------------------------------------------------- up/down
 
@@ -341,20 +284,8 @@ class Lab:
 
     def _write_files(self) -> None:
         for ln in self.nodes.values():
-            for path, text in self.node_files(ln).items():
-                p = Path(path)
-                p.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
-                p.write_text(text)
-                os.chmod(p, self.file_mode(ln, path))
+            files.write(ln, self.node_files(ln))
             nodes.prepare(ln)
-
-    @staticmethod
-    def file_mode(ln: LabNode, path: str) -> int:
-        lab_scripts = (ln.layout.nginx_restart, tutorial.check_script_path(ln.layout))
-        if path in lab_scripts or path.endswith("start.sh"):
-            return 0o755  # (the tutorial's chmod 777 is one of its defects: not copied)
-        return int(ln.plan.mode(path), 8)
 
     # --------------------------------------------------------------- daemons
 

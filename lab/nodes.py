@@ -44,7 +44,7 @@ def lab_layout(
 ) -> Layout:
     """A node's Layout in the lab: every path under the node's run folder, and the
     lab's own way to (re)start each daemon where a VM has systemd (the scripts come
-    from lab/templates/, written by Lab.node_files)."""
+    from lab/templates/, written by lab.files.node_files)."""
     ng = d / "nginx"
     ka = d / "keepalived"
     state = ka / "state"
