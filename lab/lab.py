@@ -17,16 +17,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from lab import daemons, files, network, nodes
+from lab import daemons, files, network, nodes, start
 from lab.client import wait_serving
 from lab.config import ROOT, LabSettings, lab_settings
-from lab.daemons import CATALINA_HOME
 from lab.errors import LabError
 from lab.nodes import LabNode
 from nginx_ha.render import script
@@ -63,6 +61,7 @@ class Lab:
         self.stack = stack
         self.instance = instance or stack
         self.run_dir = run_root / self.instance
+        self.pids = self.run_dir / "pids"  # every process the lab started
         # A lab that is up keeps the profile it was started with.
         self.profile_name = profile or self._saved("profile") or "ours"
         self.prefix = nodes.ns_prefix(self.instance)
@@ -204,29 +203,13 @@ class Lab:
             if not self.cfg.profile.tutorial:
                 for lb in self.lbs:
                     self.vip_hold(lb, "up")
-            for b in self.backends:
-                self.start_tomcat(b)
-            for lb in self.lbs:
-                self.start_nginx(lb)
-            if not self.cfg.profile.tutorial:
-                for lb in self.lbs:
-                    self.start_watcher(lb)
-            self.validate_keepalived()
-            # The MASTER first: with the tutorial's equal priorities the first wins.
-            for lb in sorted(self.lbs, key=lambda n: n is not self.master):
-                self.start_keepalived(lb)
+            start.start_all(
+                self.lbs, self.backends, self.master, self.pids, self.cfg.profile.tutorial
+            )
             mark("daemons started")
             # Tomcat first: requests through nginx before it listens would mark both
             # servers failed for fail_timeout (10 s of "no live upstreams").
-            deadline = time.monotonic() + self.start_timeout
-            for b in self.backends:
-                while not self.tomcat_answers(b):
-                    if time.monotonic() > deadline:
-                        raise LabError(
-                            f"Tomcat {b.node.name} did not answer within {self.start_timeout:.0f} s: see "
-                            f"{b.dir / 'tomcat' / 'logs'}"
-                        )
-                    time.sleep(0.05)
+            start.wait_tomcats(self.backends, self.start_timeout)
             mark("Tomcat answers")
             wait_serving(self, timeout=self.start_timeout)
             mark("VIP serves")
@@ -287,91 +270,6 @@ class Lab:
             files.write(ln, self.node_files(ln))
             nodes.prepare(ln)
 
-    # --------------------------------------------------------------- daemons
-
-    def _record(self, ns: str, pid: int, what: str) -> None:
-        network.record(self.run_dir / "pids", ns, pid, what)
-
-    def start_tomcat(self, b: LabNode) -> int:
-        base = b.dir / "tomcat"
-        pid = netns.spawn(
-            b.ns,
-            [str(CATALINA_HOME / "bin" / "catalina.sh"), "run"],
-            base / "logs" / "console.log",
-            daemons.tomcat_env(base),
-        )
-        (base / "tomcat.pid").write_text(f"{pid}\n")
-        self._record(b.ns, pid, "tomcat")
-        return pid
-
-    def start_nginx(self, lb: LabNode) -> None:
-        """Start (or restart) nginx with the same command the health check uses."""
-        netns.run(netns.in_ns(lb.ns, lb.layout.nginx_restart))
-        pid = netns.read_pid(Path(lb.layout.nginx_pid))
-        if pid is not None:
-            self._record(lb.ns, pid, "nginx")
-
-    def tomcat_answers(self, b: LabNode) -> bool:
-        """The Tomcat answers on its address (asked inside its own namespace)."""
-        url = f"http://{b.node.ip}:{b.node.port}/"
-        res = subprocess.run(
-            netns.in_ns(b.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
-            capture_output=True,
-        )
-        return res.returncode == 0
-
-    def nginx_answers(self, lb: LabNode) -> bool:
-        """This node's own nginx answers its health URL (asked inside its namespace)."""
-        url = self.topo.nginx.health_url
-        res = subprocess.run(
-            netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
-            capture_output=True,
-        )
-        return res.returncode == 0
-
-    def keepalived_pidfiles(self, lb: LabNode) -> dict[str, Path]:
-        d = Path(lb.layout.keepalived_conf).parent
-        return {"-p": d / "keepalived.pid", "-r": d / "vrrp.pid", "-c": d / "checkers.pid"}
-
-    def validate_keepalived(self) -> None:
-        """`keepalived -t` inside each namespace (it checks the interface)."""
-        for lb in self.lbs:
-            res = subprocess.run(
-                netns.in_ns(lb.ns, self.keepalived_bin, "-t", "-f", lb.layout.keepalived_conf),
-                capture_output=True,
-                text=True,
-            )
-            # The tutorial's fixture has no script security: keepalived -t says so
-            # with exit 6 and runs it anyway (as root), as on the tutorial's hosts.
-            tolerated = {0, 6} if self.cfg.profile.tutorial else {0}
-            if res.returncode not in tolerated:
-                raise LabError(
-                    f"keepalived -t rejects {lb.layout.keepalived_conf} (exit "
-                    f"{res.returncode}): {(res.stderr + res.stdout).strip()[-2000:]}"
-                )
-
-    def start_watcher(self, lb: LabNode) -> int:
-        """The fast health path (nginx_watch.sh) in the node's namespace, as the
-        nginx-ha-watch service runs it on a VM; `down` kills it with the namespace's
-        other processes."""
-        netns.run(netns.in_ns(lb.ns, *shlex.split(lb.layout.watch_start)))
-        pid = netns.read_pid(Path(lb.layout.keepalived_conf).parent / "nginx-watch.pid")
-        if pid is None:
-            raise LabError(f"{lb.node.name}: the watcher did not start ({lb.layout.watch_start})")
-        self._record(lb.ns, pid, "nginx-watch")
-        return pid
-
-    def start_keepalived(self, lb: LabNode) -> int:
-        netns.run(netns.in_ns(lb.ns, *shlex.split(lb.layout.keepalived_start)))
-        deadline = time.monotonic() + 5
-        pidfile = self.keepalived_pidfiles(lb)["-p"]
-        while (pid := netns.read_pid(pidfile)) is None or not netns.pid_in(pid, lb.ns):
-            if time.monotonic() > deadline:
-                raise LabError(f"{lb.node.name}: keepalived did not start: see {pidfile.parent}")
-            time.sleep(0.02)
-        self._record(lb.ns, pid, "keepalived")
-        return pid
-
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Remove every process, namespace and file the lab made (also after a crash)."""
         require_root("down")
@@ -381,7 +279,7 @@ class Lab:
             with contextlib.suppress(ValueError):
                 namespaces |= set(json.loads(state.read_text()).get("namespaces", []))
         namespaces = {n for n in namespaces if netns.exists(n)}
-        removed = network.teardown(namespaces, self.run_dir / "pids")
+        removed = network.teardown(namespaces, self.pids)
         kept = ""
         if keep_logs:
             for f in ("lab.json", "pids"):
