@@ -22,14 +22,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab import daemons, files, network, nodes, start
+from lab import daemons, files, network, nodes, start, steps
 from lab.client import wait_serving
 from lab.config import ROOT, LabSettings, lab_settings
 from lab.errors import LabError
 from lab.nodes import LabNode
-from nginx_ha.render import script
-from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
-from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
+from nginx_ha.render.hold import HOLD_TABLE
 from nginx_ha.topology import Topology, build_topology
 from support import netns
 
@@ -170,6 +168,10 @@ class Lab:
         """What the lab writes for a node (lab/files.py)."""
         return files.node_files(ln, self.cfg, self.topo)
 
+    def lvs_unavailable(self) -> str | None:
+        """Why the LVS mode cannot run here (None: it can)."""
+        return steps.lvs_unavailable(self.topo, self.keepalived_bin)
+
     # -------------------------------------------------------------- up/down
 
     def up(self, log=print) -> float:
@@ -198,11 +200,12 @@ class Lab:
             self._write_files()
             mark("files")
             if self.topo.lvs is not None:
-                self.lvs_realservers()
+                for lb in self.lbs:
+                    steps.lvs_realserver(lb, self.topo)
                 mark("LVS real servers")
             if not self.cfg.profile.tutorial:
                 for lb in self.lbs:
-                    self.vip_hold(lb, "up")
+                    steps.vip_hold(lb, self.topo, "up")
             start.start_all(
                 self.lbs, self.backends, self.master, self.pids, self.cfg.profile.tutorial
             )
@@ -220,38 +223,6 @@ class Lab:
         self.up_phases = [(w, t - marks[i][1]) for i, (w, t) in enumerate(marks[1:])]
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
-
-    def vip_hold(self, lb: LabNode, action: str) -> str:
-        """What the program's vip-hold step does on a VM (render/hold.py), in the load
-        balancer's namespace: new connections to the VIPs dropped, not refused, while
-        no nginx listens or the watcher finds it hung; ``down`` removes it (so does the
-        namespace's end). Not in the tutorial profile, which has no such thing."""
-        params = vip_hold_params(self.topo, action) | {"HOLD_PERSIST": "no"}
-        return netns.run(
-            netns.in_ns(lb.ns, "bash", "-c", script_text(script(VIP_HOLD_SCRIPT), params))
-        )
-
-    def lvs_unavailable(self) -> str | None:
-        """Why the LVS mode cannot run here (None: it can)."""
-        if not Path("/proc/net/ip_vs").exists():
-            return "this kernel has no IPVS (/proc/net/ip_vs is missing)"
-        if not self.topo.keepalived.ipvs:
-            return f"{self.keepalived_bin} is built without IPVS (LVS)"
-        return None
-
-    def lvs_realservers(self) -> None:
-        """What the program's -lvs-realserver step does on a VM, in each load
-        balancer's namespace with its files in the node's run folder."""
-
-        for lb in self.lbs:
-            params = self.lvs_realserver_params(lb)
-            netns.run(netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(LVS_SCRIPT)))
-
-    def lvs_realserver_params(self, lb: LabNode) -> dict[str, str]:
-        """The program's parameters with the node's files in its run folder (its
-        layout), and its unit only written: the host's systemd (a VM's, where the lab
-        runs in one) is not the node's, and the lab starts everything itself."""
-        return lvs_params(self.topo, lb.node, lb.layout, "up") | {"SYSTEMD": "no"}
 
     def _write_state(self) -> None:
         state = {
