@@ -14,24 +14,20 @@ folder per node (config, pid files, logs).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from lab import daemons, files, network, nodes, start, steps
+from lab import daemons, files, network, nodes, rundir, start, steps
 from lab.client import wait_serving
-from lab.config import ROOT, LabSettings, lab_settings
+from lab.config import LabSettings, lab_settings
 from lab.errors import LabError
 from lab.nodes import LabNode
+from lab.rundir import RUN_ROOT
 from nginx_ha.render.hold import HOLD_TABLE
 from nginx_ha.topology import Topology, build_topology
 from support import netns
-
-RUN_ROOT = ROOT / ".run" / "lab"
 
 
 def require_root(what: str) -> None:
@@ -59,9 +55,9 @@ class Lab:
         self.stack = stack
         self.instance = instance or stack
         self.run_dir = run_root / self.instance
-        self.pids = self.run_dir / "pids"  # every process the lab started
+        self.pids = self.run_dir / rundir.PIDS  # every process the lab started
         # A lab that is up keeps the profile it was started with.
-        self.profile_name = profile or self._saved("profile") or "ours"
+        self.profile_name = profile or rundir.saved(self.run_dir, "profile") or "ours"
         self.prefix = nodes.ns_prefix(self.instance)
         self.switch = f"{self.prefix}switch"
         self.client = f"{self.prefix}client"
@@ -74,12 +70,6 @@ class Lab:
         self.overrides = overrides
 
     # ------------------------------------------------------------------ model
-
-    def _saved(self, key: str) -> str | None:
-        try:
-            return json.loads((self.run_dir / "lab.json").read_text()).get(key)
-        except (OSError, ValueError):
-            return None
 
     def load(self) -> None:
         """Settings, topology and per-node layouts (no side effects)."""
@@ -181,14 +171,12 @@ class Lab:
         self.load()
         if self.topo.lvs is not None and self.lvs_unavailable():
             raise LabError(f"the LVS profile cannot run here: {self.lvs_unavailable()}")
-        if netns.listed(self.prefix) or (self.run_dir / "lab.json").exists():
+        if rundir.leftovers(self.run_dir, self.prefix):
             log(f"lab {self.stack}: leftovers of an earlier run; removing them first")
             self.down(log=lambda *_: None)
         for note in self.cfg.notes:
             log(note)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.run_dir, 0o755)  # noqa: S103 - keepalived: scripts' folders root-only writable
-        self._write_state()
+        rundir.make(self.run_dir, self._state())
         marks = [("start", t0)]
 
         def mark(what: str) -> None:
@@ -224,14 +212,14 @@ class Lab:
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
 
-    def _write_state(self) -> None:
-        state = {
+    def _state(self) -> dict:
+        """What ``up`` records of the run in its folder (lab.json)."""
+        return {
             "stack": self.stack,
             "profile": self.profile_name,
             "namespaces": [self.switch, self.client, *(n.ns for n in self.nodes.values())],
             "keepalived": [self.keepalived_bin, list(self.keepalived_version)],
         }
-        (self.run_dir / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
 
     def _network(self) -> None:
         network.wire(self.switch, nodes.members(self.topo, self.nodes, self.client))
@@ -244,27 +232,8 @@ class Lab:
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Remove every process, namespace and file the lab made (also after a crash)."""
         require_root("down")
-        namespaces = set(netns.listed(self.prefix))
-        state = self.run_dir / "lab.json"
-        if state.exists():
-            with contextlib.suppress(ValueError):
-                namespaces |= set(json.loads(state.read_text()).get("namespaces", []))
-        namespaces = {n for n in namespaces if netns.exists(n)}
-        removed = network.teardown(namespaces, self.pids)
-        kept = ""
-        if keep_logs:
-            for f in ("lab.json", "pids"):
-                (self.run_dir / f).unlink(missing_ok=True)
-        elif self.run_dir.exists():
-            # The last run's logs, configs, state files and timelines stay readable in
-            # <instance>.last/ (replacing the run before it) until the next `down`.
-            last = self.last_dir
-            if last.exists():
-                shutil.rmtree(last)
-            for f in ("lab.json", "pids"):
-                (self.run_dir / f).unlink(missing_ok=True)
-            self.run_dir.rename(last)
-            kept = f"; logs of this run kept in {last}"
+        namespaces, removed, last = rundir.down(self.run_dir, self.prefix, keep_logs)
+        kept = f"; logs of this run kept in {last}" if last else ""
         log(
             f"lab {self.stack}: down ({len(namespaces)} namespaces, {len(removed)} "
             f"processes removed{kept})"
@@ -273,7 +242,7 @@ class Lab:
     @property
     def last_dir(self) -> Path:
         """Where `down` keeps the last run's folder."""
-        return self.run_dir.with_name(self.run_dir.name + ".last")
+        return rundir.last_dir(self.run_dir)
 
     # ---------------------------------------------------------------- status
 
