@@ -19,7 +19,7 @@ from support import netns
 
 
 def nginx_pids(lab: Lab, lb: LabNode) -> list[int]:
-    return [pid for pid, c, _ in lab.processes(lb) if c == "nginx"]
+    return [pid for pid, c, _ in netns.processes(lb.ns) if c == "nginx"]
 
 
 def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:

@@ -7,6 +7,11 @@ install script built (else the distribution's) and nginx; each backend runs a re
 Tomcat with its own CATALINA_BASE. Files are rendered by the same functions the
 program uses, with a per-node :class:`Layout` that points into the run folder.
 
+:class:`Lab` puts the parts together and is what the scenarios, the tests and the
+benches hold: the nodes (lab/nodes.py), the files it writes for each (lab/files.py),
+their daemons (lab/start.py), the program's steps it runs itself (lab/steps.py), the
+run folder and ``down`` (lab/rundir.py), the text status (lab/status_text.py).
+
 Run folder: ``.run/lab/<stack>/`` (gitignored) with ``lab.json`` (what was made),
 ``pids`` (every process the lab started, with its network namespace), and one
 folder per node (config, pid files, logs).
@@ -15,17 +20,15 @@ folder per node (config, pid files, logs).
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
-from lab import daemons, files, network, nodes, rundir, start, steps
+from lab import daemons, files, network, nodes, rundir, start, status_text, steps
 from lab.client import wait_serving
 from lab.config import LabSettings, lab_settings
 from lab.errors import LabError
 from lab.nodes import LabNode
 from lab.rundir import RUN_ROOT
-from nginx_ha.render.hold import HOLD_TABLE
 from nginx_ha.topology import Topology, build_topology
 from support import netns
 
@@ -252,86 +255,11 @@ class Lab:
         vip = vip or self.vip
         return [lb.node.name for lb in self.lbs if network.holds(lb.ns, vip)]
 
-    def processes(self, ln: LabNode) -> list[tuple[int, str, str]]:
-        """(pid, command, state) of every process in the node's namespace."""
-        return netns.processes(ln.ns)
-
     def port_up(self, ln: LabNode) -> bool:
         return network.port_up(self.switch, ln.port)
-
-    def vrrp_states(self, lb: LabNode) -> dict[str, tuple[str, float, str]]:
-        """The node's live VRRP state per instance, as keepalived last reported it
-        (vrrp_state.sh's files: "STATE SINCE PRIORITY"): instance -> (state, since
-        (epoch seconds), priority). An instance without a file: not reported yet."""
-        out = {}
-        for inst in self.topo.instances:
-            try:
-                state, since, prio = (
-                    (Path(lb.layout.vrrp_state_dir) / inst.name).read_text().split()[:3]
-                )
-                out[inst.name] = (state, float(since), prio)
-            except (OSError, ValueError):
-                continue
-        return out
-
-    def held_for_hang(self, lb: LabNode) -> bool:
-        """The watcher holds this node's VIPs (nginx accepts but does not answer)."""
-        res = subprocess.run(
-            netns.in_ns(lb.ns, "nft", "list", "set", "ip", HOLD_TABLE, "hung"),
-            capture_output=True,
-            text=True,
-        )
-        return "elements" in res.stdout
 
     def status(self) -> str:
         self.load()
         if not netns.exists(self.switch):
             return f"lab {self.stack}: not running"
-        lines = [
-            f"lab {self.stack} (profile {self.profile_name}, keepalived "
-            f"{'.'.join(map(str, self.keepalived_version))} {self.keepalived_bin}); "
-            f"VIP {self.vip} held by: {', '.join(self.vip_holders()) or 'nobody'}",
-        ]
-        for vip in self.vips[1:]:
-            lines.append(f"VIP {vip} held by: {', '.join(self.vip_holders(vip)) or 'nobody'}")
-        lines.append("live VRRP state (keepalived's transitions, recorded on each node):")
-        states = {lb.node.name: self.vrrp_states(lb) for lb in self.lbs}
-        for inst in self.topo.instances:
-            parts = []
-            for lb in self.lbs:
-                st = states[lb.node.name].get(inst.name)
-                peer = inst.peers[lb.node.name]
-                conf = f"configured {peer.state.lower()}, priority {peer.priority}"
-                if st is None:
-                    parts.append(f"{lb.node.name} not reported ({conf})")
-                    continue
-                when = time.strftime("%H:%M:%S", time.localtime(st[1]))
-                parts.append(
-                    f"{lb.node.name} {st[0]} since {when}.{int(st[1] % 1 * 1000):03d} "
-                    f"(priority {st[2]}; {conf})"
-                )
-            lines.append(f"  {inst.name} {inst.vip}: " + "; ".join(parts))
-        for ln in self.nodes.values():
-            procs = self.processes(ln)
-            counts: dict[str, int] = {}
-            stopped = set()
-            for _, c, st in procs:
-                counts[c] = counts.get(c, 0) + 1
-                if st == "T":
-                    stopped.add(c)
-            what = ", ".join(
-                f"{c} x{k}" + (" (stopped)" if c in stopped else "")
-                for c, k in sorted(counts.items())
-            )
-            link = "" if self.port_up(ln) else " [cut off: switch port down]"
-            if ln.node.kind.vrrp and self.held_for_hang(ln):
-                link += " [hold: new connections to its VIPs dropped, nginx hung]"
-            role = ln.node.kind.label if ln.node.kind.vrrp else ln.node.role
-            lines.append(
-                f"  {ln.node.name:<16} {role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
-            )
-        # The live view, the same as `python -m nginx_ha status` shows a deployed stack.
-        from lab.live import live_status
-        from nginx_ha.view.status import format_status
-
-        return "\n".join(lines) + "\n\n" + format_status(live_status(self))
+        return status_text.text(self)

@@ -23,7 +23,7 @@ from support import netns
 
 
 class Lab(Protocol):
-    """What the live view needs of lab.lab.Lab (which imports this module)."""
+    """What the live view needs of a lab (lab.lab.Lab is one, through lab/status_text.py)."""
 
     stack: str
     keepalived_version: tuple[int, ...]
