@@ -77,7 +77,7 @@ def lab_layout(
         tomcat_webapps=str(d / "tomcat" / "webapps"),
         nginx_user="www-data",
         nginx_temp_dir=str(ng / "temp"),
-        # Rollouts replayed against the lab (lab/rollout.py) stage and keep their files
+        # Rollouts replayed against the lab (bench/replay.py) stage and keep their files
         # here; the host's firewall and its Tomcat's server.xml are not the lab's.
         upload_dir=str(d / "upload"),
         release_dir=str(d / "releases"),
