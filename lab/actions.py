@@ -12,12 +12,14 @@ from pathlib import Path
 
 from lab import network
 from lab.errors import LabError
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
+from lab.start import keepalived_pidfiles
 from support import netns
 
 
 def nginx_pids(lab: Lab, lb: LabNode) -> list[int]:
-    return [pid for pid, c, _ in lab.processes(lb) if c == "nginx"]
+    return [pid for pid, c, _ in netns.processes(lb.ns) if c == "nginx"]
 
 
 def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
@@ -28,7 +30,7 @@ def signal_nginx(lab: Lab, lb: LabNode, sig: int) -> int:
 
 
 def keepalived_pid(lab: Lab, lb: LabNode) -> int | None:
-    pid = netns.read_pid(lab.keepalived_pidfiles(lb)["-p"])
+    pid = netns.read_pid(keepalived_pidfiles(lb)["-p"])
     return pid if netns.pid_in(pid, lb.ns) else None
 
 

@@ -18,9 +18,11 @@ from lab import scenarios
 from lab.actions import wait_for
 from lab.baseline import heal
 from lab.client import Probe, wait_serving
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from lab.observation import Observation
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
+from lab.start import tomcat_answers
 
 NGINX_DEAD = scenarios.SCENARIOS["nginx-dead"]
 
@@ -73,7 +75,7 @@ def baseline(lab: Lab, timeout: float = 30) -> None:
 
     wait_for(normal, timeout, f"every VIP on its MASTER ({want})")
     for b in lab.backends:
-        wait_for(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
+        wait_for(lambda b=b: tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     for vip in want:
         wait_serving(lab, timeout, backend=lab.primary.node.name, url=lab.url_for(vip))
     check = lab.topo.vrrp.check

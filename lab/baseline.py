@@ -21,7 +21,9 @@ from lab.actions import (
 )
 from lab.client import wait_serving
 from lab.errors import LabError
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
+from lab.start import nginx_answers, start_keepalived, start_nginx, start_tomcat, tomcat_answers
 from support import netns
 
 
@@ -36,23 +38,24 @@ def heal(lab: Lab) -> None:
         if saved.exists():
             saved.replace(lb.layout.nginx_conf)
         signal_nginx(lab, lb, signal.SIGCONT)
+    health = lab.topo.nginx.health_url
     for lb in lab.lbs:
         # A restart the check started (a hung nginx gets QUIT, up to 5 s, KILL) must
         # finish first, or it takes down the nginx found answering here.
         wait_for(lambda lb=lb: not restart_running(lb), 30, f"the nginx restart on {lb.node.name}")
-        if not lab.nginx_answers(lb):
+        if not nginx_answers(lb, health):
             # The health check may start it meanwhile (then ours fails: address in use).
             with contextlib.suppress(netns.NetnsError):
-                lab.start_nginx(lb)
-            wait_for(lambda lb=lb: lab.nginx_answers(lb), 10, f"nginx on {lb.node.name}")
+                start_nginx(lb, lab.pids)
+            wait_for(lambda lb=lb: nginx_answers(lb, health), 10, f"nginx on {lb.node.name}")
     for lb in lab.lbs:
         if keepalived_pid(lab, lb) is None:
-            lab.start_keepalived(lb)
+            start_keepalived(lb, lab.pids)
     for b in lab.backends:
         while blackholed(b):
             netns.run(netns.in_ns(b.ns, "iptables", "-D", *blackhole_rule(b)))
         if tomcat_pid(lab, b) is None:
-            lab.start_tomcat(b)
+            start_tomcat(b, lab.pids)
 
 
 def baseline(lab: Lab, timeout: float = 30) -> LabNode:
@@ -70,7 +73,7 @@ def baseline(lab: Lab, timeout: float = 30) -> LabNode:
 
     wait_for(normal, timeout, f"the VIP on {want or 'one load balancer'}")
     for b in lab.backends:
-        wait_for(lambda b=b: lab.tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
+        wait_for(lambda b=b: tomcat_answers(b), timeout, f"Tomcat {b.node.name}")
     wait_serving(lab, timeout, backend=lab.primary.node.name)
     # keepalived's rise counters: a node whose check just recovered is not yet
     # eligible; give the checks time to settle so the next fault starts from steady state.

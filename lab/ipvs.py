@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.actions import keepalived_pid
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from nginx_ha.render.keepalived import lvs_fwmark
 from support import netns
 

@@ -7,6 +7,11 @@ install script built (else the distribution's) and nginx; each backend runs a re
 Tomcat with its own CATALINA_BASE. Files are rendered by the same functions the
 program uses, with a per-node :class:`Layout` that points into the run folder.
 
+:class:`Lab` puts the parts together and is what the scenarios, the tests and the
+benches hold: the nodes (lab/nodes.py), the files it writes for each (lab/files.py),
+their daemons (lab/start.py), the program's steps it runs itself (lab/steps.py), the
+run folder and ``down`` (lab/rundir.py), the text status (lab/status_text.py).
+
 Run folder: ``.run/lab/<stack>/`` (gitignored) with ``lab.json`` (what was made),
 ``pids`` (every process the lab started, with its network namespace), and one
 folder per node (config, pid files, logs).
@@ -14,37 +19,18 @@ folder per node (config, pid files, logs).
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import json
 import os
-import shlex
-import shutil
-import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from lab import daemons, network, tutorial
+from lab import daemons, files, network, nodes, rundir, start, status_text, steps
 from lab.client import wait_serving
-from lab.config import ROOT, LabSettings, lab_settings
-from lab.daemons import CATALINA_HOME, NGINX_BIN
+from lab.config import LabSettings, lab_settings
 from lab.errors import LabError
-from lab.network import IFACE
-from nginx_ha import render
-from nginx_ha.render import script
-from nginx_ha.render.hold import HOLD_TABLE, VIP_HOLD_SCRIPT, vip_hold_params
-from nginx_ha.render.params import LVS_SCRIPT, lvs_params, param_header, script_text
-from nginx_ha.render.plan import NodePlan
-from nginx_ha.render.templates import Templates
-from nginx_ha.topology import Layout, Node, Topology, build_topology
-from nginx_ha.topology.kinds import Part
+from lab.nodes import LabNode
+from lab.rundir import RUN_ROOT
+from nginx_ha.topology import Topology, build_topology
 from support import netns
-
-RUN_ROOT = ROOT / ".run" / "lab"
-# The lab's start scripts (Lab.start_scripts).
-TEMPLATES = Templates(Path(__file__).resolve().parent / "templates", "lab/templates/")
 
 
 def require_root(what: str) -> None:
@@ -53,97 +39,6 @@ def require_root(what: str) -> None:
             f"`python -m lab {what}` needs root (it creates network namespaces and runs "
             "keepalived, nginx and Tomcat in them): run it with sudo"
         )
-
-
-def ns_prefix(instance: str) -> str:
-    return f"nha-{instance}-"
-
-
-@dataclass(frozen=True)
-class LabNode:
-    node: Node
-    ns: str
-    port: str  # the switch-side veth, in the switch namespace
-    dir: Path
-    layout: Layout
-    plan: NodePlan  # everything the node gets, with the lab's layout
-
-
-def lab_layout(
-    d: Path,
-    keepalived_bin: str,
-) -> Layout:
-    """A node's Layout in the lab: every path under the node's run folder, and the
-    lab's own way to (re)start each daemon where a VM has systemd (the scripts come
-    from lab/templates/, written by Lab.node_files)."""
-    ng = d / "nginx"
-    ka = d / "keepalived"
-    state = ka / "state"
-    return Layout(
-        auth_pass_file=str(ka / "vrrp-auth-pass.conf"),
-        keepalived_state_dir=str(state),
-        interface=IFACE,
-        keepalived_bin=keepalived_bin,
-        keepalived_conf=str(ka / "keepalived.conf"),
-        keepalived_pid=str(ka / "keepalived.pid"),
-        keepalived_unit=str(ka / "keepalived.service"),
-        keepalived_start=f"bash {ka / 'start.sh'}",
-        check_script=str(ka / "check_nginx.sh"),
-        watch_script=str(ka / "nginx_watch.sh"),
-        watch_unit=str(ka / "nginx-ha-watch.service"),
-        watch_start=f"bash {ka / 'watch_start.sh'}",
-        health_file=str(state / "nginx-health"),
-        drain_dir=str(state / "drain"),
-        vrrp_state_dir=str(state / "vrrp"),
-        vrrp_state_script=str(ka / "vrrp_state.sh"),
-        notify_script=str(ka / "notify.sh"),
-        auth_key_file=str(ka / "vrrp-auth.key"),
-        script_user="root",
-        nginx_bin=NGINX_BIN,
-        nginx_conf=str(ng / "nginx.conf"),
-        nginx_pid=str(ng / "nginx.pid"),
-        nginx_log_dir=str(ng / "log"),
-        nginx_mime_types="/etc/nginx/mime.types",
-        nginx_restart=str(ng / "restart.sh"),
-        tomcat_webapps=str(d / "tomcat" / "webapps"),
-        nginx_user="www-data",
-        nginx_temp_dir=str(ng / "temp"),
-        # Rollouts replayed against the lab (lab/rollout.py) stage and keep their files
-        # here; the host's firewall and its Tomcat's server.xml are not the lab's.
-        upload_dir=str(d / "upload"),
-        release_dir=str(d / "releases"),
-        # The LVS real server's files (its unit is only written: the lab starts
-        # everything itself).
-        lvs_sysctl_file=str(d / "lvs" / "sysctl.conf"),
-        lvs_nft_file=str(d / "lvs" / "lvs.nft"),
-        lvs_unit=str(d / "lvs" / "nginx-ha-lvs.service"),
-        manage_firewall=False,
-        manage_tomcat_port=False,
-    )
-
-
-def _prepare_nginx(ln: LabNode) -> None:
-    for d in (ln.layout.nginx_log_dir, ln.layout.nginx_temp_dir):
-        Path(d).mkdir(parents=True, exist_ok=True)
-
-
-def _prepare_keepalived(ln: LabNode) -> None:
-    # The health file's folder and the drain folder: keepalived watches them from its
-    # start.
-    for d in (str(Path(ln.layout.health_file).parent), ln.layout.drain_dir):
-        Path(d).mkdir(parents=True, exist_ok=True)
-
-
-def _prepare_tomcat(ln: LabNode) -> None:
-    daemons.tomcat_base(ln.dir / "tomcat", ln.node.service_port)
-
-
-# What each part of a node needs in the lab besides its files (a VM's packages make it).
-PREPARE: dict[Part, Callable[[LabNode], None]] = {
-    "nginx": _prepare_nginx,
-    "keepalived": _prepare_keepalived,
-    "tomcat": _prepare_tomcat,
-}
 
 
 class Lab:
@@ -163,9 +58,10 @@ class Lab:
         self.stack = stack
         self.instance = instance or stack
         self.run_dir = run_root / self.instance
+        self.pids = self.run_dir / rundir.PIDS  # every process the lab started
         # A lab that is up keeps the profile it was started with.
-        self.profile_name = profile or self._saved("profile") or "ours"
-        self.prefix = ns_prefix(self.instance)
+        self.profile_name = profile or rundir.saved(self.run_dir, "profile") or "ours"
+        self.prefix = nodes.ns_prefix(self.instance)
         self.switch = f"{self.prefix}switch"
         self.client = f"{self.prefix}client"
         self._cfg: LabSettings | None = None
@@ -177,12 +73,6 @@ class Lab:
         self.overrides = overrides
 
     # ------------------------------------------------------------------ model
-
-    def _saved(self, key: str) -> str | None:
-        try:
-            return json.loads((self.run_dir / "lab.json").read_text()).get(key)
-        except (OSError, ValueError):
-            return None
 
     def load(self) -> None:
         """Settings, topology and per-node layouts (no side effects)."""
@@ -198,21 +88,7 @@ class Lab:
             keepalived_version=self.keepalived_version,
             keepalived_ipvs=ipvs,
         )
-        layouts = {
-            n.name: lab_layout(self.run_dir / n.name, self.keepalived_bin) for n in self._topo.nodes
-        }
-        plans = render.plans(self._topo, lambda n: layouts[n.name])
-        self._nodes = {
-            n.name: LabNode(
-                n,
-                f"{self.prefix}{n.name}",
-                f"p{i}",
-                self.run_dir / n.name,
-                layouts[n.name],
-                plans[n.name],
-            )
-            for i, n in enumerate(self._topo.nodes)
-        }
+        self._nodes = nodes.lab_nodes(self._topo, self.run_dir, self.prefix, self.keepalived_bin)
 
     @property
     def cfg(self) -> LabSettings:
@@ -274,79 +150,20 @@ class Lab:
     def url_for(self, vip: str) -> str:
         return f"http://{vip}:{self.topo.nginx.port}/"
 
-    def client_ip(self) -> ipaddress.IPv4Address:
-        net = self.topo.network
-        vips = {i.vip for i in self.topo.instances}
-        used = {n.ip for n in self.topo.nodes} | vips | {net.gateway}
-        for host in reversed(list(net.cidr.hosts())):
-            if host not in used:
-                return host
-        raise LabError(f"no free address for the lab's client in {net.cidr}")
-
     # ---------------------------------------------------------------- render
 
     def render(self, out: Path | None = None) -> dict[str, str]:
         """Every file of every node, by path (under ``out`` when given, else the
         node's run folder). Pure: writes nothing."""
-        files: dict[str, str] = {}
-        for ln in self.nodes.values():
-            for path, text in self.node_files(ln).items():
-                if out is not None:
-                    path = str(out / Path(path).relative_to(self.run_dir))
-                files[path] = text
-        return files
+        return files.render(self.nodes.values(), self.cfg, self.topo, self.run_dir, out)
 
     def node_files(self, ln: LabNode) -> dict[str, str]:
-        """What the lab writes for a node: the files of its plan (the ones a VM keeps),
-        the tutorial's in place of keepalived's in the tutorial profile, and the lab's
-        start scripts for the daemons systemd would run on a VM."""
-        secrets = {"vrrpAuthPass": self.cfg.auth_secret} if self.cfg.auth_secret else {}
-        files = ln.plan.files(secrets)
-        lay = ln.layout
-        if ln.node.kind.runs("keepalived"):
-            if self.cfg.profile.tutorial:
-                # The tutorial's keepalived.conf and check script, for comparison only.
-                files = {k: v for k, v in files.items() if k not in tutorial.replaced(lay)}
-                files.update(tutorial.files(self.topo, ln.node, lay))
-            files.update(self.start_scripts(ln))
-        return files
+        """What the lab writes for a node (lab/files.py)."""
+        return files.node_files(ln, self.cfg, self.topo)
 
-    def start_scripts(self, ln: LabNode) -> dict[str, str]:
-        """The lab's systemctl: a script per daemon that (re)starts this node's own
-        (lab/templates/); the activation of a replayed rollout runs them too."""
-        lay = ln.layout
-        ka = Path(lay.keepalived_conf).parent
-        q = shlex.quote
-        return {
-            lay.nginx_restart: TEMPLATES.render(
-                "nginx_restart.sh.j2",
-                node_name=ln.node.name,
-                pid=q(lay.nginx_pid),
-                nginx=q(lay.nginx_bin),
-                log_dir=q(lay.nginx_log_dir),
-                prefix=q(str(Path(lay.nginx_conf).parent)),
-                conf=q(lay.nginx_conf),
-            ),
-            str(ka / "start.sh"): TEMPLATES.render(
-                "keepalived_start.sh.j2",
-                node_name=ln.node.name,
-                unit=q(lay.keepalived_unit),
-                default_bin=q(self.keepalived_bin),
-                vrrp_only=self.topo.lvs is None,
-                conf=q(lay.keepalived_conf),
-                pid=q(lay.keepalived_pid),
-                vrrp_pid=q(str(ka / "vrrp.pid")),
-                checkers_pid=q(str(ka / "checkers.pid")),
-                log=q(str(ka / "keepalived.log")),
-            ),
-            str(ka / "watch_start.sh"): TEMPLATES.render(
-                "watch_start.sh.j2",
-                node_name=ln.node.name,
-                pid=q(str(ka / "nginx-watch.pid")),
-                watch_script=q(lay.watch_script),
-                log=q(str(ka / "nginx_watch.log")),
-            ),
-        }
+    def lvs_unavailable(self) -> str | None:
+        """Why the LVS mode cannot run here (None: it can)."""
+        return steps.lvs_unavailable(self.topo, self.keepalived_bin)
 
     # -------------------------------------------------------------- up/down
 
@@ -357,14 +174,12 @@ class Lab:
         self.load()
         if self.topo.lvs is not None and self.lvs_unavailable():
             raise LabError(f"the LVS profile cannot run here: {self.lvs_unavailable()}")
-        if netns.listed(self.prefix) or (self.run_dir / "lab.json").exists():
+        if rundir.leftovers(self.run_dir, self.prefix):
             log(f"lab {self.stack}: leftovers of an earlier run; removing them first")
             self.down(log=lambda *_: None)
         for note in self.cfg.notes:
             log(note)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.run_dir, 0o755)  # noqa: S103 - keepalived: scripts' folders root-only writable
-        self._write_state()
+        rundir.make(self.run_dir, self._state())
         marks = [("start", t0)]
 
         def mark(what: str) -> None:
@@ -376,34 +191,19 @@ class Lab:
             self._write_files()
             mark("files")
             if self.topo.lvs is not None:
-                self.lvs_realservers()
+                for lb in self.lbs:
+                    steps.lvs_realserver(lb, self.topo)
                 mark("LVS real servers")
             if not self.cfg.profile.tutorial:
                 for lb in self.lbs:
-                    self.vip_hold(lb, "up")
-            for b in self.backends:
-                self.start_tomcat(b)
-            for lb in self.lbs:
-                self.start_nginx(lb)
-            if not self.cfg.profile.tutorial:
-                for lb in self.lbs:
-                    self.start_watcher(lb)
-            self.validate_keepalived()
-            # The MASTER first: with the tutorial's equal priorities the first wins.
-            for lb in sorted(self.lbs, key=lambda n: n is not self.master):
-                self.start_keepalived(lb)
+                    steps.vip_hold(lb, self.topo, "up")
+            start.start_all(
+                self.lbs, self.backends, self.master, self.pids, self.cfg.profile.tutorial
+            )
             mark("daemons started")
             # Tomcat first: requests through nginx before it listens would mark both
             # servers failed for fail_timeout (10 s of "no live upstreams").
-            deadline = time.monotonic() + self.start_timeout
-            for b in self.backends:
-                while not self.tomcat_answers(b):
-                    if time.monotonic() > deadline:
-                        raise LabError(
-                            f"Tomcat {b.node.name} did not answer within {self.start_timeout:.0f} s: see "
-                            f"{b.dir / 'tomcat' / 'logs'}"
-                        )
-                    time.sleep(0.05)
+            start.wait_tomcats(self.backends, self.start_timeout)
             mark("Tomcat answers")
             wait_serving(self, timeout=self.start_timeout)
             mark("VIP serves")
@@ -415,187 +215,28 @@ class Lab:
         log("up: " + ", ".join(f"{w} +{d:.2f} s" for w, d in self.up_phases))
         return time.monotonic() - t0
 
-    def vip_hold(self, lb: LabNode, action: str) -> str:
-        """What the program's vip-hold step does on a VM (render/hold.py), in the load
-        balancer's namespace: new connections to the VIPs dropped, not refused, while
-        no nginx listens or the watcher finds it hung; ``down`` removes it (so does the
-        namespace's end). Not in the tutorial profile, which has no such thing."""
-        params = vip_hold_params(self.topo, action) | {"HOLD_PERSIST": "no"}
-        return netns.run(
-            netns.in_ns(lb.ns, "bash", "-c", script_text(script(VIP_HOLD_SCRIPT), params))
-        )
-
-    def lvs_unavailable(self) -> str | None:
-        """Why the LVS mode cannot run here (None: it can)."""
-        if not Path("/proc/net/ip_vs").exists():
-            return "this kernel has no IPVS (/proc/net/ip_vs is missing)"
-        if not self.topo.keepalived.ipvs:
-            return f"{self.keepalived_bin} is built without IPVS (LVS)"
-        return None
-
-    def lvs_realservers(self) -> None:
-        """What the program's -lvs-realserver step does on a VM, in each load
-        balancer's namespace with its files in the node's run folder."""
-
-        for lb in self.lbs:
-            params = self.lvs_realserver_params(lb)
-            netns.run(netns.in_ns(lb.ns, "bash", "-c", param_header(params) + script(LVS_SCRIPT)))
-
-    def lvs_realserver_params(self, lb: LabNode) -> dict[str, str]:
-        """The program's parameters with the node's files in its run folder (its
-        layout), and its unit only written: the host's systemd (a VM's, where the lab
-        runs in one) is not the node's, and the lab starts everything itself."""
-        return lvs_params(self.topo, lb.node, lb.layout, "up") | {"SYSTEMD": "no"}
-
-    def _write_state(self) -> None:
-        state = {
+    def _state(self) -> dict:
+        """What ``up`` records of the run in its folder (lab.json)."""
+        return {
             "stack": self.stack,
             "profile": self.profile_name,
             "namespaces": [self.switch, self.client, *(n.ns for n in self.nodes.values())],
             "keepalived": [self.keepalived_bin, list(self.keepalived_version)],
         }
-        (self.run_dir / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
 
     def _network(self) -> None:
-        prefixlen = self.topo.prefix_len
-        members = [
-            network.Member(ln.ns, ln.port, f"{ln.node.ip}/{prefixlen}", ln.node.mac)
-            for ln in self.nodes.values()
-        ]
-        members.append(
-            network.Member(
-                self.client, "pc", f"{self.client_ip()}/{prefixlen}", "52:54:00:ff:ff:fe"
-            )
-        )
-        network.wire(self.switch, members)
+        network.wire(self.switch, nodes.members(self.topo, self.nodes, self.client))
 
     def _write_files(self) -> None:
         for ln in self.nodes.values():
-            for path, text in self.node_files(ln).items():
-                p = Path(path)
-                p.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
-                p.write_text(text)
-                os.chmod(p, self.file_mode(ln, path))
-            for part in ln.node.kind.parts:
-                PREPARE[part](ln)
-
-    @staticmethod
-    def file_mode(ln: LabNode, path: str) -> int:
-        lab_scripts = (ln.layout.nginx_restart, tutorial.check_script_path(ln.layout))
-        if path in lab_scripts or path.endswith("start.sh"):
-            return 0o755  # (the tutorial's chmod 777 is one of its defects: not copied)
-        return int(ln.plan.mode(path), 8)
-
-    # --------------------------------------------------------------- daemons
-
-    def _record(self, ns: str, pid: int, what: str) -> None:
-        network.record(self.run_dir / "pids", ns, pid, what)
-
-    def start_tomcat(self, b: LabNode) -> int:
-        base = b.dir / "tomcat"
-        pid = netns.spawn(
-            b.ns,
-            [str(CATALINA_HOME / "bin" / "catalina.sh"), "run"],
-            base / "logs" / "console.log",
-            daemons.tomcat_env(base),
-        )
-        (base / "tomcat.pid").write_text(f"{pid}\n")
-        self._record(b.ns, pid, "tomcat")
-        return pid
-
-    def start_nginx(self, lb: LabNode) -> None:
-        """Start (or restart) nginx with the same command the health check uses."""
-        netns.run(netns.in_ns(lb.ns, lb.layout.nginx_restart))
-        pid = netns.read_pid(Path(lb.layout.nginx_pid))
-        if pid is not None:
-            self._record(lb.ns, pid, "nginx")
-
-    def tomcat_answers(self, b: LabNode) -> bool:
-        """The Tomcat answers on its address (asked inside its own namespace)."""
-        url = f"http://{b.node.ip}:{b.node.port}/"
-        res = subprocess.run(
-            netns.in_ns(b.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
-            capture_output=True,
-        )
-        return res.returncode == 0
-
-    def nginx_answers(self, lb: LabNode) -> bool:
-        """This node's own nginx answers its health URL (asked inside its namespace)."""
-        url = self.topo.nginx.health_url
-        res = subprocess.run(
-            netns.in_ns(lb.ns, "curl", "-fsS", "-o", "/dev/null", "--max-time", "0.5", url),
-            capture_output=True,
-        )
-        return res.returncode == 0
-
-    def keepalived_pidfiles(self, lb: LabNode) -> dict[str, Path]:
-        d = Path(lb.layout.keepalived_conf).parent
-        return {"-p": d / "keepalived.pid", "-r": d / "vrrp.pid", "-c": d / "checkers.pid"}
-
-    def validate_keepalived(self) -> None:
-        """`keepalived -t` inside each namespace (it checks the interface)."""
-        for lb in self.lbs:
-            res = subprocess.run(
-                netns.in_ns(lb.ns, self.keepalived_bin, "-t", "-f", lb.layout.keepalived_conf),
-                capture_output=True,
-                text=True,
-            )
-            # The tutorial's fixture has no script security: keepalived -t says so
-            # with exit 6 and runs it anyway (as root), as on the tutorial's hosts.
-            tolerated = {0, 6} if self.cfg.profile.tutorial else {0}
-            if res.returncode not in tolerated:
-                raise LabError(
-                    f"keepalived -t rejects {lb.layout.keepalived_conf} (exit "
-                    f"{res.returncode}): {(res.stderr + res.stdout).strip()[-2000:]}"
-                )
-
-    def start_watcher(self, lb: LabNode) -> int:
-        """The fast health path (nginx_watch.sh) in the node's namespace, as the
-        nginx-ha-watch service runs it on a VM; `down` kills it with the namespace's
-        other processes."""
-        netns.run(netns.in_ns(lb.ns, *shlex.split(lb.layout.watch_start)))
-        pid = netns.read_pid(Path(lb.layout.keepalived_conf).parent / "nginx-watch.pid")
-        if pid is None:
-            raise LabError(f"{lb.node.name}: the watcher did not start ({lb.layout.watch_start})")
-        self._record(lb.ns, pid, "nginx-watch")
-        return pid
-
-    def start_keepalived(self, lb: LabNode) -> int:
-        netns.run(netns.in_ns(lb.ns, *shlex.split(lb.layout.keepalived_start)))
-        deadline = time.monotonic() + 5
-        pidfile = self.keepalived_pidfiles(lb)["-p"]
-        while (pid := netns.read_pid(pidfile)) is None or not netns.pid_in(pid, lb.ns):
-            if time.monotonic() > deadline:
-                raise LabError(f"{lb.node.name}: keepalived did not start: see {pidfile.parent}")
-            time.sleep(0.02)
-        self._record(lb.ns, pid, "keepalived")
-        return pid
+            files.write(ln, self.node_files(ln))
+            nodes.prepare(ln)
 
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Remove every process, namespace and file the lab made (also after a crash)."""
         require_root("down")
-        namespaces = set(netns.listed(self.prefix))
-        state = self.run_dir / "lab.json"
-        if state.exists():
-            with contextlib.suppress(ValueError):
-                namespaces |= set(json.loads(state.read_text()).get("namespaces", []))
-        namespaces = {n for n in namespaces if netns.exists(n)}
-        removed = network.teardown(namespaces, self.run_dir / "pids")
-        kept = ""
-        if keep_logs:
-            for f in ("lab.json", "pids"):
-                (self.run_dir / f).unlink(missing_ok=True)
-        elif self.run_dir.exists():
-            # The last run's logs, configs, state files and timelines stay readable in
-            # <instance>.last/ (replacing the run before it) until the next `down`.
-            last = self.last_dir
-            if last.exists():
-                shutil.rmtree(last)
-            for f in ("lab.json", "pids"):
-                (self.run_dir / f).unlink(missing_ok=True)
-            self.run_dir.rename(last)
-            kept = f"; logs of this run kept in {last}"
+        namespaces, removed, last = rundir.down(self.run_dir, self.prefix, keep_logs)
+        kept = f"; logs of this run kept in {last}" if last else ""
         log(
             f"lab {self.stack}: down ({len(namespaces)} namespaces, {len(removed)} "
             f"processes removed{kept})"
@@ -604,7 +245,7 @@ class Lab:
     @property
     def last_dir(self) -> Path:
         """Where `down` keeps the last run's folder."""
-        return self.run_dir.with_name(self.run_dir.name + ".last")
+        return rundir.last_dir(self.run_dir)
 
     # ---------------------------------------------------------------- status
 
@@ -614,86 +255,11 @@ class Lab:
         vip = vip or self.vip
         return [lb.node.name for lb in self.lbs if network.holds(lb.ns, vip)]
 
-    def processes(self, ln: LabNode) -> list[tuple[int, str, str]]:
-        """(pid, command, state) of every process in the node's namespace."""
-        return netns.processes(ln.ns)
-
     def port_up(self, ln: LabNode) -> bool:
         return network.port_up(self.switch, ln.port)
-
-    def vrrp_states(self, lb: LabNode) -> dict[str, tuple[str, float, str]]:
-        """The node's live VRRP state per instance, as keepalived last reported it
-        (vrrp_state.sh's files: "STATE SINCE PRIORITY"): instance -> (state, since
-        (epoch seconds), priority). An instance without a file: not reported yet."""
-        out = {}
-        for inst in self.topo.instances:
-            try:
-                state, since, prio = (
-                    (Path(lb.layout.vrrp_state_dir) / inst.name).read_text().split()[:3]
-                )
-                out[inst.name] = (state, float(since), prio)
-            except (OSError, ValueError):
-                continue
-        return out
-
-    def held_for_hang(self, lb: LabNode) -> bool:
-        """The watcher holds this node's VIPs (nginx accepts but does not answer)."""
-        res = subprocess.run(
-            netns.in_ns(lb.ns, "nft", "list", "set", "ip", HOLD_TABLE, "hung"),
-            capture_output=True,
-            text=True,
-        )
-        return "elements" in res.stdout
 
     def status(self) -> str:
         self.load()
         if not netns.exists(self.switch):
             return f"lab {self.stack}: not running"
-        lines = [
-            f"lab {self.stack} (profile {self.profile_name}, keepalived "
-            f"{'.'.join(map(str, self.keepalived_version))} {self.keepalived_bin}); "
-            f"VIP {self.vip} held by: {', '.join(self.vip_holders()) or 'nobody'}",
-        ]
-        for vip in self.vips[1:]:
-            lines.append(f"VIP {vip} held by: {', '.join(self.vip_holders(vip)) or 'nobody'}")
-        lines.append("live VRRP state (keepalived's transitions, recorded on each node):")
-        states = {lb.node.name: self.vrrp_states(lb) for lb in self.lbs}
-        for inst in self.topo.instances:
-            parts = []
-            for lb in self.lbs:
-                st = states[lb.node.name].get(inst.name)
-                peer = inst.peers[lb.node.name]
-                conf = f"configured {peer.state.lower()}, priority {peer.priority}"
-                if st is None:
-                    parts.append(f"{lb.node.name} not reported ({conf})")
-                    continue
-                when = time.strftime("%H:%M:%S", time.localtime(st[1]))
-                parts.append(
-                    f"{lb.node.name} {st[0]} since {when}.{int(st[1] % 1 * 1000):03d} "
-                    f"(priority {st[2]}; {conf})"
-                )
-            lines.append(f"  {inst.name} {inst.vip}: " + "; ".join(parts))
-        for ln in self.nodes.values():
-            procs = self.processes(ln)
-            counts: dict[str, int] = {}
-            stopped = set()
-            for _, c, st in procs:
-                counts[c] = counts.get(c, 0) + 1
-                if st == "T":
-                    stopped.add(c)
-            what = ", ".join(
-                f"{c} x{k}" + (" (stopped)" if c in stopped else "")
-                for c, k in sorted(counts.items())
-            )
-            link = "" if self.port_up(ln) else " [cut off: switch port down]"
-            if ln.node.kind.vrrp and self.held_for_hang(ln):
-                link += " [hold: new connections to its VIPs dropped, nginx hung]"
-            role = ln.node.kind.label if ln.node.kind.vrrp else ln.node.role
-            lines.append(
-                f"  {ln.node.name:<16} {role:<8} {ln.node.ip!s:<16} {what or 'nothing'}{link}"
-            )
-        # The live view, the same as `python -m nginx_ha status` shows a deployed stack.
-        from lab.live import live_status
-        from nginx_ha.view.status import format_status
-
-        return "\n".join(lines) + "\n\n" + format_status(live_status(self))
+        return status_text.text(self)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from lab import network
+from lab.nodes import LabNode
 from nginx_ha.topology import Topology
 from nginx_ha.topology.kinds import KEEPALIVED_UNIT, NGINX_UNIT, TOMCAT_UNIT, WATCH_UNIT
 from nginx_ha.view import status as view
@@ -23,7 +24,7 @@ from support import netns
 
 
 class Lab(Protocol):
-    """What the live view needs of lab.lab.Lab (which imports this module)."""
+    """What the live view needs of a lab (lab.lab.Lab is one, through lab/status_text.py)."""
 
     stack: str
     keepalived_version: tuple[int, ...]
@@ -31,13 +32,10 @@ class Lab(Protocol):
     @property
     def topo(self) -> Topology: ...
     @property
-    def nodes(self) -> Mapping[str, Any]: ...
+    def nodes(self) -> Mapping[str, LabNode]: ...
     @property
     def vips(self) -> list[str]: ...
-    def port_up(self, ln: Any) -> bool: ...
-
-
-LabNode = Any  # lab.lab.LabNode: node, ns, layout
+    def port_up(self, ln: LabNode) -> bool: ...
 
 
 def _read(path: str | Path) -> str:

@@ -15,8 +15,9 @@ from lab.active_active import baseline as aa_baseline
 from lab.active_active import intended_holders
 from lab.client import Probe
 from lab.ipvs import director_tables, fwmarks, ipvs_reader, ipvs_table
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
 from lab.lvs_observation import VipRun
+from lab.nodes import LabNode
 from lab.observation import lb_events
 from lab.scenarios import INTERVAL, MAX_WINDOW, REQUEST_TIMEOUT
 

@@ -25,7 +25,8 @@ from lab.actions import (
 )
 from lab.baseline import heal
 from lab.errors import LabError
-from lab.lab import Lab, LabNode
+from lab.lab import Lab
+from lab.nodes import LabNode
 from support import netns
 
 INTERVAL = 0.02  # one request every 20 ms

@@ -126,10 +126,10 @@ def test_up_serves_the_primary_tomcat_through_the_master(lab):
     assert f"held by: {lab.master.node.name}" in status
     # every node runs its daemons in its own namespace
     for ln in lab.lbs:
-        names = {c for _, c, _ in lab.processes(ln)}
+        names = {c for _, c, _ in netns.processes(ln.ns)}
         assert {"nginx", "keepalived"} <= names, (ln.node.name, names)
     for ln in lab.backends:
-        assert "java" in {c for _, c, _ in lab.processes(ln)}, ln.node.name
+        assert "java" in {c for _, c, _ in netns.processes(ln.ns)}, ln.node.name
 
 
 # ----------------------------------------------------------------------- the nginx tier

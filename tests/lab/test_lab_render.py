@@ -8,7 +8,8 @@ import pytest
 
 from lab import config, tutorial
 from lab.errors import LabError
-from lab.lab import Lab, lab_layout
+from lab.lab import Lab
+from lab.nodes import lab_layout
 
 pytestmark = pytest.mark.pure  # runs by default (tests/conftest.py)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from lab.lab import TEMPLATES as LAB_TEMPLATES
+from lab.files import TEMPLATES as LAB_TEMPLATES
 from nginx_ha.render.templates import TEMPLATES, Templates
 from sandbox.config import TEMPLATES as SANDBOX_TEMPLATES
 from support import stacks

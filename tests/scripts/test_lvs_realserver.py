@@ -289,6 +289,7 @@ def test_the_boot_unit_is_enabled_only_where_systemd_is_the_nodes(net, tmp_path)
 
 
 def test_the_lab_runs_the_real_server_step_without_systemd(tmp_path, monkeypatch):
+    from lab import steps
     from lab.lab import Lab
 
     monkeypatch.setattr(
@@ -297,6 +298,6 @@ def test_the_lab_runs_the_real_server_step_without_systemd(tmp_path, monkeypatch
     monkeypatch.setattr("lab.daemons.keepalived_has_ipvs", lambda binary: True)
     lab = Lab("dev", "lvs", run_root=tmp_path, instance="lvs-params")
     for lb in lab.lbs:
-        p = lab.lvs_realserver_params(lb)
+        p = steps.lvs_realserver_params(lb, lab.topo)
         assert p["SYSTEMD"] == "no"
         assert p["UNIT_PATH"].startswith(str(tmp_path))

@@ -16,7 +16,7 @@ MAX_CLASS_LINES = 300
 # A TEMPORARY allowance, for the modules other engineers are splitting right now; it
 # must shrink to empty. A listed module that is already within the bounds fails the
 # test below until it is taken off the list, so the list cannot go stale.
-OVERSIZE_ALLOWED = frozenset({"lab/lab.py"})
+OVERSIZE_ALLOWED: frozenset[str] = frozenset()
 
 # Shell or a systemd unit written out in a string: a shebang, strict mode or a unit's
 # section at the start of a string (the structure hook's pattern).
