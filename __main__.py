@@ -17,3 +17,5 @@ pulumi.export("url", stack.url)
 pulumi.export("nodes", stack.nodes)
 pulumi.export("smoke", stack.smoke)
 pulumi.export("configHashes", stack.config_hashes)
+if stack.tls_ca is not None:
+    pulumi.export("tlsCa", stack.tls_ca)  # tls.selfSigned: what the stack's clients trust

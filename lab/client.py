@@ -35,6 +35,9 @@ class Served(Protocol):
     @property
     def url(self) -> str: ...  # the (first) VIP's
 
+    @property
+    def probe_args(self) -> list[str]: ...  # HTTPS: the server name, the CA, resumption
+
 
 def _argv(lab: Served, *args: str, url: str | None = None) -> list[str]:
     return netns.in_ns(
@@ -45,6 +48,7 @@ def _argv(lab: Served, *args: str, url: str | None = None) -> list[str]:
         url or lab.url,
         "--marker",
         PAGE_MARKER_KEY,
+        *lab.probe_args,
         *args,
     )
 

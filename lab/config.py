@@ -9,6 +9,7 @@ namespaces.
 
 from __future__ import annotations
 
+import base64
 import copy
 import secrets
 from dataclasses import dataclass, field
@@ -16,9 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from nginx_ha.config import NS, Settings, capabilities, parse_settings, stackfiles
+from nginx_ha.config.pins import TLS_TICKET_KEY_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The name the https profile serves (the lab's client resolves it to the VIP itself).
+LAB_TLS_NAME = "www.nginx-ha.test"
+# The lab's seed of the nodes' derived secrets: its SSH host keys (the lab runs no
+# sshd) and, with tls.selfSigned, the stack's CA and certificate. Public knowledge, so
+# only ever used inside the lab's own namespaces.
+LAB_SEED = "lab-not-used-the-lab-runs-no-sshd-000000"  # noqa: S105
 # A syntactically valid placeholder: the lab never opens an SSH connection.
 LAB_PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxhYi1ub3QtdXNlZC1ub3QtYS1yZWFsLWtleS0wMDAw lab"
@@ -81,6 +89,12 @@ PROFILES = {
         {"lvs": {"enabled": True, "scheduler": "rr", "persistenceTimeout": 30}},
         vips=2,
     ),
+    "https": Profile(
+        "https",
+        "ours with HTTPS at the VIP (tls.selfSigned for www.nginx-ha.test, the port 80 "
+        "redirecting): the lab's client trusts the stack's CA",
+        {"tls": {"serverNames": [LAB_TLS_NAME], "selfSigned": True}},
+    ),
     "tutorial": Profile(
         "tutorial",
         "the tutorial's keepalived.conf: VRRPv2, advert 1 s, check every 2 s, equal "
@@ -130,6 +144,8 @@ class LabSettings:
     # VRRPv3 where the keepalived run here has no auth_hmac).
     notes: tuple[str, ...]
     auth_secret: str | None
+    # Every secret the nodes' files are made from, by config key (render/plan.py).
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 def lab_settings(
@@ -180,10 +196,23 @@ def lab_settings(
             )
             cfg[f"{NS}:vrrp"] = _merge(vrrp, {"allowUnauthenticated": True})
     cfg[f"{NS}:sshPrivateKey"] = "lab: not used"
-    cfg[f"{NS}:sshHostKeySeed"] = "lab-not-used-the-lab-runs-no-sshd-000000"  # noqa: S105
+    cfg[f"{NS}:sshHostKeySeed"] = LAB_SEED
     if secret is not None:
         cfg[f"{NS}:vrrpAuthPass"] = secret
     else:
         cfg.pop(f"{NS}:vrrpAuthPass", None)
+    lab_secrets = {"sshHostKeySeed": LAB_SEED} | ({"vrrpAuthPass": secret} if secret else {})
+    tls = cfg.get(f"{NS}:tls")
+    if isinstance(tls, dict):
+        if not tls.get("selfSigned"):
+            # The stack's certificate comes with a key only its engine can read.
+            notes.append(
+                "lab override: tls.selfSigned true (the stack's certificate key is its "
+                "secret; the lab serves a certificate from its own CA for the same names)"
+            )
+            tls = {k: v for k, v in tls.items() if k not in ("certificate", "key", "ca")}
+            cfg[f"{NS}:tls"] = tls | {"selfSigned": True}
+        keys = base64.b64encode(secrets.token_bytes(TLS_TICKET_KEY_BYTES)).decode()
+        cfg[f"{NS}:tlsTicketKeys"] = lab_secrets["tlsTicketKeys"] = keys
     settings = parse_settings(stackfiles.as_engine_config(cfg), stack=stack)
-    return LabSettings(settings, prof, tuple(notes), secret)
+    return LabSettings(settings, prof, tuple(notes), secret, lab_secrets)

@@ -24,8 +24,7 @@ def node_files(ln: LabNode, cfg: LabSettings, topo: Topology) -> dict[str, str]:
     """What the lab writes for a node: the files of its plan (the ones a VM keeps),
     the tutorial's in place of keepalived's in the tutorial profile, and the lab's
     start scripts for the daemons systemd would run on a VM."""
-    secrets = {"vrrpAuthPass": cfg.auth_secret} if cfg.auth_secret else {}
-    files = ln.plan.files(secrets)
+    files = ln.plan.files(cfg.secrets)
     lay = ln.layout
     if ln.node.kind.runs("keepalived"):
         if cfg.profile.tutorial:
@@ -88,7 +87,7 @@ def write(ln: LabNode, files: dict[str, str]) -> None:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
-        p.write_text(text)
+        p.write_bytes(ln.plan.on_disk(path, text))  # a TLS ticket key: its bytes
         os.chmod(p, file_mode(ln, path))
 
 

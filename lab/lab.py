@@ -29,6 +29,7 @@ from lab.config import LabSettings, lab_settings
 from lab.errors import LabError
 from lab.nodes import LabNode
 from lab.rundir import RUN_ROOT
+from nginx_ha.render.plan import stack_ca
 from nginx_ha.topology import Topology, build_topology
 from support import netns
 
@@ -140,7 +141,7 @@ class Lab:
 
     @property
     def url(self) -> str:
-        return f"http://{self.vip}:{self.topo.nginx.port}/"
+        return self.url_for(self.vip)
 
     @property
     def vips(self) -> list[str]:
@@ -148,7 +149,27 @@ class Lab:
         return [str(i.vip) for i in self.topo.instances]
 
     def url_for(self, vip: str) -> str:
+        """What the client asks of ``vip``: over HTTPS with nginx-ha:tls (the server name
+        and the CA in ``probe_args``)."""
+        tls = self.topo.tls
+        if tls is not None:
+            return f"https://{vip}:{tls.port}/"
         return f"http://{vip}:{self.topo.nginx.port}/"
+
+    @property
+    def client_ca(self) -> Path:
+        """The stack's CA (tls.selfSigned) as the lab's client trusts it."""
+        return self.run_dir / "client" / "ca.pem"
+
+    @property
+    def probe_args(self) -> list[str]:
+        """The request loop's TLS options (none without nginx-ha:tls): the first server
+        name, sent and verified; the stack's CA; each connection offered the last one's
+        session (so a failover that loses the sessions shows)."""
+        tls = self.topo.tls
+        if tls is None:
+            return []
+        return ["--servername", tls.gate_names[0], "--cafile", str(self.client_ca), "--resume"]
 
     # ---------------------------------------------------------------- render
 
@@ -231,6 +252,9 @@ class Lab:
         for ln in self.nodes.values():
             files.write(ln, self.node_files(ln))
             nodes.prepare(ln)
+        if self.topo.tls is not None and self.topo.tls.self_signed:
+            self.client_ca.parent.mkdir(parents=True, exist_ok=True)
+            self.client_ca.write_text(stack_ca(self.topo, self.cfg.secrets["sshHostKeySeed"]))
 
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Remove every process, namespace and file the lab made (also after a crash)."""

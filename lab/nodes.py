@@ -77,6 +77,7 @@ def lab_layout(
         tomcat_webapps=str(d / "tomcat" / "webapps"),
         nginx_user="www-data",
         nginx_temp_dir=str(ng / "temp"),
+        tls_dir=str(ng / "tls"),
         # Rollouts replayed against the lab (bench/replay.py) stage and keep their files
         # here; the host's firewall and its Tomcat's server.xml are not the lab's.
         upload_dir=str(d / "upload"),

@@ -113,8 +113,20 @@ class Observation:
         moves = [e.t for e in self.events if e.kind == "vrrp" and e.what == "MASTER" and e.t >= 0]
         return min(moves) if moves else None
 
+    @property
+    def resumed_after(self) -> tuple[int, int] | None:
+        """HTTPS: (resumed, answered) of the requests started after the fault, each
+        offered the session of the connection before it (None: plain HTTP). With the
+        ticket keys shared, a client resumes on the new holder too."""
+        tls = [r for r in self.requests if r.ok and r.tls is not None and r.t0 >= self.fault_at]
+        if not tls:
+            return None
+        return sum(1 for r in tls if r.resumed), len(tls)
+
     def summary(self) -> dict[str, object]:
+        resumed = self.resumed_after
         return {
+            **({"resumed_after": f"{resumed[0]} of {resumed[1]}"} if resumed else {}),
             "vip_moved": _secs(self.vip_moved_at) if self.vip_moved_at is not None else "-",
             "failed": len(self.failed),
             "requests": len(self.requests),

@@ -9,6 +9,13 @@ with the orchestrating process), HTTP status, the load balancer that answered (n
 the error. Closing its stdin stops it early. ``--until-ok`` instead waits for the
 first 200 and exits 0 (1 on timeout).
 
+An ``https://`` URL is asked over TLS: ``--servername NAME`` is the name sent (SNI,
+Host) and verified against the certificate while the connection goes to the URL's host
+(the VIP), the chain verified with ``--cafile``. ``--resume`` offers each new connection the TLS
+session of the last one (a session ticket), and each request records whether the
+server resumed it (``resumed``) and the protocol (``tls``): a failover that loses the
+sessions shows as full handshakes. A handshake that fails is a failed request.
+
 Standard library only: it starts in the client namespace while a scenario waits (under
 software emulation, importing the project's settings model took over 10 s), so the
 backend page's marker comes on the command line (``--marker``; :mod:`lab.client` passes
@@ -22,6 +29,8 @@ import argparse
 import asyncio
 import json
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -48,6 +57,8 @@ class Request:
     lb: str | None
     backend: str | None
     error: str | None
+    resumed: bool | None = None  # HTTPS: the server resumed the offered TLS session
+    tls: str | None = None  # HTTPS: the protocol (TLSv1.3, ...)
 
     @property
     def ok(self) -> bool:
@@ -58,13 +69,34 @@ class Request:
         return self.t1 - self.t0
 
 
-async def _get(host: str, port: int, path: str) -> tuple[int, str | None, str | None]:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        data = await reader.read(-1)
-    finally:
-        writer.close()
+@dataclass
+class Target:
+    """Where a request goes: ``host`` (the name sent and, over TLS, verified) at
+    ``address`` and ``port``; over TLS with ``tls``, the last session kept for the next
+    connection when ``resume``."""
+
+    host: str
+    address: str
+    port: int
+    path: str
+    tls: ssl.SSLContext | None = None
+    resume: bool = False
+    session: ssl.SSLSession | None = None
+
+
+def target(
+    url: str, servername: str | None = None, cafile: str | None = None, resume: bool = False
+) -> Target:
+    u = urlsplit(url)
+    address = u.hostname or ""
+    tls = None
+    if u.scheme == "https":
+        tls = ssl.create_default_context(cafile=cafile)
+    port = u.port or (443 if tls else 80)
+    return Target(servername or address, address, port, u.path or "/", tls, resume)
+
+
+def _parse(data: bytes) -> tuple[int, str | None, str | None]:
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
     status = int(m.group(1)) if m else 0
@@ -77,22 +109,61 @@ async def _get(host: str, port: int, path: str) -> tuple[int, str | None, str | 
     )
 
 
-async def one(host: str, port: int, path: str, timeout: float) -> Request:
+def _request(t: Target) -> bytes:
+    return f"GET {t.path} HTTP/1.1\r\nHost: {t.host}\r\nConnection: close\r\n\r\n".encode()
+
+
+async def _get(t: Target) -> tuple[int, str | None, str | None]:
+    reader, writer = await asyncio.open_connection(t.address, t.port)
+    try:
+        writer.write(_request(t))
+        data = await reader.read(-1)
+    finally:
+        writer.close()
+    return _parse(data)
+
+
+def _get_tls(
+    t: Target, timeout: float
+) -> tuple[int, str | None, str | None, bool | None, str | None]:
+    """One request over TLS (blocking: the ssl module offers a session only there)."""
+    assert t.tls is not None
+    with socket.create_connection((t.address, t.port), timeout=timeout) as raw:
+        offered = t.session if t.resume else None
+        with t.tls.wrap_socket(raw, server_hostname=t.host, session=offered) as conn:
+            conn.sendall(_request(t))
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+            resumed = conn.session_reused
+            if t.resume and conn.session is not None:
+                t.session = conn.session  # TLS 1.3: its ticket came with the answer
+            if not chunks:  # a ragged end: the server went away mid-exchange
+                raise ConnectionAbortedError("closed before an answer")
+            return (*_parse(b"".join(chunks)), resumed, conn.version())
+
+
+async def one(t: Target, timeout: float) -> Request:
     t0 = time.monotonic()
     try:
-        status, lb, be = await asyncio.wait_for(_get(host, port, path), timeout)
-        return Request(t0, time.monotonic(), status, lb, be, None)
+        if t.tls is None:
+            status, lb, be = await asyncio.wait_for(_get(t), timeout)
+            return Request(t0, time.monotonic(), status, lb, be, None)
+        status, lb, be, resumed, version = await asyncio.wait_for(
+            asyncio.to_thread(_get_tls, t, timeout), timeout
+        )
+        return Request(t0, time.monotonic(), status, lb, be, None, resumed, version)
     except TimeoutError:
         return Request(t0, time.monotonic(), 0, None, None, "timeout")
+    except ssl.SSLError as e:
+        return Request(t0, time.monotonic(), 0, None, None, f"SSLError: {e.reason or e}")
     except OSError as e:
         return Request(t0, time.monotonic(), 0, None, None, type(e).__name__)
 
 
 async def loop(
-    url: str, interval: float, duration: float, max_requests: int, timeout: float, emit
+    t: Target, interval: float, duration: float, max_requests: int, timeout: float, emit
 ) -> None:
-    u = urlsplit(url)
-    host, port, path = u.hostname or "", u.port or 80, u.path or "/"
     stop = asyncio.Event()
     ev_loop = asyncio.get_running_loop()
 
@@ -106,7 +177,7 @@ async def loop(
     tasks: set[asyncio.Task] = set()
 
     async def run_one() -> None:
-        emit(_asdict(await one(host, port, path, timeout)))
+        emit(_asdict(await one(t, timeout)))
 
     for i in range(max_requests):
         due = start + i * interval
@@ -117,16 +188,16 @@ async def loop(
             break  # stopped
         except TimeoutError:
             pass
-        t = asyncio.create_task(run_one())
-        tasks.add(t)
-        t.add_done_callback(tasks.discard)
+        task = asyncio.create_task(run_one())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(tasks, timeout=timeout + 1)
     emit({"done": time.monotonic()})
 
 
 def _asdict(r: Request) -> dict:
-    return {
+    out = {
         "t0": r.t0,
         "t1": r.t1,
         "status": r.status,
@@ -134,15 +205,17 @@ def _asdict(r: Request) -> dict:
         "backend": r.backend,
         "error": r.error,
     }
+    if r.tls is not None or r.resumed is not None:
+        out |= {"resumed": r.resumed, "tls": r.tls}
+    return out
 
 
-async def until_ok(url: str, timeout: float, want_backend: str | None) -> int:
-    u = urlsplit(url)
+async def until_ok(t: Target, timeout: float, want_backend: str | None) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # Long enough for nginx to try a black-holed primary (connect timeout) and
         # then the backup: a client that gives up first makes nginx drop the attempt.
-        r = await one(u.hostname or "", u.port or 80, u.path or "/", 3.0)
+        r = await one(t, 3.0)
         if r.ok and (want_backend is None or r.backend == want_backend):
             print(json.dumps(_asdict(r)), flush=True)
             return 0
@@ -160,16 +233,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--until-ok", action="store_true")
     p.add_argument("--backend", help="with --until-ok: wait for this Tomcat")
     p.add_argument("--marker", default=DEFAULT_MARKER, help="the backend page's marker key")
+    p.add_argument("--servername", help="https: the name sent and verified (default: the URL's)")
+    p.add_argument("--cafile", help="https: the trust anchors (default: the system's)")
+    p.add_argument("--resume", action="store_true", help="https: offer the last TLS session")
     a = p.parse_args(argv)
     set_marker(a.marker)
+    t = target(a.url, a.servername, a.cafile, a.resume)
     if a.until_ok:
-        return asyncio.run(until_ok(a.url, a.duration, a.backend))
+        return asyncio.run(until_ok(t, a.duration, a.backend))
 
     def emit(obj: dict) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    asyncio.run(loop(a.url, a.interval, a.duration, a.max_requests, a.timeout, emit))
+    asyncio.run(loop(t, a.interval, a.duration, a.max_requests, a.timeout, emit))
     return 0
 
 

@@ -12,26 +12,16 @@ plan (render/parts.py); this component only wires it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step, stage_secret
-
-
-@dataclass
-class KeepalivedNodeArgs(NodeStepArgs):
-    # The stack's VRRP secret as a secret Output (None: adverts unauthenticated).
-    auth_secret: pulumi.Output[str] | None = None
+from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step, stage_secrets
 
 
 class KeepalivedNode(pulumi.ComponentResource):
     TYPE = "nginx-ha:index:KeepalivedNode"
 
-    def __init__(
-        self, name: str, args: KeepalivedNodeArgs, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: NodeStepArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(self.TYPE, name, None, opts)
         part = args.plan.part("keepalived")
 
@@ -62,19 +52,8 @@ class KeepalivedNode(pulumi.ComponentResource):
             build_deps = [self.build]
 
         # -- the VRRP secret, staged in the root-only file keepalived.conf references
-        self.auth: remote.Command | None = None
-        self.auth_digest: pulumi.Output[str] | None = None
-        for slot in part.secrets:
-            if args.auth_secret is None:
-                raise ValueError(f"{name}: VRRP authentication is on but no secret was given")
-            self.auth, self.auth_digest = stage_secret(
-                f"{name}-{slot.role}",
-                conn=args.conn,
-                slot=slot,
-                secret=args.auth_secret,
-                opts=pulumi.ResourceOptions(parent=self),
-                depends_on=[args.ready],
-            )
+        secrets, self.secret_digests = stage_secrets(name, args, part.secrets, self)
+        self.auth: remote.Command | None = secrets[0] if secrets else None
 
         # -- staged files: scripts, units, firewall, keepalived.conf (checked last, by
         # the build that will read it, with the staged copies of what it names)

@@ -10,8 +10,8 @@ travel on stdin, never in a command string.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_command import remote
@@ -29,12 +29,23 @@ SECRET_OUTPUTS = ["stdout", "stderr"]
 @dataclass
 class NodeStepArgs:
     """What every node component gets: the deployment, the node's plan, the SSH
-    connection, and the node's wait-ready step (everything runs after it)."""
+    connection, the node's wait-ready step (everything runs after it), and the stack's
+    secrets by config key (secret Outputs: ``vrrpAuthPass``, ``tls.key``, ...), from
+    which the plan's secret files are made."""
 
     topo: Topology
     plan: NodePlan
     conn: remote.ConnectionArgs
     ready: pulumi.Resource
+    secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+
+    def secret(self, slot: SecretFile) -> pulumi.Output[str]:
+        if slot.key not in self.secrets:
+            raise ValueError(
+                f"{self.plan.name}: {slot.target} needs the secret {slot.key}, which was "
+                "not given (NginxHaStackArgs, or the stack's config)"
+            )
+        return self.secrets[slot.key]
 
     @property
     def layout(self) -> Layout:
@@ -157,6 +168,26 @@ def stage_secret(
         ),
     )
     return command, text.apply(sha256)
+
+
+def stage_secrets(
+    name: str, args: NodeStepArgs, slots: Sequence[SecretFile], parent: pulumi.Resource
+) -> tuple[list[remote.Command], list[pulumi.Output[str]]]:
+    """``{name}-{slot.role}`` per secret file of a part: its steps, and the digests of
+    their texts (secret: a new secret needs an activation even when no file changes)."""
+    steps, digests = [], []
+    for slot in slots:
+        step, digest = stage_secret(
+            f"{name}-{slot.role}",
+            conn=args.conn,
+            slot=slot,
+            secret=args.secret(slot),
+            opts=pulumi.ResourceOptions(parent=parent),
+            depends_on=[args.ready],
+        )
+        steps.append(step)
+        digests.append(digest)
+    return steps, digests
 
 
 def activation(

@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.components.remote import run_step
-from nginx_ha.render.plan import NodePlan, smoke_runner, smoke_step, smoke_triggers
+from nginx_ha.render.plan import NodePlan, smoke_ca, smoke_runner, smoke_step, smoke_triggers
 from nginx_ha.topology import Topology
 
 
@@ -29,16 +28,30 @@ def smoke_test(
     topo: Topology,
     plans: Mapping[str, NodePlan],
     connections: Mapping[str, remote.ConnectionArgs],
+    secrets: Mapping[str, pulumi.Output[str]],
     depends_on: Sequence[pulumi.Resource],
     opts: pulumi.ResourceOptions,
 ) -> remote.Command:
     """``{name}-smoke`` on a backend, after ``depends_on`` (every node component).
 
-    It runs again when any rendered file of any node, any VM or the script changes."""
-    return run_step(
-        name,
-        connections[smoke_runner(topo).name],
-        smoke_step(topo),
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(depends_on))),
+    It runs again when any rendered file of any node, any VM or the script changes.
+    With TLS it verifies the served chain (the stack's CA comes on stdin)."""
+    runner = plans[smoke_runner(topo).name]
+    step = smoke_step(topo, runner.layout)
+    ca = smoke_ca(topo)
+    stdin: pulumi.Input[str] | None = None
+    if isinstance(ca, tuple):
+        key, make = ca
+        stdin = pulumi.Output.unsecret(secrets[key].apply(make))  # a certificate: public
+    elif ca is not None:
+        stdin = ca
+    return remote.Command(
+        f"{name}-{step.role}",
+        connection=connections[runner.name],
+        create=step.command,
+        stdin=stdin,
         triggers=smoke_triggers(topo, plans),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(depends_on))
+        ),
     )

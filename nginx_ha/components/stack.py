@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from nginx_ha import render
 from nginx_ha.components import remote as remote_steps
 from nginx_ha.components.firewall import ssh_firewall
-from nginx_ha.components.keepalived import KeepalivedNode, KeepalivedNodeArgs
+from nginx_ha.components.keepalived import KeepalivedNode
 from nginx_ha.components.nginx import NginxNode
 from nginx_ha.components.remote import NodeStepArgs, connection
 from nginx_ha.components.smoke import smoke_test
@@ -36,7 +36,7 @@ from nginx_ha.components.tomcat import TomcatNode
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import NS, Settings, SettingsError, validate
 from nginx_ha.config.capabilities import Version
-from nginx_ha.render.plan import NodePlan, rollout_digest
+from nginx_ha.render.plan import NodePlan, rollout_digest, stack_ca
 from nginx_ha.topology import Layout, Node, Topology, build_topology, vm_layout
 from nginx_ha.topology.hostkeys import HostKey, host_key
 
@@ -45,13 +45,16 @@ from nginx_ha.topology.hostkeys import HostKey, host_key
 class NginxHaStackArgs:
     """What an HA entry point needs: validated settings and its three secrets.
 
-    ``ssh_private_key``, ``vrrp_auth_pass`` and ``ssh_host_key_seed`` may come from
-    other resources (an Output is kept secret); unset, they are the settings' own
-    (``sshPrivateKey``, ``vrrpAuthPass``, ``sshHostKeySeed`` of a stack's config)."""
+    ``ssh_private_key``, ``vrrp_auth_pass``, ``ssh_host_key_seed``, ``tls_key`` and
+    ``tls_ticket_keys`` may come from other resources (an Output is kept secret);
+    unset, they are the settings' own (``sshPrivateKey``, ``vrrpAuthPass``,
+    ``sshHostKeySeed``, ``tls.key``, ``tlsTicketKeys`` of a stack's config)."""
 
     settings: Settings
     ssh_private_key: pulumi.Input[str] | None = None
     vrrp_auth_pass: pulumi.Input[str] | None = None
+    tls_key: pulumi.Input[str] | None = None
+    tls_ticket_keys: pulumi.Input[str] | None = None
     # Where files live on each node (by node name); unset: a VM's layout. The lab's
     # rollout replay runs the program's steps against its own per-node paths.
     layouts: Mapping[str, Layout] | None = None
@@ -96,6 +99,24 @@ class NginxHaStackArgs:
             return None
         return pulumi.Output.secret(self.settings.vrrp_auth_pass.get_secret_value())
 
+    def secrets(self) -> dict[str, pulumi.Output[str]]:
+        """Every secret the nodes' files are made from, by config key (secret Outputs);
+        a node's plan names the one each secret file needs."""
+        s = self.settings
+        out: dict[str, pulumi.Output[str]] = {"sshHostKeySeed": self.host_key_seed()}
+        vrrp = self.vrrp_secret()
+        if vrrp is not None:
+            out["vrrpAuthPass"] = vrrp
+        for key, given, own in (
+            ("tls.key", self.tls_key, s.tls.key if s.tls else None),
+            ("tlsTicketKeys", self.tls_ticket_keys, s.tls_ticket_keys),
+        ):
+            if given is not None:
+                out[key] = pulumi.Output.secret(given)
+            elif own is not None:
+                out[key] = pulumi.Output.secret(own.get_secret_value())
+        return out
+
     def _checked_vrrp_secret(self, value: str) -> str:
         try:
             validate(self.settings.model_copy(update={"vrrp_auth_pass": SecretStr(value)}))
@@ -116,12 +137,12 @@ class NginxHaStack(pulumi.ComponentResource):
     ):
         super().__init__(self.TYPE, name, None, opts)
         self.args = args
-        self.vrrp_secret = args.vrrp_secret()
+        self.secrets = args.secrets()
         topo = build_topology(
             args.settings,
             keepalived_version=args.keepalived_version,
             keepalived_ipvs=args.keepalived_ipvs,
-            vrrp_secret=self.vrrp_secret is not None,
+            vrrp_secret="vrrpAuthPass" in self.secrets,
         )
         self.topology = topo
         # Every node's plan, once: what each component stages, the activations, the
@@ -129,7 +150,7 @@ class NginxHaStack(pulumi.ComponentResource):
         self.plans = render.plans(topo, lambda n: args.layout_of(topo, n))
         self.hosts = {host: HostResources(self, topo, host) for host in topo.hosts_used}
         self.private_key = args.private_key()
-        self.seed = args.host_key_seed()
+        self.seed = self.secrets["sshHostKeySeed"]
 
         self.vms: dict[str, ClonedVm] = {}
         self.ready: dict[str, pulumi.Resource] = {}
@@ -176,6 +197,7 @@ class NginxHaStack(pulumi.ComponentResource):
             topo,
             self.plans,
             self.connections,
+            self.secrets,
             depends_on=self.node_steps,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -186,6 +208,10 @@ class NginxHaStack(pulumi.ComponentResource):
         self.vips = vip_outputs(topo)
         self.url = topo.vip_url
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
+        # tls.selfSigned: the stack's CA certificate, what its clients trust (public).
+        self.tls_ca: pulumi.Output[str] | None = None
+        if topo.tls is not None and topo.tls.self_signed:
+            self.tls_ca = pulumi.Output.unsecret(self.seed.apply(lambda s: stack_ca(topo, s)))
         self.register_outputs(
             {
                 "vip": self.vip,
@@ -194,6 +220,7 @@ class NginxHaStack(pulumi.ComponentResource):
                 "nodes": self.nodes,
                 "smoke": self.smoke,
                 "configHashes": self.config_hashes,
+                **({"tlsCa": self.tls_ca} if self.tls_ca is not None else {}),
             }
         )
 
@@ -245,7 +272,7 @@ class NginxHaStack(pulumi.ComponentResource):
         """The stage phase of every part of the node, each part by its component; the
         steps the activation waits for, and the digests of the secrets it applies."""
         name = plan.name
-        step_args = NodeStepArgs(self.topology, plan, conn, ready)
+        step_args = NodeStepArgs(self.topology, plan, conn, ready, self.secrets)
         child = pulumi.ResourceOptions(parent=self)
         # SSH from ssh.allowFrom only (no step with the default: anywhere).
         ssh_rule = ssh_firewall(name, step_args, child)
@@ -255,15 +282,12 @@ class NginxHaStack(pulumi.ComponentResource):
             if part.name == "nginx":
                 self.nginx[name] = NginxNode(name, step_args, opts=child)
                 staged += self.nginx[name].steps
+                secrets += self.nginx[name].secret_digests
             elif part.name == "keepalived":
-                ka = KeepalivedNode(
-                    name,
-                    KeepalivedNodeArgs(**vars(step_args), auth_secret=self.vrrp_secret),
-                    opts=child,
-                )
+                ka = KeepalivedNode(name, step_args, opts=child)
                 self.keepalived[name] = ka
                 staged += ka.steps
-                secrets += [ka.auth_digest] if ka.auth_digest is not None else []
+                secrets += ka.secret_digests
             elif part.name == "tomcat":
                 self.tomcat[name] = TomcatNode(name, step_args, opts=child)
                 staged += self.tomcat[name].steps

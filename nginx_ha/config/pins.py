@@ -36,3 +36,12 @@ MIN_DISK_GIB = 3
 MAX_MEMORY_MIB = 1024 * 1024
 MAX_VCPUS = 64
 MAX_DISK_GIB = 16 * 1024
+
+# TLS session ticket keys: nginx's ssl_session_ticket_key files on every load balancer,
+# the newest key first (it encrypts new tickets; the next only decrypts: a rotation
+# keeps the previous key for the tickets it issued). nginx-ha:tlsTicketKeys gives at
+# most this many.
+TLS_TICKET_KEY_SLOTS = 2
+TLS_TICKET_KEY_BYTES = 80
+# A served certificate this close to its end is a warning (preview, `status`).
+TLS_EXPIRY_WARNING_DAYS = 21

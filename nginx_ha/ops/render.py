@@ -66,7 +66,7 @@ def write_stack_files(
         for path, (text, mode) in files.items():
             target = out / name / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            target.write_bytes(plan.on_disk(path, text))
             os.chmod(target, int(mode, 8))
             written.append(target)
     return written

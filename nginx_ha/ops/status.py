@@ -96,7 +96,7 @@ def collect(
         kind = kinds[name]
         layout = layout_of(name) if layout_of else default_layout
         systemctl = systemctl_of(name) if systemctl_of else "systemctl"
-        script = view.probe_script(kind, layout, systemctl=systemctl)
+        script = view.probe_script(kind, layout, systemctl=systemctl, tls=topo.tls)
         res = ssh.run(targets[name], script)
         error = res.error or (
             f"status script failed: {res.stderr.strip()[-200:]}" if res.returncode else ""

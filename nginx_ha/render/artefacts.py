@@ -21,7 +21,7 @@ from nginx_ha.render.templates import script, sha256
 from nginx_ha.topology import Layout
 
 ItemKind = Literal["file", "secret", "unit", "link", "run"]
-Validator = Literal["nginx", "keepalived", "bash", "marker", "unit", "none"]
+Validator = Literal["nginx", "keepalived", "bash", "marker", "unit", "x509", "none"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ class SecretFile:
     action: str
     text_of: Callable[[str], str]  # the file's text from the secret's value
     owner: str = OWNER
+    # "base64": the text is the file's bytes base64-encoded (a ticket key); the stage
+    # step decodes it on the node.
+    decode: Literal["", "base64"] = ""
 
     def item(self) -> Item:
         return Item("secret", self.target, self.staged, self.mode, self.action, self.owner)
@@ -84,7 +87,8 @@ class SecretFile:
     def stage(self) -> Step:
         """Its stage step: the text on stdin into its slot, root-only
         (templates/scripts/stage_secret.sh)."""
-        return Step(self.role, "stage_secret.sh", {"STAGED": self.staged})
+        params = {"STAGED": self.staged} | ({"DECODE": self.decode} if self.decode else {})
+        return Step(self.role, "stage_secret.sh", params)
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,18 @@ def hold_vips(topo: Topology) -> list[str]:
     return [str(i.vip) for i in topo.instances]
 
 
+def hold_ports(topo: Topology) -> list[int]:
+    """The VIPs' ports nginx serves: its own, and the TLS port (nginx-ha:tls)."""
+    return [topo.nginx.port, *([topo.tls.port] if topo.tls else [])]
+
+
 def vip_hold_params(topo: Topology, action: str = "up") -> dict[str, str]:
     """vip_hold.sh's parameters: every VIP (a load balancer may hold any of them) and
-    nginx's port."""
+    nginx's ports."""
     return {
         "ACTION": action,
         "HOLD_VIPS": " ".join(hold_vips(topo)),
-        "HOLD_PORTS": str(topo.nginx.port),
+        "HOLD_PORTS": " ".join(str(p) for p in hold_ports(topo)),
         "HOLD_TABLE": HOLD_TABLE,
         "HOLD_CHAIN": HOLD_CHAIN,
         "HUNG_COMMENT": HOLD_HUNG_COMMENT,

@@ -6,6 +6,7 @@ import posixpath
 from decimal import Decimal
 
 from nginx_ha.render.templates import render_template
+from nginx_ha.render.tls import nginx_tls
 from nginx_ha.topology import NGINX_UPSTREAM, Layout, Node, Topology
 from nginx_ha.topology.plans import NGINX_STATE_PATH
 
@@ -69,6 +70,7 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         retry_non_idempotent=ng.retry_non_idempotent,
         next_upstream=" ".join(ng.next_upstream),
         next_upstream_tries=len(servers),
+        tls=nginx_tls(topo, layout),
     )
 
 

@@ -20,6 +20,7 @@ from nginx_ha.render.templates import template_file
 from nginx_ha.topology import Layout, Node, NodeKind, Topology
 from nginx_ha.topology.hostkeys import PUBLIC_KEY_FILE
 from nginx_ha.topology.naming import PAGE_MARKER_KEY
+from nginx_ha.topology.plans import TlsPlan
 
 LVS_SCRIPT = "lvs_realserver.sh"
 KEEPALIVED_INSTALL_SCRIPT = "install_keepalived.sh"
@@ -124,13 +125,16 @@ def tomcat_sources(topo: Topology) -> list[str]:
 def firewall_params(kind: str, topo: Topology, node: Node) -> dict[str, str]:
     """firewall.sh's parameters for one rule set of ``node``:
 
-    - ``http``: nginx's port from anywhere;
+    - ``http``: nginx's port from anywhere; ``https``: the TLS port (nginx-ha:tls);
     - ``vrrp``: VRRP (IP protocol 112) from the other load balancers, dropped from
       anyone else (a forged advert with a higher priority would take the VIP); unicast
       adverts come from the peers' addresses, and so do multicast ones to 224.0.0.18;
     - ``tomcat``: the backend's port from the load balancers only."""
     if kind == "http":
         rule = {"FW_NAME": "http", "FW_PROTO": "tcp", "FW_PORT": str(topo.nginx.port)}
+        rule["FW_SOURCES"] = ""
+    elif kind == "https" and topo.tls is not None:
+        rule = {"FW_NAME": "https", "FW_PROTO": "tcp", "FW_PORT": str(topo.tls.port)}
         rule["FW_SOURCES"] = ""
     elif kind == "vrrp":
         peers = topo.peers[node.name].unicast_peers
@@ -165,24 +169,44 @@ def ssh_firewall_params(topo: Topology) -> dict[str, str] | None:
 # ------------------------------------------------------------- smoke and status
 
 
-def smoke_params(topo: Topology) -> dict[str, str | int]:
-    """smoke.sh's: through the first VIP, answered by the MASTER and a primary."""
+def smoke_params(topo: Topology, system_trust: str) -> dict[str, str | int]:
+    """smoke.sh's: through the first VIP, answered by the MASTER and a primary; with
+    TLS over HTTPS to the first server name at the VIP, the chain verified (with the
+    stack's CA on stdin, the operator's ``tls.ca`` on stdin, else the node's system
+    store ``system_trust``), and the plain port redirecting when it should."""
+    tls = topo.tls
+    extra: dict[str, str | int] = {}
+    if tls is not None:
+        name = tls.gate_names[0]
+        extra = {
+            "TLS_URL": tls.url_for(name),
+            "TLS_RESOLVE": f"{name}:{tls.port}:{topo.vip}",
+            "REDIRECT": "yes" if tls.redirect_http else "no",
+        }
+        extra |= {"TLS_CA_STDIN": "yes"} if tls.self_signed or tls.ca else {"TLS_CA": system_trust}
     return {
-        "URL": topo.vip_url,
+        "URL": f"http://{topo.vip}{topo.nginx.port_suffix}/",
         "MARKER_KEY": PAGE_MARKER_KEY,
         "EXPECT_LB": topo.master.name,
         "PRIMARIES": " ".join(b.name for b in topo.backends if b.role == "primary"),
         "TRIES": SMOKE_TRIES,
         "INTERVAL": SMOKE_INTERVAL,
         "TIMEOUT": SMOKE_TIMEOUT,
+        **extra,
     }
 
 
 def status_params(
-    kind: NodeKind, layout: Layout, transitions: int, systemctl: str = "systemctl"
+    kind: NodeKind,
+    layout: Layout,
+    transitions: int,
+    systemctl: str = "systemctl",
+    tls: TlsPlan | None = None,
 ) -> dict[str, str]:
-    """status.sh's parameters for a node of ``kind``: its units, and whether it has
-    VRRP state to report."""
+    """status.sh's parameters for a node of ``kind``: its units, whether it has VRRP
+    state to report, and (nginx-ha:tls, a node that runs nginx) where its nginx serves
+    the certificate it reports."""
+    served = tls is not None and kind.runs("nginx")
     return {
         "VRRP": "yes" if kind.vrrp else "no",
         "UNITS": " ".join(kind.units),
@@ -190,4 +214,5 @@ def status_params(
         "HEALTH_FILE": layout.health_file,
         "TRANSITIONS": str(transitions),
         "SYSTEMCTL": systemctl,
+        **({"TLS_PORT": str(tls.port), "TLS_NAME": tls.gate_names[0]} if served and tls else {}),
     }

@@ -36,6 +36,8 @@ from nginx_ha.render.params import (
     uploaded_tarball_path,
 )
 from nginx_ha.render.templates import render_template, script
+from nginx_ha.render.tls import gate_params as tls_gate_params
+from nginx_ha.render.tls import tls_files
 from nginx_ha.render.tomcat import tomcat_page, tomcat_page_path
 from nginx_ha.topology import Layout, Node, Topology, keepalived_bin, keepalived_build_bin
 from nginx_ha.topology.kinds import TOMCAT_UNIT, Part
@@ -105,7 +107,17 @@ def _firewall(part: str, rules: str, topo: Topology, node: Node) -> Artefact:
 
 def nginx_part(topo: Topology, node: Node, layout: Layout) -> PartPlan:
     """nginx on a load balancer: the package, nginx.conf (``nginx -t`` on the staged
-    copy), nginx's port open to anyone, and the VIP hold (render/hold.py)."""
+    copy, with the staged TLS files it names), nginx's ports open to anyone, the VIP
+    hold (render/hold.py), and with ``tls`` the certificate chain, its key and the
+    session ticket keys (render/tls.py)."""
+    tls_plain, tls_secrets = tls_files(topo, layout)
+    # nginx -t reads the certificate, the key and the ticket keys nginx.conf names:
+    # their staged copies, the targets may hold the previous ones (or nothing yet).
+    subst = {a.target: a.staged(layout) for a in tls_plain if a.role != "tls-trust"}
+    subst |= {s.target: s.staged for s in tls_secrets if s.role != "tls-trust"}
+    validate = {"NGINX_BIN": layout.nginx_bin}
+    if subst:
+        validate["SUBST"] = "".join(f"{a}\t{b}\n" for a, b in subst.items())
     conf = Artefact(
         "nginx-conf",
         "nginx",
@@ -115,19 +127,25 @@ def nginx_part(topo: Topology, node: Node, layout: Layout) -> PartPlan:
         files.CONFIG,
         "nginx",
         "nginx-reload",
-        {"NGINX_BIN": layout.nginx_bin},
+        validate,
     )
     managed = [
         _firewall("nginx", "http", topo, node),
+        *([_firewall("nginx", "https", topo, node)] if topo.tls else []),
         # New connections to the VIPs dropped, not refused, while no nginx listens or
         # the watcher finds it hung (render/hold.py).
         _run("nginx", "vip-hold", "vip-hold", VIP_HOLD_SCRIPT, vip_hold_params(topo)),
     ]
     return PartPlan(
         "nginx",
-        artefacts=(conf, *(managed if layout.manage_firewall else ())),
+        artefacts=(*tls_plain, conf, *(managed if layout.manage_firewall else ())),
+        secrets=tuple(tls_secrets),
         steps=(Step("nginx-install", "install_nginx.sh", nginx_install_params(layout)),),
-        activation={"NGINX_PID": layout.nginx_pid, "NGINX_RESTART": layout.nginx_restart},
+        activation={
+            "NGINX_PID": layout.nginx_pid,
+            "NGINX_RESTART": layout.nginx_restart,
+            **tls_gate_params(topo, layout),
+        },
     )
 
 

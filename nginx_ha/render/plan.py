@@ -15,6 +15,7 @@ test. Pure.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from nginx_ha.render.parts import PARTS
 from nginx_ha.render.rollout import activation_script, handback_script
 from nginx_ha.render.templates import sha256
 from nginx_ha.topology import Layout, Node, Topology
+from nginx_ha.topology.selfsigned import self_signed
 
 SMOKE_SCRIPT = "smoke.sh"
 
@@ -71,12 +73,20 @@ class NodePlan:
     def files(self, secrets: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every file the node keeps, by its path on the node: the files and units of
         its parts, and each secret file whose secret is in ``secrets`` (by config key,
-        e.g. ``vrrpAuthPass``; left out otherwise)."""
+        e.g. ``vrrpAuthPass``; left out otherwise). A file kept as bytes (a ticket key)
+        is given base64-encoded: :meth:`on_disk` is what a writer writes."""
         out = {a.target: a.text for a in self.artefacts if a.kind != "run"}
         for s in self.secrets:
             if secrets and s.key in secrets:
                 out[s.target] = s.text_of(secrets[s.key])
         return out
+
+    def on_disk(self, path: str, text: str) -> bytes:
+        """What a writer writes at ``path``: the text, or the bytes it encodes."""
+        for s in self.secrets:
+            if s.target == path and s.decode == "base64":
+                return base64.b64decode(text, validate=True)
+        return text.encode()
 
     def rendered(self, secrets: Mapping[str, str] | None = None) -> dict[str, str]:
         """:meth:`files` and, under ``/steps``, every script the program runs on the
@@ -146,15 +156,36 @@ def smoke_runner(topo: Topology) -> Node:
     return min(topo.backends, key=lambda b: (b.role != "backup", b.name))
 
 
-def smoke_step(topo: Topology) -> Step:
-    return Step("smoke", SMOKE_SCRIPT, smoke_params(topo))
+def smoke_step(topo: Topology, layout: Layout) -> Step:
+    """The smoke test as its runner runs it (``layout``: the runner's)."""
+    return Step("smoke", SMOKE_SCRIPT, smoke_params(topo, layout.system_trust))
+
+
+def smoke_ca(topo: Topology) -> str | tuple[str, Callable[[str], str]] | None:
+    """What the smoke test gets on stdin: the trust anchors it verifies the stack's
+    certificate with, as text (``tls.ca``) or as (the secret's key, how to make it from
+    the secret) for the stack's own CA (selfSigned); None: nothing (plain HTTP, or
+    the node's system store)."""
+    tls = topo.tls
+    if tls is None:
+        return None
+    if tls.self_signed:
+        return "sshHostKeySeed", lambda seed: stack_ca(topo, seed)
+    return tls.ca
+
+
+def stack_ca(topo: Topology, seed: str) -> str:
+    """The stack's own CA certificate (tls.selfSigned): the output ``tlsCa``."""
+    assert topo.tls is not None
+    return self_signed(seed, topo.project, topo.stack, topo.tls.server_names).ca
 
 
 def smoke_triggers(topo: Topology, plans: Mapping[str, NodePlan]) -> list[str]:
     """The smoke test runs again when its script, any VM or any rendered file of any
     node changes."""
+    runner = plans[smoke_runner(topo).name]
     return [
-        sha256(smoke_step(topo).text),
+        sha256(smoke_step(topo, runner.layout).text),
         *(n.instance_id for n in topo.nodes),
         *(
             f"{name}:{path}:{digest}"

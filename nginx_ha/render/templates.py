@@ -38,8 +38,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 KEEPALIVED_WORD = re.compile(r"[A-Za-z0-9_.:/@%+=,-]+")
 # Inside keepalived's double quotes: anything printable but the quote itself.
 KEEPALIVED_QUOTED = re.compile(r"[^\"\x00-\x1f\x7f-\x9f]*")
-# One nginx word: no whitespace, quotes, braces, ';', '$' (variables) or '#'.
-NGINX_WORD = re.compile(r"[A-Za-z0-9_.:/@%+=,~\[\]-]+")
+# One nginx word: no whitespace, quotes, braces, ';', '$' (variables) or '#' ('*': a
+# wildcard server name).
+NGINX_WORD = re.compile(r"[A-Za-z0-9_.:/@%+=,~*\[\]-]+")
 
 
 class UnsafeValue(ValueError):

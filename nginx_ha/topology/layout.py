@@ -81,6 +81,11 @@ class Layout:
     keepalived_start: str = ""
     watch_start: str = ""
     tomcat_restart: str = ""
+    # TLS (nginx-ha:tls): the certificate chain, its key and the session ticket keys
+    # nginx serves from (root-only folder but the chain), and the trust anchors the
+    # gate verifies the chain with when the stack gives none (the system's store).
+    tls_dir: str = "/etc/nginx/tls"
+    system_trust: str = "/etc/ssl/certs/ca-certificates.crt"
     # LVS real server (nginx-ha:lvs; templates/scripts/lvs_realserver.sh): its sysctls,
     # its nftables rule set and the unit that applies both at boot.
     lvs_sysctl_file: str = "/etc/sysctl.d/90-nginx-ha-lvs.conf"

@@ -18,7 +18,7 @@ from typing import Literal
 from nginx_ha.config import capabilities
 from nginx_ha.config.capabilities import Version
 from nginx_ha.config.models import Backend, LoadBalancer, Settings, VmSize
-from nginx_ha.config.pins import DEFAULT_IMAGE_URL
+from nginx_ha.config.pins import DEFAULT_IMAGE_URL, TLS_TICKET_KEY_SLOTS
 from nginx_ha.topology.kinds import BACKEND, LOAD_BALANCER, NodeKind
 from nginx_ha.topology.layout import Layout
 from nginx_ha.topology.naming import (
@@ -45,6 +45,7 @@ from nginx_ha.topology.plans import (
     NginxPlan,
     NotifyPlan,
     SshPlan,
+    TlsPlan,
     VrrpPlan,
 )
 
@@ -122,6 +123,7 @@ class Topology:
     lvs: LvsPlan | None  # None: LVS off
     image: ImagePlan
     ssh: SshPlan
+    tls: TlsPlan | None = None  # None: plain HTTP only
     hosts: dict[str | None, str] = field(default_factory=dict)  # host key -> libvirt URI
     # VMs are created and replaced one node at a time behind the gates (nginx-ha:serving).
     serving: bool = False
@@ -138,8 +140,9 @@ class Topology:
 
     @property
     def vip_url(self) -> str:
-        """The URL clients use: the first VIP."""
-        return self.url_for(self.vip)
+        """The URL clients use: the first VIP (with TLS: its first server name, which
+        resolves to the VIP)."""
+        return self.tls.url_for() if self.tls else self.url_for(self.vip)
 
     def url_for(self, vip: ipaddress.IPv4Address | str) -> str:
         return f"http://{vip}{self.nginx.port_suffix}/"
@@ -355,8 +358,25 @@ def build_topology(
             protect=s.protects_base_image,
         ),
         ssh=SshPlan(s.ssh.user, s.ssh.public_key, tuple(str(n) for n in s.ssh.allow_from)),
+        tls=tls_plan(s),
         hosts=hosts,
         serving=s.serves_traffic,
+    )
+
+
+def tls_plan(s: Settings) -> TlsPlan | None:
+    t = s.tls
+    if t is None:
+        return None
+    return TlsPlan(
+        server_names=tuple(t.server_names),
+        port=t.port,
+        redirect_http=t.redirect_http,
+        hsts=t.hsts,
+        self_signed=t.self_signed,
+        certificate=None if t.self_signed else t.certificate,
+        ca=t.ca,
+        ticket_key_slots=TLS_TICKET_KEY_SLOTS,
     )
 
 

@@ -167,3 +167,33 @@ class SshPlan:
     public_key: str
     # Who may reach the nodes' SSH port (ssh.allowFrom); empty: anywhere (no rule).
     allow_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TlsPlan:
+    """HTTPS at the VIP (nginx-ha:tls): what every load balancer serves on ``port``."""
+
+    server_names: tuple[str, ...]
+    port: int
+    redirect_http: bool  # port 80 answers 308 to https:// (internal locations stay plain)
+    hsts: bool
+    self_signed: bool  # the certificate and its CA are derived from sshHostKeySeed
+    certificate: str | None  # the operator's chain (PEM); None with self_signed
+    ca: str | None  # the operator's trust anchors for the gate (PEM)
+    ticket_key_slots: int  # the session ticket key files (the newest key first)
+
+    @property
+    def port_suffix(self) -> str:
+        """':PORT' in an https URL, empty for 443."""
+        return "" if self.port == 443 else f":{self.port}"
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        """A name to ask per server name: a wildcard's leftmost label filled in."""
+        return tuple(
+            n.replace("*", "nginx-ha-gate", 1) if n.startswith("*.") else n
+            for n in self.server_names
+        )
+
+    def url_for(self, name: str | None = None) -> str:
+        return f"https://{name or self.gate_names[0]}{self.port_suffix}/"

@@ -26,7 +26,13 @@ from nginx_ha.render.params import script_text, status_params
 from nginx_ha.render.templates import script
 from nginx_ha.topology import Layout, NodeKind
 from nginx_ha.topology.kinds import KEEPALIVED_UNIT, NGINX_UNIT, TOMCAT_UNIT, WATCH_UNIT
-from nginx_ha.topology.plans import VRRP_INSTANCE_NAME
+from nginx_ha.topology.plans import VRRP_INSTANCE_NAME, TlsPlan
+from nginx_ha.view.certificates import (
+    ServedCertificate,
+    certificate_rows,
+    certificate_warnings,
+    parse_certificate,
+)
 
 PROBE_SCRIPT = "status.sh"
 # Column titles of the units, in the table's order.
@@ -47,10 +53,13 @@ def probe_script(
     layout: Layout,
     transitions: int = TRANSITIONS_SHOWN,
     systemctl: str = "systemctl",
+    tls: TlsPlan | None = None,
 ) -> str:
     """The read-only script a node of ``kind`` runs for ``status`` (the preamble, its
     parameters, the script)."""
-    return script_text(script(PROBE_SCRIPT), status_params(kind, layout, transitions, systemctl))
+    return script_text(
+        script(PROBE_SCRIPT), status_params(kind, layout, transitions, systemctl, tls)
+    )
 
 
 # ----------------------------------------------------------------- the parsers
@@ -165,6 +174,9 @@ class NodeReport:
     transitions: list[Transition] = field(default_factory=list)
     health: str = "unknown"
     keepalived: str = ""
+    # nginx-ha:tls: what its nginx serves (None: no TLS here, or nothing served)
+    certificate: ServedCertificate | None = None
+    tls: bool = False  # the node is meant to serve TLS (it reported a certificate section)
 
     @property
     def reachable(self) -> bool:
@@ -204,6 +216,9 @@ def parse_probe(
         report.transitions = parse_transitions(sections.get("transitions", ""), name)
         report.health = parse_health(sections.get("health"))
         report.keepalived = sections.get("keepalived", "").strip()
+    if "certificate" in sections:
+        report.tls = True
+        report.certificate = parse_certificate(sections["certificate"])
     return report
 
 
@@ -244,14 +259,21 @@ class StackStatus:
         return sorted((t for n in self.nodes for t in n.transitions), key=lambda t: t.at)
 
     @property
+    def certificate_warnings(self) -> list[str]:
+        """nginx-ha:tls: what needs attention in the certificates the nodes serve."""
+        return certificate_warnings(self.nodes, self.now)
+
+    @property
     def healthy(self) -> bool:
-        """Every node answered, every unit is active, every watcher says healthy, and
-        every VIP has exactly one holder."""
+        """Every node answered, every unit is active, every watcher says healthy, every
+        VIP has exactly one holder, and (TLS) every load balancer serves the same
+        certificate, far from its end."""
         return (
             all(n.reachable for n in self.nodes)
             and all(s == "active" for n in self.nodes for s in n.units.values())
             and all(n.health == "healthy" for n in self.nodes if n.in_vrrp)
             and all(len(v.holders or v.masters) == 1 for v in self.vips)
+            and not self.certificate_warnings
         )
 
 
@@ -357,6 +379,11 @@ def format_status(status: StackStatus) -> str:
         rows.append(row)
     out += ["", *_table(rows)]
 
+    rows = certificate_rows(status.nodes, status.now)
+    if rows:
+        out += ["", "certificates (what each load balancer's nginx serves):", *_table(rows)]
+        out += [f"  warning: {w}" for w in status.certificate_warnings]
+
     last = status.transitions[-TRANSITIONS_SHOWN:]
     out += ["", f"last transitions ({len(last)}, newest last):"]
     if not last:
@@ -398,9 +425,19 @@ def status_json(status: StackStatus) -> dict[str, object]:
                 },
                 "health": n.health if n.in_vrrp else None,
                 "keepalived": n.keepalived or None,
+                "certificate": (
+                    {
+                        "subject": n.certificate.subject,
+                        "sha256": n.certificate.sha256,
+                        "notAfter": n.certificate.not_after,
+                    }
+                    if n.certificate
+                    else None
+                ),
             }
             for n in status.nodes
         },
+        "certificateWarnings": status.certificate_warnings,
         "transitions": [
             {
                 "at": t.at,

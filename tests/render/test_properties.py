@@ -231,7 +231,11 @@ def _template_words(name: str) -> set[str]:
 
 
 KEEPALIVED_WORDS = _template_words("keepalived/keepalived.conf.j2")
-NGINX_WORDS = _template_words("nginx/nginx.conf.j2") | {"least_conn", "ip_hash", "hash", "random"}
+NGINX_WORDS = (
+    _template_words("nginx/nginx.conf.j2")
+    | _template_words("nginx/proxy_location.conf.j2")  # its include
+    | {"least_conn", "ip_hash", "hash", "random"}
+)
 USER_DATA_KEYS = set(
     yaml.safe_load(
         re.sub(r"\{\{[^}]*\}\}", '"x"', (TEMPLATES / "cloud-init/user-data.j2").read_text())

@@ -28,6 +28,9 @@
 #                       nginx, X-Served-By naming it, a backend's page with its
 #                       MARKER_KEY line) | marker (200, the page holds EXPECT_MARKER)
 #   GATE_URL, MARKER_KEY, EXPECT_MARKER (marker)
+#   served-by with TLS (nginx-ha:tls): GATE_PLAIN serve | redirect (GATE_URL answers
+#       308 to https://), and per name of GATE_TLS_NAMES the same check over HTTPS on
+#       GATE_TLS_PORT at this node's address, verified with GATE_TLS_CA
 #   GATE_TIMEOUT        seconds the end-to-end check may take to pass
 #   SETTLE_TIMEOUT      seconds VRRP may take to settle (and a drain to hand over)
 #   the daemons' commands, as the node's parts have them: TOMCAT_SERVICE,
@@ -241,31 +244,70 @@ roll_back() {
 # ------------------------------------------------------------------ the gate
 saw=""
 GATE_STABLE=${GATE_STABLE:-1} # seconds the answers must stay good
+ask() { # URL [curl options...]: one request; sets code, served, backend, location
+  local url=$1
+  shift
+  : >"$work/headers"
+  : >"$work/body"
+  code=$(curl -sS --max-time 3 --noproxy '*' "$@" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err") || code="error: $(tr '\n' ' ' <"$work/err")"
+  served=$(awk 'tolower($1) == "x-served-by:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
+  location=$(awk 'tolower($1) == "location:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
+  backend=$(grep -o "${MARKER_KEY}=[a-z0-9-]*" "$work/body" 2>/dev/null | head -n1 || true)
+}
+served_by_node() { # what: the request just made answered 200 from this node's nginx with a backend's page
+  if [[ $code == 200 && $served == "$NODE" && -n $backend ]]; then
+    good+="${good:+; }$1: 200 from ${backend#*=} through $NODE's nginx"
+    return 0
+  fi
+  saw="$1: ${code}, X-Served-By '${served:-none}', backend '${backend#*=}'"
+  return 1
+}
+probe() { # every check of the gate once: 0 when all pass (good says what passed)
+  local url=$GATE_URL name addr
+  good=""
+  addr=${url#http://}
+  addr=${addr%%[:/]*}
+  case $GATE in
+    served-by)
+      ask "$url"
+      if [[ ${GATE_PLAIN:-serve} == redirect ]]; then
+        if [[ $code == 308 && $location == https://* && $served == "$NODE" ]]; then
+          good="GET $url: 308 to ${location%%[?]*}"
+        else
+          saw="GET $url: ${code}, not a 308 to https:// from $NODE (Location '${location:-none}')"
+          return 1
+        fi
+      else
+        served_by_node "GET $url" || return 1
+      fi
+      # HTTPS (nginx-ha:tls): a real handshake through this node's nginx per server
+      # name, the chain verified with GATE_TLS_CA and the name against the certificate.
+      for name in ${GATE_TLS_NAMES:-}; do
+        ask "https://$name:$GATE_TLS_PORT/" --resolve "$name:$GATE_TLS_PORT:$addr" --cacert "$GATE_TLS_CA"
+        served_by_node "GET https://$name:$GATE_TLS_PORT/ (TLS verified)" || return 1
+      done
+      ;;
+    marker)
+      ask "$url"
+      if [[ $code == 200 ]] && grep -qF -- "$EXPECT_MARKER" "$work/body"; then
+        good="GET $url: 200, the page names $NODE"
+      else
+        saw="GET $url: ${code}, page $(grep -o "${MARKER_KEY:-nginx-ha-backend}=[^<]*" "$work/body" 2>/dev/null || echo 'without the marker')"
+        return 1
+      fi
+      ;;
+    *) saw="unknown GATE '$GATE'"; return 1 ;;
+  esac
+}
 gate_request() {
-  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend url=$GATE_URL good good_since="" now
+  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend location good good_since="" now
   if [[ -e $work/nginx-stale ]]; then
     saw="nginx kept its old workers after the reload: the new file did not load"
     return 1
   fi
   while :; do
-    code=$(curl -sS --max-time 3 --noproxy '*' -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err") || code="error: $(tr '\n' ' ' <"$work/err")"
-    served=$(awk 'tolower($1) == "x-served-by:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
-    if [[ $GATE == served-by ]]; then
-      backend=$(grep -o "${MARKER_KEY}=[a-z0-9-]*" "$work/body" 2>/dev/null | head -n1 || true)
-      if [[ $code == 200 && $served == "$NODE" && -n $backend ]]; then
-        good="GET $url: 200 from ${backend#*=} through $NODE's nginx"
-      else
-        good="" saw="GET $url: ${code}, X-Served-By '${served:-none}', backend '${backend#*=}'"
-      fi
-    else
-      if [[ $code == 200 ]] && grep -qF -- "$EXPECT_MARKER" "$work/body"; then
-        good="GET $url: 200, the page names $NODE"
-      else
-        good="" saw="GET $url: ${code}, page $(grep -o "${MARKER_KEY:-nginx-ha-backend}=[^<]*" "$work/body" 2>/dev/null || echo 'without the marker')"
-      fi
-    fi
     now=$EPOCHREALTIME
-    if [[ -n $good ]]; then
+    if probe; then
       good_since=${good_since:-$now}
       # Good for GATE_STABLE seconds in a row: one answer could come from an old worker.
       if awk -v a="$good_since" -v b="$now" -v s="$GATE_STABLE" 'BEGIN { exit !(b - a >= s) }'; then

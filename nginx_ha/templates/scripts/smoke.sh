@@ -13,6 +13,11 @@
 #   TRIES        attempts (default 30); INTERVAL: seconds between them (default 1)
 #   TIMEOUT      seconds one request may take (default 3)
 #   MARKER_KEY   the key of the backend page's marker line (default nginx-ha-backend)
+#   with HTTPS (nginx-ha:tls): TLS_URL (https://NAME:PORT/), TLS_RESOLVE (NAME:PORT:VIP,
+#   so the name reaches the VIP whatever DNS says), and TLS_CA (the trust anchors'
+#   path) or TLS_CA_STDIN=yes (the CA's certificate on standard input: the stack's
+#   own with tls.selfSigned); the answer through TLS_URL is the one checked, and
+#   URL then must answer too: REDIRECT=yes a 308 to https:// from the MASTER
 set -euo pipefail
 
 : "${URL:?URL is required}" "${EXPECT_LB:?EXPECT_LB is required}" "${PRIMARIES:?PRIMARIES is required}"
@@ -20,9 +25,20 @@ TRIES=${TRIES:-30}
 INTERVAL=${INTERVAL:-1}
 TIMEOUT=${TIMEOUT:-3}
 MARKER_KEY=${MARKER_KEY:-nginx-ha-backend}
+TLS_URL=${TLS_URL:-}
+REDIRECT=${REDIRECT:-no}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+tls=()
+if [[ -n $TLS_URL ]]; then
+  ca=${TLS_CA:-}
+  if [[ ${TLS_CA_STDIN:-no} == yes ]]; then
+    ca=$work/ca.pem
+    cat >"$ca"
+  fi
+  tls=(--resolve "${TLS_RESOLVE:?}" --cacert "${ca:?TLS_CA or TLS_CA_STDIN is required with TLS_URL}")
+fi
 started=$SECONDS
 seen="no answer yet"
 
@@ -30,10 +46,26 @@ header() { # the value of header $1 in the saved response headers
   awk -v h="$1" '{ sub(/\r$/, "") } tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*:[ \t]*/, ""); v = $0 } END { print v }' "$work/headers"
 }
 
+# With HTTPS and the redirect, the plain URL must send the client on: a 308 to https://
+# from the MASTER. Empty when it does (or is not asked to).
+plain_seen() {
+  [[ -n $TLS_URL && $REDIRECT == yes ]] || return 0
+  local status location served_by
+  if ! status=$(curl -sS -m "$TIMEOUT" -D "$work/headers" -o /dev/null -w '%{http_code}' "$URL" 2>"$work/err"); then
+    echo "$URL: curl failed: $(tr '\n' ' ' <"$work/err")"
+    return 0
+  fi
+  location=$(header Location)
+  served_by=$(header X-Served-By)
+  [[ $status == 308 && $location == https://* && $served_by == "$EXPECT_LB" ]] ||
+    echo "$URL: status $status, Location '${location:-none}', X-Served-By '${served_by:-none}' (expected a 308 to https:// from $EXPECT_LB)"
+}
+
+url=${TLS_URL:-$URL}
 for ((i = 1; i <= TRIES; i++)); do
   : >"$work/headers"
   : >"$work/body"
-  if status=$(curl -sS -m "$TIMEOUT" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$URL" 2>"$work/err"); then
+  if status=$(curl -sS -m "$TIMEOUT" "${tls[@]}" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err"); then
     served_by=$(header X-Served-By)
     upstream=$(header X-Upstream)
     backend=$(sed -nE "s/.*${MARKER_KEY}=([a-z0-9-]+) role=([a-z]+).*/\\1 \\2/p" "$work/body" | head -n1)
@@ -41,8 +73,15 @@ for ((i = 1; i <= TRIES; i++)); do
     role=${backend#* }
     seen="status $status, X-Served-By '${served_by:-none}', X-Upstream '${upstream:-none}', backend '${backend:-none}'"
     if [[ $status == 200 && $served_by == "$EXPECT_LB" && $role == primary && " $PRIMARIES " == *" $name "* ]]; then
-      echo "smoke ok: $URL answered 200 by $served_by (MASTER) via $upstream from $name (primary), attempt $i/$TRIES after $((SECONDS - started)) s, asked from $(hostname)"
-      exit 0
+      plain=$(plain_seen)
+      if [[ -z $plain ]]; then
+        also=""
+        if [[ -n $TLS_URL ]]; then also=", TLS verified"; fi
+        if [[ -n $TLS_URL && $REDIRECT == yes ]]; then also+=", $URL redirects to https://"; fi
+        echo "smoke ok: $url answered 200 by $served_by (MASTER) via $upstream from $name (primary)$also, attempt $i/$TRIES after $((SECONDS - started)) s, asked from $(hostname)"
+        exit 0
+      fi
+      seen=$plain
     fi
   else
     seen="curl failed: $(tr '\n' ' ' <"$work/err")"
@@ -51,7 +90,7 @@ for ((i = 1; i <= TRIES; i++)); do
 done
 
 {
-  echo "nginx-ha smoke test failed: $URL after $TRIES attempts ($((SECONDS - started)) s) from $(hostname)."
+  echo "nginx-ha smoke test failed: $url after $TRIES attempts ($((SECONDS - started)) s) from $(hostname)."
   echo "  expected: status 200, X-Served-By '$EXPECT_LB' (the MASTER), a primary backend ($PRIMARIES)"
   echo "  last seen: $seen"
   echo "  check: keepalived state on the load balancers (VIP holder), nginx -t, Tomcat on the primaries"

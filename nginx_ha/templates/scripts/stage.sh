@@ -11,12 +11,13 @@
 #   STAGED      the staged copy's path (RELEASE_DIR/<digest>/<name>)
 #   MODE        its mode (0644, 0755)
 #   OWNER       its owner and group (default root)
-#   VALIDATOR   nginx | keepalived | bash | marker | unit | none
+#   VALIDATOR   nginx | keepalived | bash | marker | unit | x509 | none
 #   NGINX_BIN   (nginx) the nginx that validates it: `nginx -t -c STAGED`
 #   KEEPALIVED_BIN  (keepalived) the build that will read it: `keepalived -t`
-#   SUBST       (keepalived) lines "FROM<TAB>TO": paths the file names and their staged
-#               copies, replaced in the copy keepalived -t reads (the targets may not
-#               exist yet, or still hold the previous version)
+#   SUBST       (nginx, keepalived) lines "FROM<TAB>TO": paths the file names and their
+#               staged copies, replaced in the copy the tool reads (the targets may not
+#               exist yet, or still hold the previous version: a new TLS certificate
+#               is checked with the key staged beside it)
 #   MARKER      (marker) a line the file must contain
 set -euo pipefail
 
@@ -38,17 +39,28 @@ install -m "$MODE" -o "$OWNER" -g "$OWNER" "$UPLOADED" "$new"
 
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT
+substituted() { # the staged file with SUBST applied, into $1
+  local text from to
+  text=$(cat "$new")
+  while IFS=$'\t' read -r from to; do
+    [[ -n $from ]] && text=${text//"$from"/"$to"}
+  done <<<"$SUBST"
+  printf '%s\n' "$text" >"$1"
+}
 validate() {
   case $VALIDATOR in
-    nginx) "${NGINX_BIN:?}" -t -q -c "$new" ;;
+    nginx)
+      if [[ -z $SUBST ]]; then "${NGINX_BIN:?}" -t -q -c "$new"
+      else substituted "$check/nginx.conf" && "${NGINX_BIN:?}" -t -q -c "$check/nginx.conf"
+      fi
+      ;;
     keepalived)
-      local text from to
-      text=$(cat "$new")
-      while IFS=$'\t' read -r from to; do
-        [[ -n $from ]] && text=${text//"$from"/"$to"}
-      done <<<"$SUBST"
-      printf '%s\n' "$text" >"$check/keepalived.conf"
+      substituted "$check/keepalived.conf"
       "${KEEPALIVED_BIN:?}" -t -f "$check/keepalived.conf"
+      ;;
+    x509) # PEM certificates only, each one readable
+      grep -q -- '-----BEGIN CERTIFICATE-----' "$new" || { echo "no certificate"; return 1; }
+      openssl crl2pkcs7 -nocrl -certfile "$new" | openssl pkcs7 -print_certs -noout >/dev/null
       ;;
     bash) bash -n "$new" ;;
     marker) grep -qF -- "${MARKER:?}" "$new" || { echo "no line '$MARKER'"; return 1; } ;;

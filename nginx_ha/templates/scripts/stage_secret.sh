@@ -7,11 +7,25 @@
 #
 # Parameters (set above this text by the caller):
 #   STAGED   the staged copy's path
+#   DECODE   base64: standard input is the file's bytes base64-encoded (a TLS session
+#            ticket key: 80 bytes that no command line or text file could hold); empty:
+#            standard input is the file
 set -euo pipefail
 
 : "${STAGED:?}"
+DECODE=${DECODE:-}
 umask 077
 install -d -m 0700 -o root -g root "$(dirname "$STAGED")"
-cat >"$STAGED.new"
+case $DECODE in
+  "") cat >"$STAGED.new" ;;
+  base64)
+    if ! base64 -d >"$STAGED.new"; then
+      rm -f "$STAGED.new"
+      echo "nginx-ha: the secret for $STAGED is not base64: not staged" >&2
+      exit 1
+    fi
+    ;;
+  *) echo "nginx-ha: unknown DECODE '$DECODE'" >&2; exit 1 ;;
+esac
 mv -f "$STAGED.new" "$STAGED"
 echo "nginx-ha: staged $STAGED (0600)"

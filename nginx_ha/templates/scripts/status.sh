@@ -12,10 +12,12 @@
 #   transitions  the last TRANSITIONS lines of "EPOCH INSTANCE STATE PRIORITY"
 #   health       the health watcher's verdict file (0 healthy, 1 down)
 #   keepalived   `keepalived --version` as found on PATH
+#   certificate  (TLS_PORT set) the certificate this node's nginx serves for TLS_NAME,
+#                as openssl prints it: subject=, sha256 Fingerprint=, notAfter=
 #
 # Parameters: VRRP (yes: the node takes part in VRRP, so it reports the VRRP sections),
 # UNITS, STATE_DIR, HEALTH_FILE, TRANSITIONS, SYSTEMCTL (the command that answers
-# is-active). The preamble's strict mode holds: a fact that cannot be read is left
+# is-active), TLS_PORT and TLS_NAME (nginx-ha:tls; empty: no TLS). The preamble's strict mode holds: a fact that cannot be read is left
 # empty (`|| true`), the report goes on.
 
 section() { printf '== %s\n' "$1"; }
@@ -45,6 +47,12 @@ if [ "$VRRP" = yes ]; then
   else
     echo "not on PATH"
   fi
+fi
+if [ -n "${TLS_PORT:-}" ]; then
+  # What a client gets: asked of this node's own nginx, not read from its files.
+  section certificate
+  { timeout 5 openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername "$TLS_NAME" </dev/null 2>/dev/null || true; } |
+    { openssl x509 -noout -subject -fingerprint -sha256 -enddate -nameopt RFC2253 2>/dev/null || true; }
 fi
 section end
 exit 0
