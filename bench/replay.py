@@ -25,6 +25,7 @@ import pulumi
 from nginx_ha.components.stack import NginxHaStack, NginxHaStackArgs
 from nginx_ha.config import Settings
 from nginx_ha.config.capabilities import Version
+from nginx_ha.config.pins import TLS_TICKET_KEY_SLOTS
 from nginx_ha.topology import Layout
 from support import mocks, netns
 
@@ -32,7 +33,11 @@ COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 # What a rollout runs on a node that exists; the rest (VM, cloud-init, packages,
 # builds, the LVS real-server step, the smoke test) the lab provides or checks itself.
-REPLAYED = ("-upload", "-stage", "-keepalived-auth", "-activate", "-handback")
+# The secrets' stage steps: the VRRP secret, and with nginx-ha:tls the key, the ticket
+# keys and (tls.selfSigned) the certificate and CA derived from the seed.
+SECRET_STEPS = ("-keepalived-auth", "-tls-key", "-tls-certificate", "-tls-trust")
+SECRET_STEPS += tuple(f"-tls-ticket-key-{i}" for i in range(TLS_TICKET_KEY_SLOTS))
+REPLAYED = ("-upload", "-stage", *SECRET_STEPS, "-activate", "-handback")
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi's secret signature
 
 

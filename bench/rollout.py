@@ -21,7 +21,16 @@ The changes:
 - keepalived-unit: keepalived.version 2.3.3 (a new unit: keepalived restarts; the lab
   runs its own keepalived binary, so the unit names it again);
 - health-path: nginx.healthPath (nginx.conf, the check script and the watcher at once);
-- tomcat-page: every backend's ROOT page changed (one backend at a time).
+- tomcat-page: every backend's ROOT page changed (one backend at a time);
+with HTTPS at the VIP (the lab's https profile with a certificate of a test CA of the
+bench's own, which the client trusts through tls.ca; the request loop over HTTPS,
+every connection offered the last one's TLS session):
+- tls-certificate: a renewed certificate with a new key from the same CA (the key on
+  stdin, the chain staged and checked by nginx -t with it, one load balancer at a time);
+- tls-ticket-keys: a new session ticket key first, the old one kept to decrypt;
+- broken-tls: a certificate for another name with the stack's key, as a bad renewal
+  would bring (past the settings' checks): it passes nginx -t, the gate's verified
+  handshake refuses it at the first load balancer, which is rolled back.
 A change that replaces VMs cannot happen in the lab: its order under mocks is in the
 program tests (tests/program/test_rollout.py), its effect in the sandbox's e2e run.
 """
@@ -29,7 +38,9 @@ program tests (tests/program/test_rollout.py), its effect in the sandbox's e2e r
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -46,10 +57,11 @@ if str(ROOT) not in sys.path:
 
 from bench import figures_files, figures_rollout, replay  # noqa: E402
 from lab.client import Probe  # noqa: E402
-from lab.config import lab_settings  # noqa: E402
+from lab.config import lab_settings, lab_ticket_key, merge  # noqa: E402
 from lab.lab import Lab  # noqa: E402
 from lab.probe import Request  # noqa: E402
 from nginx_ha.config import stackfiles  # noqa: E402
+from support import certs  # noqa: E402
 
 INTERVAL = 0.02  # one request every 20 ms
 REQUEST_TIMEOUT = 2.0
@@ -75,6 +87,29 @@ class Change:
     # An edit of the rendered files the replay uploads (a bad template change).
     edit: tuple[str, Callable[[str], str]] | None = None
     succeeds: bool = True
+    # The lab it runs on: a profile and settings of its own (the stack's before the
+    # change), as in a stack file.
+    profile: str = "ours"
+    base: dict[str, Any] = field(default_factory=dict)
+
+
+# HTTPS: a test CA of the bench's own, the stack's certificate before and after a
+# renewal, and one for another name with the renewed key (support/certs.py).
+TLS_NAME = "www.nginx-ha.test"
+TEST_CA = certs.TestCa("nginx-ha bench CA")
+TLS_BEFORE = TEST_CA.issue([TLS_NAME])
+TLS_AFTER = TEST_CA.issue([TLS_NAME])
+TLS_WRONG = TEST_CA.issue(["other.nginx-ha.test"], key=TLS_AFTER.private_key)
+TLS_BASE = {
+    "tls": {
+        "serverNames": [TLS_NAME],
+        "selfSigned": False,
+        "certificate": TLS_BEFORE.certificate,
+        "key": TLS_BEFORE.key,
+        "ca": TEST_CA.pem,
+    }
+}
+TICKET_KEY_NEW = base64.b64encode(hashlib.shake_256(b"bench new ticket key").digest(80)).decode()
 
 
 CHANGES = {
@@ -107,6 +142,29 @@ CHANGES = {
             "tomcat-page",
             "every backend's ROOT page",
             edit=("-tomcat-page-upload", _page_changed),
+        ),
+        Change(
+            "tls-certificate",
+            "HTTPS: a renewed certificate and key (same CA)",
+            {"tls": {"certificate": TLS_AFTER.certificate, "key": TLS_AFTER.key}},
+            profile="https",
+            base=TLS_BASE,
+        ),
+        Change(
+            "tls-ticket-keys",
+            "HTTPS: a new session ticket key first, the old one kept",
+            {"tlsTicketKeys": f"{TICKET_KEY_NEW} {lab_ticket_key()}"},
+            profile="https",
+            base=TLS_BASE,
+        ),
+        Change(
+            "broken-tls",
+            "HTTPS: a certificate for another name (passes nginx -t, not the gate)",
+            {"tls": {"key": TLS_AFTER.key}},
+            edit=("-tls-certificate-upload", lambda _text: TLS_WRONG.certificate),
+            succeeds=False,
+            profile="https",
+            base=TLS_BASE,
         ),
     )
 }
@@ -165,7 +223,8 @@ def holder_timeline(lab: Lab, stop: threading.Event, out: list[tuple[float, str]
 
 def steps_for(lab: Lab, settings: dict[str, Any]) -> list[replay.Step]:
     """The program's replayed steps for the lab's stack with ``settings`` overridden."""
-    cfg = lab_settings(lab.stack, lab.profile_name, lab.keepalived_version, extra=settings)
+    extra = merge(lab.overrides or {}, settings)
+    cfg = lab_settings(lab.stack, lab.profile_name, lab.keepalived_version, extra=extra)
     recorded = replay.record(
         cfg.settings,
         {name: ln.layout for name, ln in lab.nodes.items()},
@@ -284,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     for name in args.changes.split(","):
         change = CHANGES[name]
-        lab = Lab(args.stack, "ours", instance=f"rollout-{args.stack}")
+        lab = Lab(
+            args.stack, change.profile, instance=f"rollout-{args.stack}", overrides=change.base
+        )
         try:
             lab.up(log=lambda *_: None)
             deploy(lab)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,11 +106,12 @@ PROFILES = {
 }
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, mappings merged key by key (a copy)."""
     out = copy.deepcopy(base)
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -134,6 +136,12 @@ def lab_vips(config: dict[str, Any], count: int) -> list[str]:
         if host > first and host not in used:
             out.append(host)
     return [str(a) for a in out]
+
+
+def lab_ticket_key() -> str:
+    """The lab's TLS session ticket key: 80 bytes from its seed, base64."""
+    raw = hashlib.shake_256(b"nginx-ha lab ticket key\0" + LAB_SEED.encode())
+    return base64.b64encode(raw.digest(TLS_TICKET_KEY_BYTES)).decode()
 
 
 @dataclass(frozen=True)
@@ -166,12 +174,12 @@ def lab_settings(
             continue  # encrypted in the stack file; the lab makes its own below
         cfg[key] = value
     cfg.setdefault(f"{NS}:ssh", {"user": "debian", "publicKey": LAB_PUBLIC_KEY})
-    for key, value in _merge({}, prof.overrides).items():
+    for key, value in merge({}, prof.overrides).items():
         full = f"{NS}:{key}"
-        cfg[full] = _merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
+        cfg[full] = merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
     for key, value in (extra or {}).items():
         full = f"{NS}:{key}"
-        cfg[full] = _merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
+        cfg[full] = merge(cfg.get(full) or {}, value) if isinstance(value, dict) else value
 
     if prof.vips > 1:
         cfg.pop(f"{NS}:vip", None)
@@ -194,7 +202,7 @@ def lab_settings(
                 f"lab override: vrrp.allowUnauthenticated true (keepalived {v} run by the "
                 "lab has no auth_hmac for VRRPv3; the adverts stay inside the lab's namespaces)"
             )
-            cfg[f"{NS}:vrrp"] = _merge(vrrp, {"allowUnauthenticated": True})
+            cfg[f"{NS}:vrrp"] = merge(vrrp, {"allowUnauthenticated": True})
     cfg[f"{NS}:sshPrivateKey"] = "lab: not used"
     cfg[f"{NS}:sshHostKeySeed"] = LAB_SEED
     if secret is not None:
@@ -204,7 +212,7 @@ def lab_settings(
     lab_secrets = {"sshHostKeySeed": LAB_SEED} | ({"vrrpAuthPass": secret} if secret else {})
     tls = cfg.get(f"{NS}:tls")
     if isinstance(tls, dict):
-        if not tls.get("selfSigned"):
+        if not tls.get("selfSigned") and not isinstance(tls.get("key"), str):
             # The stack's certificate comes with a key only its engine can read.
             notes.append(
                 "lab override: tls.selfSigned true (the stack's certificate key is its "
@@ -212,7 +220,11 @@ def lab_settings(
             )
             tls = {k: v for k, v in tls.items() if k not in ("certificate", "key", "ca")}
             cfg[f"{NS}:tls"] = tls | {"selfSigned": True}
-        keys = base64.b64encode(secrets.token_bytes(TLS_TICKET_KEY_BYTES)).decode()
-        cfg[f"{NS}:tlsTicketKeys"] = lab_secrets["tlsTicketKeys"] = keys
+        if isinstance(tls.get("key"), str):
+            lab_secrets["tls.key"] = tls["key"]
+        # The lab's ticket key (derived from its public seed: the same for every run of
+        # a lab, so a replayed rollout does not rotate it), unless the run gives its own.
+        keys = cfg.setdefault(f"{NS}:tlsTicketKeys", lab_ticket_key())
+        lab_secrets["tlsTicketKeys"] = keys
     settings = parse_settings(stackfiles.as_engine_config(cfg), stack=stack)
     return LabSettings(settings, prof, tuple(notes), secret, lab_secrets)

@@ -158,7 +158,8 @@ class Lab:
 
     @property
     def client_ca(self) -> Path:
-        """The stack's CA (tls.selfSigned) as the lab's client trusts it."""
+        """The trust anchors of the lab's client: the stack's CA (tls.selfSigned), or
+        the stack's tls.ca."""
         return self.run_dir / "client" / "ca.pem"
 
     @property
@@ -252,9 +253,18 @@ class Lab:
         for ln in self.nodes.values():
             files.write(ln, self.node_files(ln))
             nodes.prepare(ln)
-        if self.topo.tls is not None and self.topo.tls.self_signed:
+        tls = self.topo.tls
+        if tls is not None:  # what the client trusts: the stack's CA, or tls.ca
+            if not tls.self_signed and not tls.ca:
+                raise LabError(
+                    "the lab's client trusts no CA of the system's: with tls.certificate "
+                    "the lab needs the issuing CA in tls.ca"
+                )
             self.client_ca.parent.mkdir(parents=True, exist_ok=True)
-            self.client_ca.write_text(stack_ca(self.topo, self.cfg.secrets["sshHostKeySeed"]))
+            seed = self.cfg.secrets["sshHostKeySeed"]
+            self.client_ca.write_text(
+                stack_ca(self.topo, seed) if tls.self_signed else tls.ca or ""
+            )
 
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Remove every process, namespace and file the lab made (also after a crash)."""
