@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -20,9 +21,11 @@ from nginx_ha.config import (
     SettingsError,
     models,
     parse_settings,
+    settings_warnings,
     validate,
 )
 from nginx_ha.config import pem as pem_mod
+from nginx_ha.config.preflight import preflight
 from nginx_ha.config.rules.tls import chain_problem, ticket_keys
 from support import stacks
 from tests import pki as pki_material
@@ -123,12 +126,20 @@ def parse(tls_value: dict[str, Any] | None = None, **overrides: Any) -> models.S
     return parse_settings(raw(tls_value, **overrides), secret_keys=SECRET_KEYS)
 
 
+def warnings_of(s: models.Settings, now: datetime = NOW) -> list[str]:
+    """The settings' warnings but the dev stack's own (its load balancers share a host)."""
+    plain = parse_settings(stacks.raw_config("dev"), stack=s.stack, secret_keys=SECRET_KEYS)
+    return [w for w in settings_warnings(s, now=now) if w not in settings_warnings(plain)]
+
+
 # ----------------------------------------------------------------- good ones pass
 
 
-def test_a_good_chain_and_its_key_pass_the_rules():
+def test_a_good_chain_and_its_key_pass_the_rules_the_preflight_and_the_warnings():
     s = parse()
     assert s.tls is not None and s.tls.server_names == ["www.example.com"]
+    assert preflight(s, now=NOW) == []
+    assert warnings_of(s) == []
     chain = pem_mod.server_chain(s.tls)
     assert [pem_mod.subject(c) for c in chain] == ["CN=www.example.com", "CN=Test Intermediate CA"]
     assert pem_mod.to_pem(chain) == fullchain()
@@ -155,6 +166,7 @@ def test_an_ec_leaf_a_wildcard_and_an_internal_ca_pass():
             serverNames=["www.example.com", "*.example.com", "api.example.com"],
         )
     )
+    assert preflight(s, now=NOW) == []
     s = parse(
         tls(
             certificate=pem(direct),
@@ -163,7 +175,7 @@ def test_an_ec_leaf_a_wildcard_and_an_internal_ca_pass():
             ca=pem(pki()["root"]),
         )
     )
-    assert s.tls is not None
+    assert preflight(s, now=NOW) == [] and s.tls is not None
     assert [pem_mod.subject(c) for c in pem_mod.trust_anchors(s.tls)] == ["CN=Test Root CA"]
     # A chain with its root at the end, PEM with blank lines and CRLF around the blocks.
     s = parse(
@@ -173,11 +185,13 @@ def test_an_ec_leaf_a_wildcard_and_an_internal_ca_pass():
             + "\n\n"
         )
     )
+    assert preflight(s, now=NOW) == []
 
 
 def test_self_signed_needs_only_server_names():
     s = parse({"selfSigned": True, "serverNames": ["www.example.com"]})
     assert s.tls is not None and s.tls.self_signed and s.tls.certificate is None
+    assert preflight(s, now=NOW) == [] and warnings_of(s) == []
 
 
 # ------------------------------------------------------------- refused when parsed
@@ -291,6 +305,127 @@ def test_secrets_stored_in_plain_text_are_refused_with_the_stdin_hint():
 def test_without_tls_the_ticket_keys_are_not_required():
     s = parse_settings(stacks.raw_config("dev"), secret_keys=stacks.SECRET_KEYS)
     assert s.tls is None and s.tls_ticket_keys is None
+    assert preflight(s, now=NOW) == []
+
+
+# ------------------------------------------------------------------ the preflight
+
+
+def preflight_of(tls_value: dict[str, Any], now: datetime = NOW) -> dict[str, str]:
+    found = preflight(parse(tls_value), now=now)
+    text = "\n".join(str(p) for p in found)
+    assert_no_secret(text)
+    lines = tls_value.get("key", "").splitlines()
+    body = [ln for ln in lines if len(ln) > 20 and ":" not in ln and not ln.startswith("-----")]
+    assert not any(line in text for line in body), "a message shows the key given"
+    out: dict[str, str] = {}
+    for p in found:
+        out[p.key] = out.get(p.key, "") + p.message
+    return out
+
+
+def _late() -> list[tuple[str, dict[str, Any], str, str]]:
+    p = pki()
+    good_key = key_pem(private("rsa2048"))
+    return [
+        ("a key of another certificate", tls(key=key_pem(private("rsa2048", 1))), "nginx-ha:tls.key",
+         "does not match tls.certificate: this key's public half is RSA 2048-bit sha256:"),
+        ("an EC key for an RSA certificate", tls(key=key_pem(private("p256"))), "nginx-ha:tls.key", "the certificate's key is RSA 2048-bit sha256:"),
+        ("an encrypted key", tls(key=key_pem(private("rsa2048"), password=b"pass phrase")), "nginx-ha:tls.key",
+         "`openssl pkey -in encrypted.pem -out key.pem`"),
+        ("an encrypted key, OpenSSL's old form", tls(key=key_pem(private("rsa2048"), password=b"pass phrase", traditional=True)),
+         "nginx-ha:tls.key", "is encrypted with a passphrase"),
+        ("an RSA 1024 key", tls(key=key_pem(private("rsa1024"))), "nginx-ha:tls.key", "RSA 1024-bit: clients refuse RSA under 2048 bits"),
+        ("junk around the key", tls(key="key for www:\n" + good_key), "nginx-ha:tls.key", "line 1 holds text outside a PEM block (12 characters)"),
+        ("the certificate as the key", tls(key=good_key + pem(p["leaf"])), "nginx-ha:tls.key", "takes the private key alone"),
+        ("parameters before the key (openssl ecparam -genkey)",
+         tls(key="-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" + good_key),
+         "nginx-ha:tls.key", "line 1 begins a -----BEGIN EC PARAMETERS----- block: tls.key takes the private key alone (`openssl pkey"),
+        ("two keys", tls(key=good_key + key_pem(private("p256"))), "nginx-ha:tls.key", "holds 2 private keys"),
+        ("no key at all", tls(key="\n"), "nginx-ha:tls.key", "holds no private key"),
+        ("a broken key", tls(key=good_key.replace("M", "A", 30)), "nginx-ha:tls.key", "is not a readable private key"),
+        ("an expired certificate", tls(certificate=fullchain(leaf(start=NOW - timedelta(days=400), end=NOW - timedelta(days=10))), key=good_key),
+         "nginx-ha:tls.certificate", "certificate 1 ('CN=www.example.com') has expired (valid from 2026-04-27 12:00 UTC to 2027-05-22 12:00 UTC; now is 2027-06-01 12:00 UTC): renew it"),
+        ("a certificate not valid yet", tls(certificate=fullchain(leaf(start=NOW + timedelta(days=2)))), "nginx-ha:tls.certificate",
+         "certificate 1 ('CN=www.example.com') is not valid yet (valid from 2027-06-03 12:00 UTC"),
+    ]  # fmt: skip
+
+
+LATE = _late()
+
+
+@pytest.mark.parametrize(
+    ("tls_value", "key", "advice"), [r[1:] for r in LATE], ids=[r[0] for r in LATE]
+)
+def test_a_late_tls_failure_is_caught_by_the_preflight(tls_value, key, advice):
+    problems = preflight_of(tls_value)
+    assert set(problems) == {key}, problems
+    assert advice in problems[key], problems[key]
+
+
+def test_an_expired_intermediate_is_named_and_problems_come_together():
+    p = pki()
+    old_inter = make_cert(
+        "Old Intermediate CA",
+        private("p256", 2),
+        (p["root"], private("p256", 1)),
+        ca=True,
+        end=NOW - timedelta(days=1),
+    )
+    server = make_cert(
+        "www.example.com",
+        private("rsa2048"),
+        (old_inter, private("p256", 2)),
+        sans=("www.example.com",),
+    )
+    problems = preflight(
+        parse(tls(certificate=pem(server, old_inter), key=key_pem(private("rsa2048", 1)))), now=NOW
+    )
+    assert {p.key for p in problems} == {"nginx-ha:tls.certificate", "nginx-ha:tls.key"}
+    assert "certificate 2 ('CN=Old Intermediate CA') has expired" in str(problems)
+    assert "does not match tls.certificate" in str(problems)
+
+
+def test_the_same_certificate_passes_before_its_end_and_fails_after():
+    s = parse()
+    end = pki()["leaf"].not_valid_after_utc
+    assert preflight(s, now=end - timedelta(seconds=1)) == []
+    assert [p.key for p in preflight(s, now=end + timedelta(seconds=1))] == [
+        "nginx-ha:tls.certificate"
+    ]
+
+
+# ------------------------------------------------------------------- the warnings
+
+
+def test_a_certificate_expiring_within_21_days_is_a_warning():
+    s = parse(tls(certificate=fullchain(leaf(end=NOW + timedelta(days=10, hours=3)))))
+    assert preflight(s, now=NOW) == []
+    [warning] = warnings_of(s)
+    assert (
+        "certificate 1 ('CN=www.example.com') expires in 10 days (2027-06-11 15:00 UTC)" in warning
+    )
+    assert "renew it" in warning
+    assert s.tls is not None
+    end = pem_mod.server_chain(s.tls)[0].not_valid_after_utc
+    [warning] = warnings_of(s, end - timedelta(days=21))
+    assert "expires in 21 days" in warning
+    assert warnings_of(s, end - timedelta(days=21, seconds=1)) == []
+    [warning] = warnings_of(s, NOW + timedelta(days=10))
+    assert "expires within a day" in warning
+
+
+def test_self_signed_outside_a_lab_stack_is_a_warning():
+    value = json.dumps({"selfSigned": True, "serverNames": ["www.example.com"]})
+    raw_config = dict(
+        stacks.raw_config("dev"), **{"nginx-ha:tls": value, "nginx-ha:tlsTicketKeys": TICKET_KEY}
+    )
+    prod = parse_settings(raw_config, stack="prod", secret_keys=SECRET_KEYS)
+    [warning] = warnings_of(prod)
+    assert (
+        "tls.selfSigned on stack prod, which is not a lab stack: clients will not trust" in warning
+    )
+    assert warnings_of(parse_settings(raw_config, stack="dev", secret_keys=SECRET_KEYS)) == []
 
 
 # ------------------------------------------------------------ settings from code
@@ -324,6 +459,7 @@ def test_code_built_settings_may_give_the_tls_key_and_ticket_keys_as_inputs():
         validate(s)
     assert {p.key for p in err.value.problems} == {"nginx-ha:tls.key", "nginx-ha:tlsTicketKeys"}
     assert validate(s, tls_key_input=True, tls_ticket_keys_input=True) is s
+    assert preflight(s, now=NOW) == []  # the dates still checked, no key to read
     with pytest.raises(SettingsError) as err:  # an input does not excuse a bad certificate
         validate(
             code_settings(key=None, certificate=pem(pki()["leaf"])),
