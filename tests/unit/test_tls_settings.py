@@ -22,6 +22,7 @@ from nginx_ha.config import (
     models,
     parse_settings,
     settings_warnings,
+    stackfiles,
     validate,
 )
 from nginx_ha.config import pem as pem_mod
@@ -474,6 +475,56 @@ def test_code_built_settings_may_give_the_tls_key_and_ticket_keys_as_inputs():
             tls_ticket_keys_input=True,
         )
     assert {p.key for p in err.value.problems} == {"nginx-ha:tlsTicketKeys"}
+
+
+# ------------------------------------------------------------------- stack files
+
+
+def test_stack_files_leave_out_encrypted_leaves_and_get_placeholders(tmp_path):
+    cert_lines = "\n".join("      " + line for line in fullchain().splitlines())
+    (tmp_path / "Pulumi.web.yaml").write_text(
+        "config:\n"
+        "  nginx-ha:vrrpAuthPass:\n    secure: v1:abc\n"
+        "  nginx-ha:tlsTicketKeys:\n    secure: v1:def\n"
+        "  nginx-ha:dns:\n    - 192.168.159.1\n    - secure: v1:ghi\n"
+        "  nginx-ha:tls:\n"
+        "    key:\n      secure: v1:jkl\n"
+        "    serverNames: [www.example.com]\n"
+        f"    certificate: |\n{cert_lines}\n"
+    )
+    cfg = stackfiles.read_config("web", tmp_path)
+    assert set(cfg) == {"nginx-ha:tls", "nginx-ha:dns"}
+    assert cfg["nginx-ha:dns"] == ["192.168.159.1"]
+    assert cfg["nginx-ha:tls"] == {"serverNames": ["www.example.com"], "certificate": fullchain()}
+
+    dev = stackfiles.read_config("dev", stacks.ROOT)
+    (tmp_path / "Pulumi.web.yaml").write_text(
+        json.dumps({"config": {**dev, "nginx-ha:tls": {"key": {"secure": "v1:x"}, "serverNames": ["www.example.com"], "certificate": fullchain()}}})
+    )  # fmt: skip
+    rendered = stackfiles.raw_config_from_file("web", tmp_path, env={})
+    offline = json.loads(rendered["nginx-ha:tls"])
+    assert offline["key"] == stackfiles.PLACEHOLDER_TLS_KEY
+    assert rendered["nginx-ha:tlsTicketKeys"] == stackfiles.PLACEHOLDER_TICKET_KEYS
+    assert ticket_keys(stackfiles.PLACEHOLDER_TICKET_KEYS)[0].startswith(
+        b"placeholder-tls-ticket-key"
+    )
+    s = parse_settings(rendered, stack="web")  # the offline render's parse passes
+    assert s.tls is not None and s.tls.key is not None
+    assert "nginx-ha:tls.key" in {p.key for p in preflight(s, now=NOW)}  # a placeholder is no key
+
+    env = {
+        stackfiles.ENV_TLS_KEY: key_pem(private("rsa2048")),
+        stackfiles.ENV_TLS_TICKET_KEYS: TICKET_KEY,
+    }
+    real = stackfiles.raw_config_from_file("web", tmp_path, env=env, real_secrets=True)
+    assert json.loads(real["nginx-ha:tls"])["key"] == env[stackfiles.ENV_TLS_KEY]
+    assert real["nginx-ha:tlsTicketKeys"] == TICKET_KEY
+    found = preflight(parse_settings(real, stack="web"), now=NOW)
+    assert [p for p in found if p.key.startswith("nginx-ha:tls")] == []
+    # Without tls, no TLS placeholder.
+    assert "nginx-ha:tlsTicketKeys" not in stackfiles.raw_config_from_file(
+        "dev", stacks.ROOT, env={}
+    )
 
 
 def test_the_chain_rule_alone_on_edge_cases():
