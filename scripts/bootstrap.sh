@@ -19,8 +19,10 @@
 #   5. creates the stack when absent, and generates what it lacks: an SSH key pair
 #      (.run/keys/<stack>_ed25519, public key into ssh.publicKey, private key as the
 #      secret sshPrivateKey), the VRRP secret vrrpAuthPass (an auth_hmac key for
-#      VRRPv3, an 8-character PASS for VRRPv2) and sshHostKeySeed, the secret each
-#      node's SSH host key is derived from (pinned in every remote step). Secrets go
+#      VRRPv3, an 8-character PASS for VRRPv2), sshHostKeySeed, the secret each
+#      node's SSH host key is derived from (pinned in every remote step), and, when
+#      the stack sets tls, tlsTicketKeys (one 80-byte TLS session ticket key, base64:
+#      `openssl rand 80 | base64 -w0`, shared by the load balancers). Secrets go
 #      to `pulumi config set --secret` on standard input, never on its command line;
 #   6. checks that the libvirt host at libvirt:uri answers. When none is configured or
 #      answering and no stack was chosen (STACK unset), or STACK=sandbox, it uses the
@@ -141,6 +143,12 @@ ensure_stack() { # creates $STACK when absent and generates the secrets it lacks
     say "SSH host key seed: 32 random bytes, stored as the secret sshHostKeySeed"
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' |
       pulumi config set --stack "$STACK" --secret sshHostKeySeed
+  fi
+  if pulumi config get --stack "$STACK" tls >/dev/null 2>&1 &&
+    ! pulumi config get --stack "$STACK" tlsTicketKeys >/dev/null 2>&1; then
+    command -v openssl >/dev/null || die "openssl is missing (it makes the TLS session ticket key): apt-get install openssl"
+    say "TLS session ticket key: 80 random bytes (openssl rand 80 | base64 -w0), stored as the secret tlsTicketKeys"
+    openssl rand 80 | base64 -w0 | pulumi config set --stack "$STACK" --secret tlsTicketKeys
   fi
 }
 ensure_stack

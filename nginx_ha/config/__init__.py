@@ -9,6 +9,8 @@
 | ``parse`` | raw config (engine, stack file, lab) → :class:`Settings`, every problem together |
 | ``rules/`` | cross-key rules, one module per area |
 | ``warnings`` | legal but risky choices |
+| ``pem`` | PEM read strictly: certificates, a private key, what they say |
+| ``preflight`` | what is checked before any resource but not when parsing (keys, files, dates) |
 | ``lab_stacks`` | which stack names are throwaway labs |
 | ``stackfiles`` | committed stack files read as the engine hands them over |
 | ``collisions`` | stacks that would collide on a libvirt host |

@@ -15,6 +15,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 # C0 controls, DEL and the C1 range: nothing a config value needs.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# PEM text (certificates, keys) is lines: tab, newline and carriage return are its
+# whitespace; any other control character is refused as in every other setting.
+PEM_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # A node, host or network name: a lowercase hostname label (it becomes a hostname
 # and part of libvirt names), at most 32 characters.

@@ -46,6 +46,7 @@ from nginx_ha.config.types import (
     Name,
     NetworkAddr,
     PathText,
+    PemText,
     Port,
     Seconds,
     SettingsModel,
@@ -314,8 +315,9 @@ class Tls(SettingsModel):
     certificate the program makes for ``serverNames`` from a per-stack CA derived from
     ``sshHostKeySeed`` (``selfSigned``)."""
 
-    # PEM: the server certificate first, then its chain (intermediates), nothing else.
-    certificate: Text | None = Field(default=None, max_length=65536)
+    # PEM: the server certificate first, then its chain (intermediates), nothing else
+    # (lines: PemText allows the newlines Text refuses; rules/tls.py reads the blocks).
+    certificate: PemText | None = Field(default=None, max_length=65536)
     # The certificate's private key (PEM, unencrypted): a secret only
     # (`pulumi config set --secret --path tls.key < key.pem`).
     key: SecretStr | None = None
@@ -328,7 +330,7 @@ class Tls(SettingsModel):
     port: Port = 443
     # PEM trust anchors the gate verifies the chain with, for a certificate from an
     # internal CA; unset: the node's system store (or the stack's CA with selfSigned).
-    ca: Text | None = Field(default=None, max_length=262144)
+    ca: PemText | None = Field(default=None, max_length=262144)
 
 
 class LoadBalancer(SettingsModel):

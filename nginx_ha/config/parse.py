@@ -21,17 +21,27 @@ from nginx_ha.config.errors import Problem, SettingsError
 from nginx_ha.config.models import Backend, LoadBalancer, Settings
 from nginx_ha.config.pins import NS, PROJECT
 from nginx_ha.config.rules import cross_checks
+from nginx_ha.config.rules.tls import (
+    TICKET_KEYS_AS_INPUT,
+    TICKET_KEYS_HINT,
+    TLS_KEY_AS_INPUT,
+    TLS_KEY_HINT,
+)
 from nginx_ha.config.rules.vrrp import SECRET_AS_INPUT
 
 # Keys that are secrets: they must be set with `pulumi config set --secret`, the
 # value on standard input (never on the command line: shell history, process list).
-SECRET_KEYS = {"sshPrivateKey", "vrrpAuthPass", "sshHostKeySeed"}
+SECRET_KEYS = {"sshPrivateKey", "vrrpAuthPass", "sshHostKeySeed", "tlsTicketKeys"}
 # How to set each secret, reading it from standard input.
 SECRET_HINTS = {
     "sshPrivateKey": "pulumi config set --secret sshPrivateKey < ~/.ssh/KEY",
     "vrrpAuthPass": "openssl rand -hex 16 | pulumi config set --secret vrrpAuthPass",
     "sshHostKeySeed": "openssl rand -hex 32 | pulumi config set --secret sshHostKeySeed",
+    "tlsTicketKeys": TICKET_KEYS_HINT,
 }
+# Leaves of a structured key that are secrets: the engine marks the whole key secret
+# when any leaf of it was set with `--secret --path` (it says nothing of each leaf).
+SECRET_LEAVES = {("tls", "key"): TLS_KEY_HINT}
 # Optional in the model (a program may give them as Pulumi Inputs), required in a
 # stack's config.
 REQUIRED_IN_CONFIG = {"ssh_private_key", "ssh_host_key_seed"}
@@ -133,6 +143,19 @@ def parse_settings(
                         f"standard input: `{SECRET_HINTS[key]}`",
                     )
                 )
+        for (key, leaf), hint in SECRET_LEAVES.items():
+            full = f"{NS}:{key}"
+            section = ours.get(key)
+            given = isinstance(section, dict) and section.get(leaf) is not None
+            if given and full not in set(secret_keys):
+                problems.append(
+                    Problem(
+                        f"{full}.{leaf}",
+                        f"is stored in plain text ({full} is not a secret); set it again "
+                        f"as a secret, the value on standard input: `{hint}` (and if the "
+                        "stack file was shared, make a new key)",
+                    )
+                )
 
     # Validate each top-level key on its own, so one bad section does not hide the
     # problems of the others; cross-key rules then run on every section that parsed.
@@ -186,16 +209,28 @@ def parse_settings(
     return Settings.model_validate({k: v for k, v in parsed.items()})
 
 
-def validate(settings: Settings, *, vrrp_auth_pass_input: bool = False) -> Settings:
+def validate(
+    settings: Settings,
+    *,
+    vrrp_auth_pass_input: bool = False,
+    tls_key_input: bool = False,
+    tls_ticket_keys_input: bool = False,
+) -> Settings:
     """Run every cross-key rule on settings built in code (the models check each key
     as it is set); raise one SettingsError listing every problem.
 
     ``vrrp_auth_pass_input``: the program passes the VRRP secret as a Pulumi Input
     (``NginxHaStackArgs(vrrp_auth_pass=...)``) rather than in the settings; it counts
-    as set here, and its value is checked once known (when the stack is built)."""
+    as set here, and its value is checked once known (when the stack is built).
+    ``tls_key_input``, ``tls_ticket_keys_input``: the same for the TLS private key
+    (``tls.key``) and the session ticket keys (``tlsTicketKeys``)."""
     sections: dict[str, Any] = {name: getattr(settings, name) for name in Settings.model_fields}
     if vrrp_auth_pass_input:
         sections[SECRET_AS_INPUT] = True
+    if tls_key_input:
+        sections[TLS_KEY_AS_INPUT] = True
+    if tls_ticket_keys_input:
+        sections[TICKET_KEYS_AS_INPUT] = True
     problems = cross_checks(sections)
     if problems:
         raise SettingsError(problems)

@@ -1,21 +1,26 @@
-"""Checks of what the settings point at on the operator's machine, run before any
-resource (``components/engine.py``): the SSH private key (parsed, and matched against
-``ssh.publicKey``) and the local files the program uploads (``keepalived.path``:
-present, a regular file, its SHA-256 the one given).
+"""Checks of what the settings point at on the operator's machine, and of what
+depends on the clock, run before any resource (``components/engine.py``): the SSH
+private key (parsed, and matched against ``ssh.publicKey``), the local files the
+program uploads (``keepalived.path``: present, a regular file, its SHA-256 the one
+given), the TLS private key (strict PEM, unencrypted, its type, matching the
+certificate) and the certificates' dates.
 
 Kept out of :func:`nginx_ha.config.parse_settings`: the offline render command reads
-stack files on machines that hold neither the key nor the tarball.
+stack files on machines that hold neither the keys nor the tarball, the lab runs
+without them, and ``status`` still shows a stack whose certificate has expired.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from nginx_ha.config import pem
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Settings
 from nginx_ha.config.pins import NS
@@ -118,6 +123,74 @@ def local_file_problems(settings: Settings) -> list[Problem]:
     return []
 
 
-def preflight(settings: Settings) -> list[Problem]:
-    """Every problem of what the settings point at on this machine."""
-    return private_key_problems(settings) + local_file_problems(settings)
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def tls_problems(settings: Settings, now: datetime | None = None) -> list[Problem]:
+    """The TLS private key (strict PEM, unencrypted, RSA of 2048 bits or more, the
+    certificate's own) and every certificate of the chain valid at ``now`` (default:
+    the clock, UTC). Nothing of the key is ever shown."""
+    tls = settings.tls
+    if tls is None or tls.certificate is None:
+        return []
+    now = now or datetime.now(UTC)
+    cert_key, key_key = f"{NS}:tls.certificate", f"{NS}:tls.key"
+    try:
+        chain = pem.server_chain(tls)
+    except pem.PemError as e:  # refused when parsed; settings built past validate()
+        return [Problem(cert_key, str(e))]
+    out: list[Problem] = []
+    for n, cert in enumerate(chain, 1):
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        dates = f"valid from {_when(start)} to {_when(end)}"
+        if now < start:
+            out.append(
+                Problem(
+                    cert_key,
+                    f"certificate {n} ('{pem.subject(cert)}') is not valid yet ({dates}; "
+                    f"now is {_when(now)}): wait until then, or check this machine's clock "
+                    "and the dates your CA gave it",
+                )
+            )
+        elif now > end:
+            out.append(
+                Problem(
+                    cert_key,
+                    f"certificate {n} ('{pem.subject(cert)}') has expired ({dates}; now is "
+                    f"{_when(now)}): renew it (your ACME client's renew, or a new one from "
+                    "your CA) and set tls.certificate again",
+                )
+            )
+    if tls.key is None:
+        return out  # given as a Pulumi Input (validate(..., tls_key_input=True))
+    try:
+        key = pem.private_key(tls.key.get_secret_value())
+    except pem.PemError as e:
+        return [*out, Problem(key_key, str(e))]
+    if not isinstance(key, pem.CERTIFICATE_KEY_TYPES):
+        return [*out, Problem(key_key, "is not an RSA or EC private key")]
+    mine, theirs = key.public_key(), chain[0].public_key()
+    policy = pem.key_policy(mine)
+    if policy is not None:
+        out.append(Problem(key_key, policy))
+    elif pem.fingerprint(mine) != pem.fingerprint(theirs):
+        out.append(
+            Problem(
+                key_key,
+                f"does not match tls.certificate: this key's public half is "
+                f"{pem.describe_key(mine)} {pem.fingerprint(mine)}, the certificate's key is "
+                f"{pem.describe_key(theirs)} {pem.fingerprint(theirs)}: give the key the "
+                "certificate was issued for (`openssl pkey -pubout -in key.pem` and "
+                "`openssl x509 -noout -pubkey -in cert.pem` print the same)",
+            )
+        )
+    return out
+
+
+def preflight(settings: Settings, *, now: datetime | None = None) -> list[Problem]:
+    """Every problem of what the settings point at on this machine, and of the
+    certificates' dates at ``now`` (default: the clock, UTC)."""
+    return (
+        private_key_problems(settings) + local_file_problems(settings) + tls_problems(settings, now)
+    )

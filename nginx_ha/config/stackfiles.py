@@ -16,6 +16,7 @@ base-60 number), ``yes``/``on`` are text, not booleans.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ from ruamel.yaml.error import YAMLError
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
 ENV_SSH_HOST_KEY_SEED = "NGINX_HA_SSH_HOST_KEY_SEED"
+ENV_TLS_KEY = "NGINX_HA_TLS_KEY"
+ENV_TLS_TICKET_KEYS = "NGINX_HA_TLS_TICKET_KEYS"
 
 PLACEHOLDER_PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBsYWNlaG9sZGVyLW9mZmxpbmUtcmVuZGVyLTAwMDA "
@@ -39,6 +42,14 @@ PLACEHOLDER_PRIVATE_KEY = "placeholder: set NGINX_HA_SSH_PRIVATE_KEY"
 PLACEHOLDER_PASS = "CHANGEME"  # noqa: S105 - a documented placeholder
 PLACEHOLDER_HMAC_KEY = "placeholder-set-NGINX_HA_VRRP_00"
 PLACEHOLDER_HOST_KEY_SEED = "placeholder-host-key-seed-not-a-secret-0000"  # noqa: S105
+# The TLS private key is read only by preflight, which the offline render does not
+# run: any text stands in for it. A session ticket key must be one: 80 bytes that say
+# what they are (base64 of "placeholder-tls-ticket-key-set-NGINX_HA_TLS_TICKET_KEYS-"
+# and dots), never a key of a real stack.
+PLACEHOLDER_TLS_KEY = "placeholder: set NGINX_HA_TLS_KEY"
+PLACEHOLDER_TICKET_KEYS = base64.b64encode(
+    b"placeholder-tls-ticket-key-set-NGINX_HA_TLS_TICKET_KEYS-".ljust(80, b".")
+).decode()
 
 
 class StackFileError(ValueError):
@@ -79,9 +90,25 @@ def stack_path(stack: str, root: str | Path) -> Path:
     return Path(root) / f"Pulumi.{stack}.yaml"
 
 
+def _encrypted(value: Any) -> bool:
+    return isinstance(value, dict) and "secure" in value
+
+
+def without_encrypted(value: Any) -> Any:
+    """A config value with its encrypted leaves (``{secure: v1:...}``, set with
+    ``--secret --path``) left out, the rest kept: a mapping loses the entry, a list
+    the item."""
+    if isinstance(value, dict):
+        return {k: without_encrypted(v) for k, v in value.items() if not _encrypted(v)}
+    if isinstance(value, list):
+        return [without_encrypted(v) for v in value if not _encrypted(v)]
+    return value
+
+
 def read_config(stack: str, root: str | Path) -> dict[str, Any]:
     """A committed stack file's ``config`` (in the project folder ``root``) as plain
-    values; encrypted values (only the engine can read them) are left out.
+    values; encrypted values (only the engine can read them) are left out, at the top
+    level and inside structured keys (``nginx-ha:tls: {key: {secure: ...}}``).
     FileNotFoundError for an unknown stack, StackFileError for a file that is not a
     stack file."""
     path = stack_path(stack, root)
@@ -89,9 +116,9 @@ def read_config(stack: str, root: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
     data = load_stack_document(path)
     return {
-        key: value
+        key: without_encrypted(value)
         for key, value in (data.get("config") or {}).items()
-        if not (isinstance(value, dict) and "secure" in value)
+        if not _encrypted(value)
     }
 
 
@@ -112,8 +139,11 @@ def raw_config_from_file(
     real_secrets: bool = False,
 ) -> dict[str, Any]:
     """The stack file's config, structured values as JSON text (as the engine hands
-    them over), secrets as placeholders that pass validation; with ``real_secrets``,
-    from ``env`` (default: the process environment) where set there. Raises
+    them over), secrets as placeholders that pass validation (``tls.key`` where the
+    stack has a ``tls.certificate``, ``tlsTicketKeys`` where it has ``tls``); with
+    ``real_secrets``, from ``env`` (default: the process environment) where set there
+    (``NGINX_HA_SSH_PRIVATE_KEY``, ``..._VRRP_AUTH_PASS``, ``..._SSH_HOST_KEY_SEED``,
+    ``..._TLS_KEY``, ``..._TLS_TICKET_KEYS``). Raises
     FileNotFoundError for an unknown stack, StackFileError for a broken file."""
     env = os.environ if env is None else env
     given = env if real_secrets else {}
@@ -132,4 +162,10 @@ def raw_config_from_file(
     elif vrrp.get("allowUnauthenticated") is not True:
         v2 = vrrp.get("version") == 2
         cfg["nginx-ha:vrrpAuthPass"] = PLACEHOLDER_PASS if v2 else PLACEHOLDER_HMAC_KEY
+    tls = cfg.get("nginx-ha:tls")
+    if tls is not None:
+        cfg["nginx-ha:tlsTicketKeys"] = given.get(ENV_TLS_TICKET_KEYS) or PLACEHOLDER_TICKET_KEYS
+    if isinstance(tls, dict) and tls.get("certificate") is not None:
+        key = given.get(ENV_TLS_KEY)
+        cfg["nginx-ha:tls"] = {**tls, "key": key} if key else {"key": PLACEHOLDER_TLS_KEY, **tls}
     return as_engine_config(cfg)

@@ -105,12 +105,27 @@ def text_value(v: Any) -> Any:
     return grammar.no_controls(v)
 
 
+def pem_value(v: Any) -> Any:
+    """PEM text: lines, so newlines (and tabs, carriage returns) are allowed; its
+    blocks are read strictly by ``nginx_ha.config.pem``."""
+    if not isinstance(v, str):
+        raise ValueError("must be text (PEM)")
+    bad = grammar.PEM_CONTROL_RE.search(v)
+    if bad:
+        raise ValueError(
+            f"contains the control character {bad.group()!r}; PEM is lines of printable "
+            "text (paste the file as it is: `pulumi config set --path KEY < file.pem`)"
+        )
+    return v
+
+
 Int = Annotated[int, BeforeValidator(strict_int), Strict()]
 Seconds = Annotated[Decimal, BeforeValidator(_seconds)]
 Bool = Annotated[bool, BeforeValidator(_bool)]
 Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_address_text)]
 NetworkAddr = Annotated[ipaddress.IPv4Network, BeforeValidator(_address_text)]
 Text = Annotated[str, BeforeValidator(text_value)]
+PemText = Annotated[str, BeforeValidator(pem_value)]
 Name = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_name)]
 IfName = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_ifname)]
 PathText = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_path)]

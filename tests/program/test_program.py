@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 from pulumi.runtime import rpc
@@ -12,6 +14,7 @@ from pulumi.runtime import rpc
 from nginx_ha.config import SettingsError
 from support import stacks
 from support.mocks import run_program
+from tests.pki import key_pem, make_cert, pem, private
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"
@@ -274,3 +277,46 @@ def test_a_private_key_of_another_pair_stops_the_program_before_any_resource():
         run_program(
             stacks.raw_config("dev", ssh={"user": "debian", "publicKey": other}), stack="dev"
         )
+
+
+def test_a_bad_tls_setting_stops_the_program_as_a_run_error_with_every_problem():
+    """A bad ticket key when parsed; then an expired certificate and a key of another
+    one, under the real clock, both named: the problem list alone (a RunError), never
+    the key."""
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+    ca = make_cert("CA", private("p256", 1), ca=True, start=now - 900 * day, end=now + 900 * day)
+    inter = make_cert(
+        "Intermediate",
+        private("p256", 2),
+        (ca, private("p256", 1)),
+        ca=True,
+        start=now - 900 * day,
+        end=now + 900 * day,
+    )
+    sans = ("www.example.com",)
+    server = make_cert(
+        sans[0],
+        private("p256"),
+        (inter, private("p256", 2)),
+        sans=sans,
+        start=now - 400 * day,
+        end=now - 5 * day,  # expired
+    )
+    other_key = key_pem(private("p256", 3))
+    tls = {"certificate": pem(server, inter), "key": other_key, "serverNames": list(sans)}
+    secret = stacks.SECRET_KEYS | {"nginx-ha:tls", "nginx-ha:tlsTicketKeys"}
+    too_long = stacks.raw_config("dev", tls=tls, tlsTicketKeys="QUJD" * 27)  # 81 bytes
+    with pytest.raises(SettingsError) as parsed:
+        run_program(too_long, stack="dev", secret_keys=secret)
+    assert [p.key for p in parsed.value.problems] == ["nginx-ha:tlsTicketKeys"]
+    good_ticket = "QUJD" * 26 + "QUI="  # 80 bytes
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(
+            stacks.raw_config("dev", tls=tls, tlsTicketKeys=good_ticket), secret_keys=secret
+        )
+    text = str(err.value)
+    assert text.startswith("2 problem(s) in the stack settings; nothing was created")
+    assert "nginx-ha:tls.certificate: certificate 1 ('CN=www.example.com') has expired" in text
+    assert "nginx-ha:tls.key: does not match tls.certificate" in text
+    assert not any(line in text for line in other_key.splitlines()[1:-1])

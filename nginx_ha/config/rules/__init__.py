@@ -9,7 +9,8 @@
 | ``hosts`` | libvirt hosts, placement, base image |
 | ``nginx`` | balancing with backups, health path, timeouts |
 | ``ssh`` | the host key seed |
-| ``ports`` | service ports clashing with SSH or with another port of the node |
+| ``ports`` | service ports clashing with SSH or with another port of the node, the HTTPS port |
+| ``tls`` | the certificate's source, PEM, chain, names and key type; trust anchors; ticket keys; HTTPS with LVS |
 
 Collisions with other committed stacks are judged in ``nginx_ha.config.collisions``.
 """
@@ -24,6 +25,7 @@ from nginx_ha.config.rules import (  # noqa: F401 - registers
     nginx,
     ports,
     ssh,
+    tls,
     vrrp,
 )
 from nginx_ha.config.rules.base import Sections, run

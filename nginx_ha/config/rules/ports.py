@@ -1,4 +1,5 @@
-"""Port rules: no service port on SSH's, none on another port the same node uses."""
+"""Port rules: no service port on SSH's, none on another port the same node uses, and
+the HTTPS port (tls.port) apart from nginx's plain one and from Tomcat's."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nginx_ha.config.errors import Problem
-from nginx_ha.config.models import Lvs, Nginx
+from nginx_ha.config.models import Lvs, Nginx, Tls
 from nginx_ha.config.rules.base import config_key, each_node, rule
 
 SSH_PORT = 22  # every remote step and the operator come in on it; the firewall opens it
@@ -45,3 +46,31 @@ def _backend_ports(s: dict[str, Any]) -> Iterable[Problem]:
                 f"{port} is Tomcat's own shutdown port (server.xml <Server port>); the "
                 "HTTP connector cannot share it: use 8080 or another free port",
             )
+
+
+@rule("tls", "nginx", "backends")
+def _tls_port(s: dict[str, Any]) -> Iterable[Problem]:
+    tls: Tls | None = s["tls"]
+    nginx: Nginx = s["nginx"]
+    if tls is None:
+        return
+    key = config_key("tls.port")
+    if tls.port == SSH_PORT:
+        yield Problem(key, _ssh_clash(tls.port, "nginx's HTTPS server"))
+    elif tls.port == nginx.port:
+        yield Problem(
+            key,
+            f"{tls.port} is nginx.port too, where nginx serves plain HTTP (the redirect "
+            "to HTTPS, the health and VRRP-state locations): one port cannot be both; "
+            "give HTTPS its own (443, the default)",
+        )
+    for path, node in each_node({"backends": s["backends"]}):
+        if getattr(node, "port", None) == tls.port:
+            yield Problem(
+                key,
+                f"{tls.port} is Tomcat's port on nginx-ha:{path}: the load balancers' HTTPS "
+                "and the backends' plain HTTP behind them on one port number make every "
+                "firewall rule, check and request to it ambiguous; pick another port "
+                "for one of them",
+            )
+            break
