@@ -13,8 +13,8 @@ from pulumi.runtime import rpc
 
 from nginx_ha.config import SettingsError
 from support import stacks
+from support.certs import key_pem, make_cert, pem, private
 from support.mocks import run_program
-from tests.pki import key_pem, make_cert, pem, private
 
 DOMAIN = "libvirt:index/domain:Domain"
 VOLUME = "libvirt:index/volume:Volume"

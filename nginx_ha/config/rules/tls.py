@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from nginx_ha.config import pem
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Lvs, Tls
+from nginx_ha.config.pins import TLS_TICKET_KEY_BYTES, TLS_TICKET_KEY_SLOTS
 from nginx_ha.config.rules.base import config_key, rule
 
 # Pseudo-sections: a program building the settings in code gives the TLS key or the
@@ -32,9 +33,10 @@ TICKET_KEYS_AS_INPUT = "tls_ticket_keys_input"
 TLS_KEY_HINT = "pulumi config set --secret --path tls.key < key.pem"
 TICKET_KEYS_HINT = "openssl rand 80 | base64 -w0 | pulumi config set --secret tlsTicketKeys"
 # nginx's ssl_session_ticket_key takes 80-byte files (AES-256; 48 bytes is AES-128)
-# and every load balancer must hold the same ones, so a client resumes after a failover.
-TICKET_KEY_BYTES = 80
-MAX_TICKET_KEYS = 8
+# and every load balancer must hold the same ones, so a client resumes after a failover;
+# each has one file slot (the newest first, then the one before it: a rotation).
+TICKET_KEY_BYTES = TLS_TICKET_KEY_BYTES
+MAX_TICKET_KEYS = TLS_TICKET_KEY_SLOTS
 FULLCHAIN = (
     "use the fullchain.pem your ACME client writes, not cert.pem (a public CA's "
     "intermediate is always in it); for a certificate of an internal CA, give that "
@@ -215,8 +217,8 @@ def ticket_keys(value: str) -> list[bytes]:
         raise ValueError(f"is empty: give one or more base64 80-byte keys; {how}")
     if len(tokens) > MAX_TICKET_KEYS:
         raise ValueError(
-            f"holds {len(tokens)} keys; keep at most {MAX_TICKET_KEYS} (the newest first: "
-            "drop the oldest)"
+            f"holds {len(tokens)} keys; keep at most {MAX_TICKET_KEYS}: the newest first, "
+            "then the one before it (it still decrypts the tickets it issued); drop the oldest"
         )
     out: list[bytes] = []
     for n, token in enumerate(tokens, 1):
