@@ -23,6 +23,7 @@ import posixpath
 from collections.abc import Sequence
 
 from nginx_ha.render.artefacts import Item, PartPlan
+from nginx_ha.render.hold import hold_ports
 from nginx_ha.render.params import param_header
 from nginx_ha.render.templates import script
 from nginx_ha.topology import Layout, Node, Topology
@@ -96,7 +97,7 @@ def vrrp_params(topo: Topology, node: Node, layout: Layout) -> dict[str, str]:
         "PEERS": " ".join(f"{p.name}={topo.nginx.state_url(p.ip)}" for p in peers),
         "STATE_DIR": layout.vrrp_state_dir,
         "DRAIN_DIR": layout.drain_dir,
-        "PORT": str(topo.nginx.port),
+        "PORT": " ".join(str(p) for p in hold_ports(topo)),
         "SETTLE_TIMEOUT": str(SETTLE_TIMEOUT),
     }
 

@@ -101,9 +101,14 @@ svc_start() { # unit, no-systemd command
   fi
 }
 nginx_reload() {
-  # A reload is asynchronous: the old workers serve until they are done, and a file
-  # nginx cannot load leaves them running. Wait until they are gone.
-  local master old pid deadline
+  # A reload is asynchronous: the master starts new workers with the new file and asks
+  # the old ones to finish what they serve; a file nginx cannot load leaves the old
+  # workers serving and starts none. So the new file loaded once a worker that was not
+  # there before runs (or a new master, after a restart). The old workers are not
+  # waited for: one can hold a connection whose client has gone, to the VIP's new
+  # holder after a drain, until nginx's own timeout (found with HTTPS, where a
+  # handshake takes long enough to be cut by a drain).
+  local master old now pid deadline fresh
   master=$(cat "$NGINX_PID" 2>/dev/null || true)
   old=""
   if [[ -n $master ]]; then old=$(pgrep -P "$master" || true); fi
@@ -112,15 +117,22 @@ nginx_reload() {
   else bash -c "$NGINX_RESTART"
   fi
   deadline=$((SECONDS + 10))
-  for pid in $old; do
-    while kill -0 "$pid" 2>/dev/null; do
-      if ((SECONDS >= deadline)); then
-        warn "nginx's old worker $pid still runs 10 s after the reload (did nginx load the new file?)"
-        : >"$work/nginx-stale"
-        return 0
-      fi
-      sleep 0.05
-    done
+  while :; do
+    now=$(cat "$NGINX_PID" 2>/dev/null || true)
+    if [[ -n $now && $now != "$master" ]]; then return 0; fi
+    fresh=""
+    if [[ -n $now ]]; then
+      for pid in $(pgrep -P "$now" || true); do
+        [[ " ${old//$'\n'/ } " == *" $pid "* ]] || fresh+=" $pid"
+      done
+    fi
+    if [[ -n $fresh ]]; then return 0; fi
+    if ((SECONDS >= deadline)); then
+      warn "nginx started no new worker within 10 s of the reload (did nginx load the new file?)"
+      : >"$work/nginx-stale"
+      return 0
+    fi
+    sleep 0.05
   done
 }
 keepalived_default_start() {
@@ -302,7 +314,7 @@ probe() { # every check of the gate once: 0 when all pass (good says what passed
 gate_request() {
   local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend location good good_since="" now
   if [[ -e $work/nginx-stale ]]; then
-    saw="nginx kept its old workers after the reload: the new file did not load"
+    saw="nginx started no new workers after the reload: the new file did not load"
     return 1
   fi
   while :; do

@@ -8,7 +8,8 @@
 #
 # Parameters: IFACE, INSTANCES ("VI_121=192.168.159.110=MASTER ...": each instance,
 # its VIP and the state wanted here once settled: MASTER, BACKUP or ANY), PEERS
-# ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_DIR, PORT (the VIPs'),
+# ("name=http://peer/nginx-ha/vrrp-state ..."), STATE_DIR, DRAIN_DIR, PORT (the VIPs'
+# ports nginx serves, space-separated: its own, and HTTPS's with nginx-ha:tls),
 # SETTLE_TIMEOUT.
 # shellcheck disable=SC2034 # vip_of, want_of: read by the script that follows
 
@@ -58,29 +59,39 @@ set_flag() {
 # new holder), and `on` returns once the connections in flight have ended (at most
 # QUIESCE_MAX seconds).
 QUIESCE_MAX=${QUIESCE_MAX:-3}
+read -r -a ports <<<"${PORT:-}"
+nft_ports=$(IFS=,; printf '%s' "${ports[*]}") # 80,443: an nftables set's elements
 quiesce() {
-  local vip=${vip_of[$2]} table="nginx_ha_quiesce_$2" deadline
+  local vip=${vip_of[$2]} table="nginx_ha_quiesce_$2" deadline port
   if [[ $1 == on ]]; then
     if command -v nft >/dev/null; then
       nft -f - <<RULES
 table ip $table {
   chain input {
     type filter hook input priority -10; policy accept;
-    ip daddr $vip tcp dport $PORT tcp flags & (syn | ack) == syn drop
+    ip daddr $vip tcp dport { $nft_ports } tcp flags & (syn | ack) == syn drop
   }
 }
 RULES
     else
-      iptables -C INPUT -d "$vip/32" -p tcp --dport "$PORT" --syn -m comment --comment "$table" -j DROP 2>/dev/null ||
-        iptables -I INPUT -d "$vip/32" -p tcp --dport "$PORT" --syn -m comment --comment "$table" -j DROP
+      for port in "${ports[@]}"; do
+        iptables -C INPUT -d "$vip/32" -p tcp --dport "$port" --syn -m comment --comment "$table" -j DROP 2>/dev/null ||
+          iptables -I INPUT -d "$vip/32" -p tcp --dport "$port" --syn -m comment --comment "$table" -j DROP
+      done
     fi
     deadline=$((SECONDS + QUIESCE_MAX))
     while ((SECONDS < deadline)) && [[ -n $(in_flight "$vip") ]]; do sleep 0.05; done
   elif command -v nft >/dev/null; then
     nft delete table ip "$table" 2>/dev/null || true
   else
-    while iptables -D INPUT -d "$vip/32" -p tcp --dport "$PORT" --syn -m comment --comment "$table" -j DROP 2>/dev/null; do :; done
+    for port in "${ports[@]}"; do
+      while iptables -D INPUT -d "$vip/32" -p tcp --dport "$port" --syn -m comment --comment "$table" -j DROP 2>/dev/null; do :; done
+    done
   fi
 }
 # Connections to the VIP's port that are still open on this node.
-in_flight() { ss -Htn state established "( src $1 and sport = :$PORT )" 2>/dev/null; }
+in_flight() { # connections to the VIP's ports still open
+  local port filter=""
+  for port in "${ports[@]}"; do filter+="${filter:+ or }sport = :$port"; done
+  ss -Htn state established "( src $1 and ( $filter ) )" 2>/dev/null
+}
