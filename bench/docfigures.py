@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable
 
 from bench.figures_e2e import e2e_phases, e2e_total
-from bench.figures_failover import failover_lab_table, failover_readme_table
+from bench.figures_failover import failover_https_table, failover_lab_table, failover_readme_table
 from bench.figures_files import FIGURES, ROOT, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
 from bench.figures_parts import keepalived_build_line, nginx_upstream_table
@@ -56,6 +56,7 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "rollout": rollout_table,
     "failover-readme": lambda: failover_readme_table(load("failover")).splitlines(),
     "failover-lab": lambda: failover_lab_table(load("failover")).splitlines(),
+    "failover-https": lambda: failover_https_table(load("failover")).splitlines(),
 }
 # Blocks of benches whose figures exist only once the bench has saved them.
 for _name, _file, _block in (

@@ -116,7 +116,17 @@ def figure_row(profile: str, obs: list[observation.Observation]) -> dict[str, ob
         "requests": f"{_median([len(o.requests) for o in obs]):g}",
         "worst_latency": f"{_median([o.worst_latency for o in obs]):.2f} s",
         "vip_ends": ", ".join(f"{k} ({n}/{len(obs)})" for k, n in sorted(ends.items())),
+        **resumed_after(obs),
     }
+
+
+def resumed_after(obs: list[observation.Observation]) -> dict[str, object]:
+    """HTTPS: the requests answered after the fault whose TLS session was resumed (each
+    connection offered the last one's), over every run; nothing for plain HTTP."""
+    counts = [o.resumed_after for o in obs if o.resumed_after is not None]
+    if not counts:
+        return {}
+    return {"resumed": [sum(r for r, _ in counts), sum(n for _, n in counts)]}
 
 
 def measure(

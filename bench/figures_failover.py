@@ -73,3 +73,25 @@ def failover_readme_table(fig: dict) -> str:
             cells.append(_cell(t) if t else "–")
         lines.append(f"| {r['title']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def failover_https_table(fig: dict) -> str:
+    """HTTPS at the VIP (the https profile) beside plain HTTP (ours), per scenario: the
+    same faults through the VIP, and how many TLS sessions resumed after the fault."""
+    by = {_row_key(r): r for r in fig["rows"]}
+    rows = [r for r in fig["rows"] if r["profile"] == "https"]
+    if not rows:
+        return "No HTTPS rows measured yet (`bench/failover.py --profiles https`)."
+    lines = [
+        failover_conditions(fig),
+        "",
+        "| scenario | HTTP (ours) | HTTPS (https) | TLS sessions resumed after the fault |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        resumed = r.get("resumed")
+        cell = f"{resumed[0]} of {resumed[1]}" if resumed else "-"
+        lines.append(
+            f"| {r['title']} | {_cell(by.get(('ours', r['scenario'])))} | {_cell(r)} | {cell} |"
+        )
+    return "\n".join(lines)

@@ -108,6 +108,7 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
                 e.stack_made = True
             e.up()
         e.check_vip()
+        e.check_https()
         e.check_status(
             next(n for n, v in e.outputs["nodes"].items() if v.get("role") == "MASTER"), "after up"
         )

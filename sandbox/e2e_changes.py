@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 from nginx_ha.render.params import script_text
 from nginx_ha.topology import Layout
@@ -77,6 +78,20 @@ class Changes(Driver):
         )
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
+    def loop_url(self) -> str:
+        """The request loop's URL: the VIP itself (over HTTPS its name goes in
+        loop_args)."""
+        if self.tls_name is None:
+            return self.outputs["url"]
+        port = urlsplit(str(self.outputs["url"])).port or 443
+        return f"https://{self.outputs['vip']}:{port}/"
+
+    def loop_args(self) -> list[str]:
+        """Over HTTPS: the name sent and verified, the stack's CA, sessions resumed."""
+        if self.tls_name is None:
+            return []
+        return ["--servername", self.tls_name, "--cafile", str(self.tls_ca()), "--resume"]
+
     def set_read_timeout(self, value: str) -> None:
         self.pulumi("config", "set", "--path", "nginx.readTimeout", value)
 
@@ -86,7 +101,12 @@ class Changes(Driver):
         (also kept for the summary)."""
         before = self.vip_holders()
         loop = VipLoop(
-            self.outputs["url"], self.netns, self.env, self.work / f"loop-{log}.jsonl", LOOP_LIMIT
+            self.loop_url(),
+            self.netns,
+            self.env,
+            self.work / f"loop-{log}.jsonl",
+            LOOP_LIMIT,
+            self.loop_args(),
         )
         t = time.monotonic()
         try:

@@ -32,9 +32,39 @@ class Checks(Driver):
         primary = next(n for n, v in nodes.items() if v.get("role") == "primary")
         served, backend = self.vip_get()
         self.check(
-            "VIP answers through the MASTER's nginx from the primary Tomcat",
+            "VIP answers through the MASTER's nginx from the primary Tomcat"
+            + (" (HTTPS, verified)" if self.tls_name else ""),
             served == master and backend == primary,
             f"X-Served-By {served or '-'}, backend {backend or '-'} (expected {master}, {primary})",
+        )
+
+    def check_https(self) -> None:
+        """With nginx-ha:tls: the VIP's plain port answers 308 to https:// (the check
+        above asked over HTTPS, the chain verified with the stack's CA)."""
+        if self.tls_name is None:
+            return
+        p = self.run(
+            [
+                "curl",
+                "-sS",
+                "-m",
+                "3",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                f"http://{self.outputs['vip']}/",
+            ],
+            netns=True,
+            check=False,
+            timeout=10,
+        )
+        m = re.search(r"(?im)^location:\s*(\S+)", p.stdout or "")
+        status = (p.stdout or "").split(" ", 2)[1] if (p.stdout or "").startswith("HTTP/") else "-"
+        self.check(
+            "http://VIP/ answers 308 to https://",
+            status == "308" and bool(m) and m.group(1).startswith("https://"),
+            f"status {status}, Location {m.group(1) if m else '-'}",
         )
 
     def check_status(self, holder: str, when: str) -> None:
@@ -133,7 +163,8 @@ class Checks(Driver):
             time.sleep(0.5)
         took = time.monotonic() - t
         self.check(
-            f"virsh destroy of the MASTER: the VIP answers from {backup}",
+            f"virsh destroy of the MASTER: the VIP answers from {backup}"
+            + (" (HTTPS, verified)" if self.tls_name else ""),
             seen[0] == backup,
             f"after {took:.1f} s: X-Served-By {seen[0] or '-'}, "
             f"backend {seen[1] or '-'} (limit {FAILOVER_LIMIT:.0f} s)",

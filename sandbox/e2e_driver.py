@@ -18,6 +18,7 @@ import secrets
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from nginx_ha.topology.naming import parse_page_marker
 from sandbox import config, vm
@@ -256,10 +257,38 @@ class Driver:
     def ssh(self, ip: str, command: str, timeout: float = 60, input: str | None = None) -> str:
         return self.run(self.ssh_cmd(ip, command), netns=True, timeout=timeout, input=input).stdout
 
+    @property
+    def tls_name(self) -> str | None:
+        """With nginx-ha:tls (an https url): the name the url asks, else None."""
+        url = urlsplit(str(self.outputs.get("url", "")))
+        return url.hostname if url.scheme == "https" else None
+
+    def tls_ca(self) -> Path:
+        """The stack's CA (output tlsCa, tls.selfSigned), written for curl and the loop."""
+        path = self.work / "tls-ca.pem"
+        path.write_text(str(self.outputs["tlsCa"]))
+        return path
+
+    def curl_vip(self) -> list[str]:
+        """curl's options to ask the VIP: over HTTPS the url's name resolved to the VIP,
+        the chain verified with the stack's CA."""
+        name = self.tls_name
+        if name is None:
+            return [self.outputs["url"]]
+        port = urlsplit(str(self.outputs["url"])).port or 443
+        vip = self.outputs["vip"]
+        return [
+            "--resolve",
+            f"{name}:{port}:{vip}",
+            "--cacert",
+            str(self.tls_ca()),
+            self.outputs["url"],
+        ]
+
     def vip_get(self, timeout: float = 3) -> tuple[str, str]:
         """(X-Served-By, backend name) of one request to the VIP from the namespace."""
         p = self.run(
-            ["curl", "-sS", "-m", str(timeout), "-D", "-", self.outputs["url"]],
+            ["curl", "-sS", "-m", str(timeout), "-D", "-", *self.curl_vip()],
             netns=True,
             check=False,
             timeout=timeout + 5,

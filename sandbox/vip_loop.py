@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox import config
@@ -44,12 +45,16 @@ class VipLoop:
         env: dict[str, str],
         log: Path,
         duration: float,
+        args: Sequence[str] = (),
     ):
+        """``args``: more of the loop's options (over HTTPS: ``--servername``,
+        ``--cafile``, ``--resume``)."""
         argv = [
             sys.executable,
             "-m",
             "lab.probe",
             url,
+            *args,
             "--interval",
             str(INTERVAL),
             "--duration",

@@ -3,7 +3,8 @@
 # (.github/workflows/*.yml; docs/operations.md, "Secrets in CI").
 #
 #   STACK=dev NGINX_HA_SSH_PRIVATE_KEY=... NGINX_HA_SSH_HOST_KEY_SEED=... \
-#     NGINX_HA_VRRP_AUTH_PASS=... ./scripts/ci-stack-secrets.sh
+#     NGINX_HA_VRRP_AUTH_PASS=... [NGINX_HA_TLS_KEY=... NGINX_HA_TLS_TICKET_KEYS=...] \
+#     ./scripts/ci-stack-secrets.sh
 #
 # Two ways to give a stack its secrets, both with the passphrase secrets provider
 # (PULUMI_CONFIG_PASSPHRASE decrypts them):
@@ -17,7 +18,8 @@
 # The stack is selected in PULUMI_BACKEND_URL, and created there (passphrase provider)
 # when it does not exist yet: the first preview of a new stack shows everything it
 # would create. A secret that is neither committed nor given stops the job, naming the
-# variable. vrrpAuthPass is not needed by a stack that runs VRRP unauthenticated.
+# variable. vrrpAuthPass is not needed by a stack that runs VRRP unauthenticated; the
+# TLS ones only by a stack with nginx-ha:tls (tls.key only with tls.certificate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +56,24 @@ if [ "$(pulumi config get --stack "$STACK" --path vrrp.allowUnauthenticated 2>/d
   echo "vrrpAuthPass: not needed (vrrp.allowUnauthenticated)"
 else
   secret vrrpAuthPass NGINX_HA_VRRP_AUTH_PASS
+fi
+
+# secret_path KEY.PATH VARIABLE: the same for a secret leaf of a structured key.
+secret_path() {
+  local key=$1 var=$2
+  if has --path "$key"; then
+    echo "$key: in Pulumi.$STACK.yaml already (encrypted)"
+  elif [ -n "${!var:-}" ]; then
+    printf '%s' "${!var}" | pulumi config set --stack "$STACK" --secret --path "$key"
+    echo "$key: set from $var"
+  else
+    die "$key is neither in Pulumi.$STACK.yaml nor given in $var"
+  fi
+}
+
+if has tls; then
+  secret tlsTicketKeys NGINX_HA_TLS_TICKET_KEYS
+  if has --path tls.certificate; then secret_path tls.key NGINX_HA_TLS_KEY; fi
 fi
 
 if ! has --path ssh.publicKey; then

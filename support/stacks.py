@@ -27,6 +27,8 @@ AAAEBcVtYxcBSYEXPdL1x754G8Cw8U5l5pVcES1Xd3zAyC/P0KDWWT1UDxhMGnvKYVJIDy
 TEST_HOST_KEY_SEED = "test-host-key-seed-0123456789abcdef0123456789"
 TEST_HMAC_KEY = "0123456789abcdef0123456789abcdef"  # 32 bytes, auth_hmac
 TEST_PASS = "s3cr3t!!"  # 8 characters, VRRPv2 PASS
+# A TLS session ticket key (80 bytes, base64) for stacks with nginx-ha:tls.
+TEST_TICKET_KEYS = "dGVzdC10aWNrZXQta2V5LW5naW54LWhhLTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA="  # noqa: S105
 
 SECRETS = {
     "nginx-ha:sshPrivateKey": TEST_PRIVATE_KEY,
@@ -42,6 +44,8 @@ def raw_config(stack: str = "dev", **overrides: Any) -> dict[str, Any]:
     cfg.setdefault("nginx-ha:ssh", {"user": "debian", "publicKey": TEST_PUBLIC_KEY})
     for key, value in SECRETS.items():
         cfg.setdefault(key, value)
+    if "nginx-ha:tls" in cfg or "tls" in overrides:
+        cfg.setdefault("nginx-ha:tlsTicketKeys", TEST_TICKET_KEYS)
     for key, value in overrides.items():
         full = key if ":" in key else f"nginx-ha:{key}"
         if value is None:
@@ -51,4 +55,6 @@ def raw_config(stack: str = "dev", **overrides: Any) -> dict[str, Any]:
     return stackfiles.as_engine_config(cfg)
 
 
-SECRET_KEYS = set(SECRETS)
+# Secret in a stack's config: those, and the TLS session ticket keys (tls.key makes the
+# whole of nginx-ha:tls secret: a test with one names it itself).
+SECRET_KEYS = set(SECRETS) | {"nginx-ha:tlsTicketKeys"}

@@ -40,6 +40,7 @@ SANDBOX_NETNS = "nginx-ha-sandbox"
 REPOSITORY_SECRETS = {
     "NGINX_HA_SANDBOX_SSH_PRIVATE_KEY": stacks.TEST_PRIVATE_KEY,
     "NGINX_HA_SANDBOX_SSH_HOST_KEY_SEED": stacks.TEST_HOST_KEY_SEED,
+    "NGINX_HA_SANDBOX_TLS_TICKET_KEYS": stacks.TEST_TICKET_KEYS,
 }
 SECRET_REF = re.compile(
     r"^\$\{\{ secrets\[format\('([A-Z_]+)\{0\}([A-Z_]+)', matrix\.stack\)\] \}\}$"
@@ -84,6 +85,8 @@ def script_sets(committed: dict, env: dict[str, str]) -> dict:
     out = dict(committed)
     out["nginx-ha:sshPrivateKey"] = env["NGINX_HA_SSH_PRIVATE_KEY"]
     out["nginx-ha:sshHostKeySeed"] = env["NGINX_HA_SSH_HOST_KEY_SEED"]
+    if "nginx-ha:tls" in committed:  # the sandbox serves HTTPS (tls.selfSigned)
+        out["nginx-ha:tlsTicketKeys"] = env["NGINX_HA_TLS_TICKET_KEYS"]
     ssh = dict(out.get("nginx-ha:ssh") or {})
     ssh.setdefault("publicKey", public_line(load_private_key(env["NGINX_HA_SSH_PRIVATE_KEY"])))
     out["nginx-ha:ssh"] = ssh
@@ -109,6 +112,7 @@ def test_the_step_gives_the_sandbox_stack_what_the_program_needs_under_mocks(tmp
         run_program(with_stand_in(stackfiles.as_engine_config(committed), tmp_path), stack=STACK)
     missing = {p.key for p in err.value.problems}
     assert {"nginx-ha:sshPrivateKey", "nginx-ha:sshHostKeySeed"} <= missing
+    assert "nginx-ha:tlsTicketKeys" in missing  # the sandbox serves HTTPS
 
     raw = with_stand_in(stackfiles.as_engine_config(script_sets(committed, env)), tmp_path)
     assert_whole_graph(run_program(raw, stack=STACK, secret_keys=stacks.SECRET_KEYS))

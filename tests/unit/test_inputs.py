@@ -291,7 +291,8 @@ def test_no_doc_or_script_sets_a_secret_on_the_command_line():
         for n, line in enumerate(f.read_text().splitlines(), 1):
             # (--path KEY: a structured key, e.g. tls.key)
             m = re.search(
-                r"config set\b[^|<]*--secret\s+(?:--path\s+)?([\w.:\[\]-]+)\s+(\S+)", line
+                r"config set\b[^|<]*--secret\s+(?:--path\s+)?([\w.:\[\]][\w.:\[\]-]*)\s+(\S+)",
+                line,
             )
             # A value after the key: text, a quote or a substitution (not a comment,
             # a redirection, the end of a quoted hint or "...").
