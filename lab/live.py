@@ -10,13 +10,16 @@ would run as a unit is running in its namespace (stopped: ``inactive``; SIGSTOPp
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from lab import network
+from lab.files import TEMPLATES
 from lab.nodes import LabNode
+from nginx_ha.render.params import script_text
 from nginx_ha.topology import Topology
 from nginx_ha.topology.kinds import KEEPALIVED_UNIT, NGINX_UNIT, TOMCAT_UNIT, WATCH_UNIT
 from nginx_ha.view import status as view
@@ -93,7 +96,27 @@ def node_report(lab: Lab, ln: LabNode) -> view.NodeReport:
         )
         report.health = view.parse_health(_read(lay.health_file))
         report.keepalived = f"v{'.'.join(map(str, lab.keepalived_version))}"
+    tls = lab.topo.tls
+    if tls is not None and n.kind.runs("nginx") and lab.port_up(ln):
+        report.tls = True
+        report.certificate = served_certificate(ln, tls.port, tls.gate_names[0])
     return report
+
+
+def served_certificate_script(port: int, name: str) -> str:
+    """lab/templates/served_certificate.sh with its parameters."""
+    params = {"TLS_PORT": str(port), "TLS_NAME": name}
+    return script_text(TEMPLATES.file("served_certificate.sh"), params)
+
+
+def served_certificate(ln: LabNode, port: int, name: str) -> view.ServedCertificate | None:
+    """What the node's nginx serves for ``name`` (asked in its namespace, as `status`
+    asks a VM's)."""
+    text = served_certificate_script(port, name)
+    res = subprocess.run(
+        netns.in_ns(ln.ns, "bash", "-c", text), capture_output=True, text=True, timeout=15
+    )
+    return view.parse_certificate(res.stdout)
 
 
 def live_status(lab: Lab) -> view.StackStatus:

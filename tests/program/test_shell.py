@@ -104,6 +104,9 @@ def lab_scripts(tmp_path: Path, monkeypatch) -> dict[str, str]:
         for path, text in lab.node_files(ln).items():
             if text.startswith("#!"):
                 out[f"lab/{ln.node.name}{path}"] = text
+    from lab.live import served_certificate_script
+
+    out["lab/served_certificate.sh"] = served_certificate_script(443, "www.nginx-ha.test")
     return out
 
 
