@@ -85,12 +85,12 @@ def failover_https_table(fig: dict) -> str:
     lines = [
         failover_conditions(fig),
         "",
-        "| scenario | HTTP (ours) | HTTPS (https) | TLS sessions resumed after the fault |",
+        "| scenario | HTTP (ours) | HTTPS (https) | full TLS handshakes after the fault |",
         "|---|---|---|---|",
     ]
     for r in rows:
         resumed = r.get("resumed")
-        cell = f"{resumed[0]} of {resumed[1]}" if resumed else "-"
+        cell = f"{resumed[1] - resumed[0]} of {resumed[1]} answers" if resumed else "-"
         lines.append(
             f"| {r['title']} | {_cell(by.get(('ours', r['scenario'])))} | {_cell(r)} | {cell} |"
         )
