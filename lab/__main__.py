@@ -77,12 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths = obs.write_timeline(out / f"{a.scenario}-{stamp}")
             print("timeline: " + ", ".join(str(p) for p in paths))
         elif a.cmd == "render":
-            files = lab.render(a.out)
-            for path, text in sorted(files.items()):
-                if a.out is not None:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                    Path(path).write_text(text)
-                print(f"{path} ({len(text)} bytes)")
+            if a.out is None:
+                for path, text in sorted(lab.render().items()):
+                    print(f"{path} ({len(text)} bytes)")
+            else:  # as `up` writes them: each file's bytes and mode
+                for path in sorted(lab.write_render(a.out)):
+                    print(f"{path} ({path.stat().st_size} bytes)")
     except netns.NetnsError as e:  # a LabError, or a namespace command that failed
         print(f"lab: {e}", file=sys.stderr)
         return 2

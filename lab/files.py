@@ -81,14 +81,23 @@ def file_mode(ln: LabNode, path: str) -> int:
     return int(ln.plan.mode(path), 8)
 
 
-def write(ln: LabNode, files: dict[str, str]) -> None:
-    """The node's files written, each with its mode, in folders root alone may change."""
+def write(
+    ln: LabNode, files: dict[str, str], out: Path | None = None, run_dir: Path | None = None
+) -> list[Path]:
+    """The node's files written, each with its mode, in folders root alone may change;
+    under ``out`` instead of the node's run folder (``run_dir``) when given. Returns
+    the paths written."""
+    written = []
     for path, text in files.items():
         p = Path(path)
+        if out is not None and run_dir is not None:
+            p = out / p.relative_to(run_dir)
         p.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(p.parent, 0o755)  # noqa: S103 - root-only writable, readable by nginx's workers
         p.write_bytes(ln.plan.on_disk(path, text))  # a TLS ticket key: its bytes
         os.chmod(p, file_mode(ln, path))
+        written.append(p)
+    return written
 
 
 def render(

@@ -179,6 +179,15 @@ class Lab:
         node's run folder). Pure: writes nothing."""
         return files.render(self.nodes.values(), self.cfg, self.topo, self.run_dir, out)
 
+    def write_render(self, out: Path) -> list[Path]:
+        """Every file of every node written under ``out`` as `up` writes it (its bytes
+        and its mode); the paths written."""
+        return [
+            p
+            for ln in self.nodes.values()
+            for p in files.write(ln, self.node_files(ln), out=out, run_dir=self.run_dir)
+        ]
+
     def node_files(self, ln: LabNode) -> dict[str, str]:
         """What the lab writes for a node (lab/files.py)."""
         return files.node_files(ln, self.cfg, self.topo)

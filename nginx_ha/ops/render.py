@@ -15,9 +15,12 @@ The stack file is read from the Pulumi project folder (default: the working dire
 as ``pulumi`` itself); an unknown stack is answered with the stacks that exist there.
 
 Secrets are placeholders that pass validation (the files show where a secret goes,
-never a secret), unless ``--with-secrets`` asks for the real ones: then they come
-from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED and NGINX_HA_SSH_PRIVATE_KEY
-(see nginx_ha/config/stackfiles.py), and the output folder holds secrets.
+never a secret: the VRRP secret file, ``tls.key``, the ticket keys; tls.selfSigned's
+key, chain and CA are left out, since they would be derived from a placeholder seed),
+unless ``--with-secrets`` asks for the real ones: then they come from
+NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED, NGINX_HA_SSH_PRIVATE_KEY,
+NGINX_HA_TLS_KEY and NGINX_HA_TLS_TICKET_KEYS (see nginx_ha/config/stackfiles.py), and
+the output folder holds secrets.
 """
 
 from __future__ import annotations
@@ -52,10 +55,20 @@ def write_stack_files(
     settings = parse_settings(raw, stack=stack)
     topo = build_topology(settings)
     layout = vm_layout(topo)
-    secrets = {}
-    if settings.vrrp_auth_pass is not None:
-        secrets["vrrpAuthPass"] = settings.vrrp_auth_pass.get_secret_value()
     seed = settings.ssh_host_key_seed
+    secrets = {
+        key: value.get_secret_value()
+        for key, value in (
+            ("vrrpAuthPass", settings.vrrp_auth_pass),
+            ("tls.key", settings.tls.key if settings.tls else None),
+            ("tlsTicketKeys", settings.tls_ticket_keys),
+            # The files derived from the seed (tls.selfSigned's key, chain and CA) only
+            # with the real seed: from the placeholder they would be a private key in
+            # the output that no node has.
+            ("sshHostKeySeed", seed if real_secrets else None),
+        )
+        if value is not None
+    }
     written = []
     for name, plan in render.plans(topo, lambda _: layout).items():
         files = {path: (text, plan.mode(path)) for path, text in plan.rendered(secrets).items()}
@@ -96,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-secrets",
         action="store_true",
-        help="render the real secrets from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED "
-        "and NGINX_HA_SSH_PRIVATE_KEY instead of placeholders (the output then holds secrets)",
+        help="render the real secrets from NGINX_HA_VRRP_AUTH_PASS, NGINX_HA_SSH_HOST_KEY_SEED, "
+        "NGINX_HA_SSH_PRIVATE_KEY, NGINX_HA_TLS_KEY and NGINX_HA_TLS_TICKET_KEYS instead of "
+        "placeholders (the output then holds secrets)",
     )
     args = parser.parse_args(argv)
     try:

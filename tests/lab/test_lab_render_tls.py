@@ -15,12 +15,6 @@ from lab.lab import Lab
 pytestmark = pytest.mark.pure  # runs by default (tests/conftest.py)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lab/__main__.py's render writes every file with write_text: a ticket key as "
-    "its base64 text (nginx wants 48 or 80 bytes) and the TLS key with the default mode, "
-    "where lab/files.py writes plan.on_disk() with each file's mode",
-)
 def test_the_https_profile_renders_ticket_keys_as_bytes_and_the_key_root_only(
     monkeypatch, tmp_path
 ):

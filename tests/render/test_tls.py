@@ -424,14 +424,6 @@ def test_the_offline_render_writes_no_private_key_without_real_secrets(tmp_path,
         assert data.count(b"PRIVATE KEY-----") == 2  # its BEGIN and END lines
 
 
-REAL_SECRETS_BUG = (
-    "ops/render.write_stack_files hands plan.rendered() only vrrpAuthPass: tls.key, "
-    "tlsTicketKeys and the seed's selfSigned files are never written, real or placeholder "
-    "(README: --with-secrets takes NGINX_HA_TLS_KEY and NGINX_HA_TLS_TICKET_KEYS)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=REAL_SECRETS_BUG)
 def test_with_real_secrets_the_offline_render_writes_the_key_root_only(tmp_path):
     tls = ts.operator_tls()
     project = project_with_tls(tmp_path, operator_stack_tls())
@@ -454,7 +446,6 @@ def test_with_real_secrets_the_offline_render_writes_the_key_root_only(tmp_path)
     assert not os.path.exists(out / "tomcat-primary/etc/nginx")
 
 
-@pytest.mark.xfail(strict=True, reason=REAL_SECRETS_BUG)
 def test_without_real_secrets_the_tls_files_are_placeholders(tmp_path):
     """README: 'a stack with tls gets a placeholder tls.key and an 80-byte placeholder
     ticket key', so the rendered folder holds every file nginx.conf names."""

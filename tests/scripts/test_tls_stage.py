@@ -223,16 +223,6 @@ def test_nginx_conf_is_refused_when_the_staged_key_is_not_the_certificates(node)
     assert not Path(conf.staged(layout)).exists()
 
 
-RENEWAL_BUG = (
-    "a renewal re-runs nginx.conf's stage step (its SUBST names the new chain's staged "
-    "copy) but not its upload (nginx.conf's text is the same), so stage.sh finds the file "
-    "staged and no upload and exits 'already staged' without nginx -t: the new "
-    "certificate is not checked with the key staged beside it, as stage.sh's SUBST "
-    "comment says (the activation's reload and gate are what stop it)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RENEWAL_BUG)
 def test_a_renewal_checks_the_new_certificate_with_the_staged_key(node):
     layout = layout_in(node.scratch)
     before_tls = ts.operator_tls()

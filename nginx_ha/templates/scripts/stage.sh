@@ -28,17 +28,28 @@ OWNER=${OWNER:-root}
 say() { printf 'nginx-ha: %s\n' "$*"; }
 die() { printf 'nginx-ha: %s\n' "$*" >&2; exit 1; }
 
+# Staged before and not uploaded again: the same file. Checked again only when what it
+# names has staged copies of its own (SUBST), which may be new (a renewed certificate
+# beside the same nginx.conf): then against those.
+again=no
 if [[ -f $STAGED && ! -e $UPLOADED ]]; then
-  say "$STAGED already staged"
-  exit 0
+  if [[ -z $SUBST ]]; then
+    say "$STAGED already staged"
+    exit 0
+  fi
+  again=yes
 fi
-[[ -f $UPLOADED ]] || die "$UPLOADED was not uploaded"
-install -d -m 0755 -o root -g root "$(dirname "$STAGED")"
-new="$STAGED.new"
-install -m "$MODE" -o "$OWNER" -g "$OWNER" "$UPLOADED" "$new"
-
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT
+if [[ $again == yes ]]; then
+  new="$check/$(basename "$STAGED")"
+  cp "$STAGED" "$new"
+else
+  [[ -f $UPLOADED ]] || die "$UPLOADED was not uploaded"
+  install -d -m 0755 -o root -g root "$(dirname "$STAGED")"
+  new="$STAGED.new"
+  install -m "$MODE" -o "$OWNER" -g "$OWNER" "$UPLOADED" "$new"
+fi
 substituted() { # the staged file with SUBST applied, into $1
   local text from to
   text=$(cat "$new")
@@ -80,7 +91,14 @@ validate() {
 if ! out=$(validate 2>&1); then
   rm -f "$new"
   printf '%s\n' "$out" >&2
+  if [[ $again == yes ]]; then
+    die "$(basename "$STAGED") failed validation ($VALIDATOR) with the files it names as staged now; the node runs what it ran"
+  fi
   die "$(basename "$STAGED") failed validation ($VALIDATOR): not staged; the node runs what it ran"
+fi
+if [[ $again == yes ]]; then
+  say "$STAGED already staged, checked again with the files it names ($VALIDATOR: ok)"
+  exit 0
 fi
 mv -f "$new" "$STAGED"
 rm -f "$UPLOADED"
