@@ -20,7 +20,7 @@ def rollout_summary(d: dict[str, Any]) -> str:
         f"{sum(c['failed'] for c in good)} failed of {sum(c['requests'] for c in good)} "
         f"requests through the VIP over {len(good)} changes"
     ]
-    parts += [f"a broken change {c['stopped']}, {c['failed']} failed" for c in bad]
+    parts += [f"{c['change']} {c['stopped']}, {c['failed']} failed" for c in bad]
     return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
 
 
