@@ -46,7 +46,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,18 @@ def steps_for(lab: Lab, settings: dict[str, Any]) -> list[replay.Step]:
     return replay.plan(recorded, {str(ln.node.ip): name for name, ln in lab.nodes.items()})
 
 
+@contextmanager
+def deployed(lab: Lab) -> Iterator[Lab]:
+    """The lab up and as the first `pulumi up` leaves its nodes (deploy), taken down
+    after, also on errors."""
+    lab.up(log=lambda *_: None)
+    try:
+        deploy(lab)
+        yield lab
+    finally:
+        lab.down(log=lambda *_: None)
+
+
 def deploy(lab: Lab) -> None:
     """What the first `pulumi up` leaves on the nodes (units, stamps): the program's
     steps for the unchanged stack, replayed once before any change is measured."""
@@ -346,13 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         lab = Lab(
             args.stack, change.profile, instance=f"rollout-{args.stack}", overrides=change.base
         )
-        try:
-            lab.up(log=lambda *_: None)
-            deploy(lab)
+        with deployed(lab):
             print(f"# {name}: {change.what}", file=sys.stderr)
             outcomes.append(run(lab, change, log=lambda line: print(f"  {line}", file=sys.stderr)))
-        finally:
-            lab.down(log=lambda *_: None)
     print(table(outcomes))
     results = [as_json(o) for o in outcomes]
     if args.json:

@@ -28,13 +28,8 @@ def lab():
     for tool in ("nginx", "java", "curl", "nft"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
-    lab = Lab("dev", "ours", instance=instance("test-rollout"))
-    lab.up(log=lambda *_: None)
-    try:
-        rollout.deploy(lab)
+    with rollout.deployed(Lab("dev", "ours", instance=instance("test-rollout"))) as lab:
         yield lab
-    finally:
-        lab.down(log=lambda *_: None)
 
 
 def test_a_good_change_rolls_through_every_node_without_a_failed_request(lab):

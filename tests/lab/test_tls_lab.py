@@ -116,12 +116,8 @@ def operator_cert_lab():
     renewal starts from, and what the first `pulumi up` leaves on the nodes."""
     _skip_unless_lab_can_run()
     lab = Lab("dev", "https", instance=instance("test-tls-roll"), overrides=rollout.TLS_BASE)
-    lab.up(log=lambda *_: None)
-    try:
-        rollout.deploy(lab)
+    with rollout.deployed(lab):
         yield lab
-    finally:
-        lab.down(log=lambda *_: None)
 
 
 def test_a_renewal_rolls_one_load_balancer_at_a_time_without_a_failed_request(
