@@ -167,7 +167,7 @@ def test_the_step_for_real_on_a_fresh_checkout(tmp_path):
     assert "vrrpAuthPass: not needed (vrrp.allowUnauthenticated)" in step.stdout
     stack_file = yaml.safe_load((checkout / f"Pulumi.{STACK}.yaml").read_text())
     assert stack_file["encryptionsalt"]
-    for key in ("nginx-ha:sshPrivateKey", "nginx-ha:sshHostKeySeed"):
+    for key in ("nginx-ha:sshPrivateKey", "nginx-ha:sshHostKeySeed", "nginx-ha:tlsTicketKeys"):
         assert set(stack_file["config"][key]) == {"secure"}
     text = (checkout / f"Pulumi.{STACK}.yaml").read_text()
     assert stacks.TEST_HOST_KEY_SEED not in text and "PRIVATE KEY" not in text
@@ -184,7 +184,7 @@ def test_the_step_for_real_on_a_fresh_checkout(tmp_path):
     config = json.loads(shown.stdout)
     raw = {k: v["value"] for k, v in config.items()}
     secret = {k for k, v in config.items() if v["secret"]}
-    assert secret == {"nginx-ha:sshPrivateKey", "nginx-ha:sshHostKeySeed"}
+    assert secret == {"nginx-ha:sshPrivateKey", "nginx-ha:sshHostKeySeed", "nginx-ha:tlsTicketKeys"}
     assert_whole_graph(run_program(with_stand_in(raw, tmp_path), stack=STACK, secret_keys=secret))
 
     sandbox_up = (
