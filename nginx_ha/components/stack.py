@@ -25,8 +25,8 @@ import pulumi
 from pulumi_command import remote
 from pydantic import SecretStr
 
+import nginx_ha.components.remote as remote_steps
 from nginx_ha import render
-from nginx_ha.components import remote as remote_steps
 from nginx_ha.components.firewall import ssh_firewall
 from nginx_ha.components.keepalived import KeepalivedNode
 from nginx_ha.components.nginx import NginxNode

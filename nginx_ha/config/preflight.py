@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from nginx_ha.config import pem
+import nginx_ha.config.pem as pem
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Settings
 from nginx_ha.config.pins import NS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from nginx_ha.config import pem
+import nginx_ha.config.pem as pem
 from nginx_ha.config.lab_stacks import is_lab_stack
 from nginx_ha.config.models import Settings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from nginx_ha.render import files
+import nginx_ha.render.files as files
 from nginx_ha.render.artefacts import Artefact, Item, PartPlan, SecretFile, Step, Upload
 from nginx_ha.render.artefacts import staged_secret as staged_secret_path
 from nginx_ha.render.hold import VIP_HOLD_SCRIPT, vip_hold_params

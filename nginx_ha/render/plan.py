@@ -19,7 +19,7 @@ import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from nginx_ha.render import files
+import nginx_ha.render.files as files
 from nginx_ha.render.artefacts import Artefact, PartPlan, SecretFile, Step, Upload, step_path
 from nginx_ha.render.params import smoke_params, wait_ready_params
 from nginx_ha.render.params import ssh_firewall_params as ssh_rule_params

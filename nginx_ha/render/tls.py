@@ -23,7 +23,7 @@ from __future__ import annotations
 import posixpath
 from typing import Literal
 
-from nginx_ha.render import files
+import nginx_ha.render.files as files
 from nginx_ha.render.artefacts import Artefact, SecretFile, staged_secret
 from nginx_ha.topology import Layout, Topology
 from nginx_ha.topology.plans import TlsPlan

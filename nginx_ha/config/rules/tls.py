@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import SecretStr
 
-from nginx_ha.config import pem
+import nginx_ha.config.pem as pem
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Lvs, Tls
 from nginx_ha.config.pins import TLS_TICKET_KEY_BYTES, TLS_TICKET_KEY_SLOTS
