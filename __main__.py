@@ -17,5 +17,7 @@ pulumi.export("url", stack.url)
 pulumi.export("nodes", stack.nodes)
 pulumi.export("smoke", stack.smoke)
 pulumi.export("configHashes", stack.config_hashes)
+if stack.app is not None:
+    pulumi.export("app", stack.app)  # nginx-ha:app: the release and each backend's version
 if stack.tls_ca is not None:
     pulumi.export("tlsCa", stack.tls_ca)  # tls.selfSigned: what the stack's clients trust

@@ -13,6 +13,7 @@ and stops at the first failure, as ``pulumi up`` would.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,8 +46,9 @@ SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - Pulumi's secret 
 class Step:
     name: str
     node: str
-    kind: str  # "upload": ``text`` goes to ``path``; "command": ``command`` runs
+    kind: str  # "upload": ``text`` (or the file ``local``) goes to ``path``; "command": ``command`` runs
     text: str = ""
+    local: str = ""  # a file of this machine uploaded (a WAR), instead of ``text``
     path: str = ""
     command: str = ""
     stdin: str | None = None
@@ -142,12 +144,15 @@ def plan(run: mocks.Run, node_of_host: Mapping[str, str]) -> list[Step]:
             raise RuntimeError(f"{r.name}: no connection host in {sorted(connection)}")
         node = node_of_host[host]
         if r.typ == COPY:
+            source = r.inputs["source"]
+            local = getattr(source, "path", None)
             steps.append(
                 Step(
                     r.name,
                     node,
                     "upload",
-                    text=r.inputs["source"].text,
+                    text="" if local else source.text,
+                    local=local or "",
                     path=r.inputs["remotePath"],
                 )
             )
@@ -180,7 +185,10 @@ def execute(
         if step.kind == "upload":
             target = Path(step.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(step.text)
+            if step.local:
+                shutil.copyfile(step.local, target)
+            else:
+                target.write_text(step.text)
             ok, output = True, f"uploaded {target}"
         else:
             res = subprocess.run(

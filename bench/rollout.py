@@ -63,6 +63,7 @@ from lab.lab import Lab  # noqa: E402
 from lab.probe import Request  # noqa: E402
 from nginx_ha.config import stackfiles  # noqa: E402
 from support import certs  # noqa: E402
+from support.war import build_war  # noqa: E402
 
 INTERVAL = 0.02  # one request every 20 ms
 REQUEST_TIMEOUT = 2.0
@@ -92,6 +93,10 @@ class Change:
     # change), as in a stack file.
     profile: str = "ours"
     base: dict[str, Any] = field(default_factory=dict)
+    # The request loop: every Nth request a POST (0: GETs only); the key of the page's
+    # line that names the backend (default: the node page's marker).
+    post_every: int = 0
+    marker: str | None = None
 
 
 # HTTPS: a test CA of the bench's own, the stack's certificate before and after a
@@ -110,6 +115,24 @@ TLS_BASE = {
         "ca": TEST_CA.pem,
     }
 }
+# The user's application (nginx-ha:app): the test application of support/war.py, built
+# by the bench into .run/ (main): 1.0.0 serving, 2.0.0 its next build, 3.0.0 a build
+# whose health path answers 500.
+WARS = ROOT / ".run" / "bench" / "wars"
+APP_WARS = {"1.0.0": 200, "2.0.0": 200, "3.0.0": 500}
+
+
+def app_war(version: str) -> str:
+    return str(WARS / f"nginx-ha-test-app-{version}.war")
+
+
+def build_wars() -> None:
+    for version, health in APP_WARS.items():
+        build_war(Path(app_war(version)), version, health=health)
+
+
+# A broken build is given up on after 30 s (app.gateTimeout; 180 s by default).
+APP_BASE = {"app": {"war": app_war("1.0.0"), "healthPath": "/health", "gateTimeout": 30}}
 TICKET_KEY_NEW = base64.b64encode(hashlib.shake_256(b"bench new ticket key").digest(80)).decode()
 
 
@@ -143,6 +166,23 @@ CHANGES = {
             "tomcat-page",
             "every backend's ROOT page",
             edit=("-tomcat-page-upload", _page_changed),
+        ),
+        Change(
+            "app-deploy",
+            "the application 1.0.0 -> 2.0.0, GET and POST (one backend at a time)",
+            {"app": {"war": app_war("2.0.0")}},
+            base=APP_BASE,
+            post_every=4,
+            marker="node",
+        ),
+        Change(
+            "broken-app",
+            "the application 3.0.0, its health path answering 500",
+            {"app": {"war": app_war("3.0.0")}},
+            succeeds=False,
+            base=APP_BASE,
+            post_every=4,
+            marker="node",
         ),
         Change(
             "tls-certificate",
@@ -183,6 +223,19 @@ class Outcome:
     @property
     def failed(self) -> list[Request]:
         return [r for r in self.requests if not r.ok]
+
+    @property
+    def posts(self) -> list[Request]:
+        return [r for r in self.requests if r.method == "POST"]
+
+    @property
+    def versions(self) -> str:
+        """Which version each backend served, in order of first answer: "b@1.0.0 ..."."""
+        seen: dict[tuple[str | None, str | None], None] = {}
+        for r in sorted(self.requests, key=lambda r: r.t0):
+            if r.ok and r.version:
+                seen.setdefault((r.backend, r.version), None)
+        return ", ".join(f"{b} {v}" for b, v in seen)
 
     @property
     def worst_latency(self) -> float:
@@ -263,7 +316,14 @@ def run(lab: Lab, change: Change, log: Callable[[str], None]) -> Outcome:
         suffix, edit = change.edit
         steps = [_edited(s, suffix, edit) for s in steps]
     namespaces = {name: ln.ns for name, ln in lab.nodes.items()}
-    probe = Probe(lab, interval=INTERVAL, duration=LOOP_LIMIT, timeout=REQUEST_TIMEOUT)
+    probe = Probe(
+        lab,
+        interval=INTERVAL,
+        duration=LOOP_LIMIT,
+        timeout=REQUEST_TIMEOUT,
+        post_every=change.post_every,
+        marker=change.marker,
+    )
     holders: list[tuple[float, str]] = []
     stop = threading.Event()
     t0 = time.monotonic()
@@ -298,7 +358,8 @@ def table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         expected = "succeeds" if o.change.succeeds else "stops after the first node"
         rows.append(
-            f"| {o.change.name}: {o.change.what} | {expected} | {len(o.requests)} | "
+            f"| {o.change.name}: {o.change.what} | {expected} | {len(o.requests)}"
+            f"{f' ({len(o.posts)} POST)' if o.posts else ''} | "
             f"{len(o.failed)} | {o.worst_latency:.2f} s | {o.longest_gap:.2f} s | "
             f"{timeline(o)} | {o.stopped()} | {o.report().replace('|', '/')[:300]} |"
         )
@@ -312,7 +373,14 @@ def as_json(o: Outcome) -> dict[str, Any]:
         "succeeds": o.change.succeeds,
         "requests": len(o.requests),
         "failed": len(o.failed),
+        "posts": len(o.posts),
+        "failed_posts": len([r for r in o.posts if not r.ok]),
+        "versions": o.versions,
         "failures": sorted({r.error or f"HTTP {r.status}" for r in o.failed}),
+        # Each failed request, and the slowest ones: when (seconds since the start),
+        # what, and who answered.
+        "failed_requests": [_request_row(o, r) for r in o.failed][:50],
+        "slowest": [_request_row(o, r) for r in sorted(o.requests, key=lambda r: -r.latency)[:5]],
         "worst_latency": round(o.worst_latency, 3),
         "longest_gap": round(o.longest_gap, 3),
         "holders": [[round(t, 2), h] for t, h in o.holders],
@@ -328,6 +396,19 @@ def as_json(o: Outcome) -> dict[str, Any]:
             }
             for r in o.replay.results
         ],
+    }
+
+
+def _request_row(o: Outcome, r: Request) -> dict[str, Any]:
+    return {
+        "at": round(r.t0 - o.started, 3),
+        "latency": round(r.latency, 3),
+        "method": r.method,
+        "status": r.status,
+        "error": r.error,
+        "lb": r.lb,
+        "backend": r.backend,
+        "version": r.version,
     }
 
 
@@ -354,7 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stackfiles.read_config(args.stack, ROOT)  # an unknown stack fails here, clearly
     outcomes = []
-    for name in args.changes.split(","):
+    names = args.changes.split(",")
+    if any(CHANGES[n].base.get("app") for n in names):
+        build_wars()
+    for name in names:
         change = CHANGES[name]
         lab = Lab(
             args.stack, change.profile, instance=f"rollout-{args.stack}", overrides=change.base
@@ -374,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def save(stack: str, results: list[dict[str, Any]]) -> Path:
     """docs/figures/rollout.json: each change's figures (not its requests and steps)."""
-    keep = ("change", "what", "succeeds", "requests", "failed", "failures", "worst_latency")
+    keep = ("change", "what", "succeeds", "requests", "failed", "posts", "failed_posts")
+    keep += ("versions", "failures", "worst_latency")
     keep += ("longest_gap", "holders", "stopped", "report")
     changes = [{k: r[k] for k in keep} for r in results]
     return figures_files.save("rollout", {"stack": stack, "changes": changes})

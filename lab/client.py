@@ -80,6 +80,9 @@ class Probe:
         duration: float = 20.0,
         timeout: float = 2.0,
         url: str | None = None,  # default: the (first) VIP's
+        post_every: int = 0,  # every Nth request a POST (plain HTTP)
+        marker: str
+        | None = None,  # the key naming the backend in the page (default: the node page's)
     ):
         max_requests = int(duration / interval) + 1
         self.proc = subprocess.Popen(
@@ -93,6 +96,9 @@ class Probe:
                 str(max_requests),
                 "--timeout",
                 str(timeout),
+                "--post-every",
+                str(post_every),
+                *(["--marker", marker] if marker else []),
                 url=url,
             ),
             cwd=ROOT,

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
-from lab import tutorial
+from lab import daemons, tutorial
 from lab.config import LabSettings
 from lab.nodes import LabNode
 from nginx_ha.render.templates import Templates
@@ -32,7 +32,25 @@ def node_files(ln: LabNode, cfg: LabSettings, topo: Topology) -> dict[str, str]:
             files = {k: v for k, v in files.items() if k not in tutorial.replaced(lay)}
             files.update(tutorial.files(topo, ln.node, lay))
         files.update(start_scripts(ln, topo))
+    if ln.node.kind.runs("tomcat"):
+        files[ln.layout.tomcat_restart.removeprefix("bash ")] = tomcat_restart_script(ln)
     return files
+
+
+def tomcat_restart_script(ln: LabNode) -> str:
+    """The lab's `systemctl restart tomcat10` for a backend (its activation runs it when
+    a change restarts Tomcat)."""
+    base = Path(ln.layout.tomcat_base)
+    q = shlex.quote
+    return TEMPLATES.render(
+        "tomcat_restart.sh.j2",
+        node_name=ln.node.name,
+        pid=q(str(base / "tomcat.pid")),
+        base=q(str(base)),
+        env={k: q(v) for k, v in daemons.tomcat_env(base).items()},
+        catalina=q(str(daemons.CATALINA_HOME / "bin" / "catalina.sh")),
+        log=q(str(base / "logs" / "console.log")),
+    )
 
 
 def start_scripts(ln: LabNode, topo: Topology) -> dict[str, str]:
@@ -76,7 +94,7 @@ def start_scripts(ln: LabNode, topo: Topology) -> dict[str, str]:
 def file_mode(ln: LabNode, path: str) -> int:
     """The mode the lab gives a file it writes: the plan's, but the lab's own scripts'."""
     lab_scripts = (ln.layout.nginx_restart, tutorial.check_script_path(ln.layout))
-    if path in lab_scripts or path.endswith("start.sh"):
+    if path in lab_scripts or path.endswith(("start.sh", "tomcat/restart.sh")):
         return 0o755  # (the tutorial's chmod 777 is one of its defects: not copied)
     return int(ln.plan.mode(path), 8)
 

@@ -6,6 +6,7 @@ of a node needs made beside its files (``PREPARE``), where a VM's packages make 
 from __future__ import annotations
 
 import ipaddress
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from nginx_ha import render
 from nginx_ha.render.plan import NodePlan
 from nginx_ha.topology import Layout, Node, Topology
 from nginx_ha.topology.kinds import Part
+from support import netns
 
 # The client's veth: its switch port and its MAC (no node has it).
 CLIENT_PORT = "pc"
@@ -75,6 +77,9 @@ def lab_layout(
         nginx_mime_types="/etc/nginx/mime.types",
         nginx_restart=str(ng / "restart.sh"),
         tomcat_webapps=str(d / "tomcat" / "webapps"),
+        tomcat_base=str(d / "tomcat"),
+        tomcat_restart=f"bash {d / 'tomcat' / 'restart.sh'}",
+        app_dir=str(d / "app"),
         nginx_user="www-data",
         nginx_temp_dir=str(ng / "temp"),
         tls_dir=str(ng / "tls"),
@@ -149,6 +154,18 @@ def _prepare_keepalived(ln: LabNode) -> None:
 
 def _prepare_tomcat(ln: LabNode) -> None:
     daemons.tomcat_base(ln.dir / "tomcat", ln.node.service_port)
+    # The application (nginx-ha:app): its WAR where the program uploads it, and the
+    # program's own stage step run here (verified, unpacked into its release), so
+    # Tomcat starts with it as a VM's first activation leaves it.
+    part = ln.plan.part("tomcat")
+    stage = part.step("app-stage")
+    if stage is None:
+        return
+    for u in part.uploads:
+        Path(u.remote).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(u.local, u.remote)
+    netns.run(["bash", "-c", stage.text], timeout=120)
+    (ln.dir / "tomcat" / "conf" / "Catalina" / "localhost").mkdir(parents=True, exist_ok=True)
 
 
 # What each part of a node needs in the lab besides its files (a VM's packages make it).

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import socket
@@ -43,6 +44,10 @@ SERVED_BY = re.compile(rb"^x-served-by:\s*(\S+)", re.I | re.M)
 MAX_THREADS = 512  # HTTPS: requests open at once (each in a thread of its own)
 DEFAULT_MARKER = "nginx-ha-backend"  # tests/lab/test_lvs.py: naming.PAGE_MARKER_KEY's value
 BACKEND = re.compile(re.escape(DEFAULT_MARKER.encode()) + rb"=(\S+)")
+# The test application's page names its version (support/app/index.jsp).
+VERSION = re.compile(rb"\bversion=(\S+)")
+# A POST's body (--post-every): small, as a form would send.
+POST_BODY = b"item=42&note=" + b"x" * 1000
 
 
 def set_marker(key: str) -> None:
@@ -61,6 +66,8 @@ class Request:
     error: str | None
     resumed: bool | None = None  # HTTPS: the server resumed the offered TLS session
     tls: str | None = None  # HTTPS: the protocol (TLSv1.3, ...)
+    method: str = "GET"
+    version: str | None = None  # the application's version that answered (version=...)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +91,7 @@ class Target:
     tls: ssl.SSLContext | None = None
     resume: bool = False
     session: ssl.SSLSession | None = None
+    method: str = "GET"
 
 
 def target(
@@ -96,6 +104,11 @@ def target(
         tls = ssl.create_default_context(cafile=cafile)
     port = u.port or (443 if tls else 80)
     return Target(servername or address, address, port, u.path or "/", tls, resume)
+
+
+def version_of(data: bytes) -> str | None:
+    m = VERSION.search(data.partition(b"\r\n\r\n")[2])
+    return m.group(1).decode() if m else None
 
 
 def _parse(data: bytes) -> tuple[int, str | None, str | None]:
@@ -112,17 +125,23 @@ def _parse(data: bytes) -> tuple[int, str | None, str | None]:
 
 
 def _request(t: Target) -> bytes:
+    if t.method == "POST":
+        return (
+            f"POST {t.path} HTTP/1.1\r\nHost: {t.host}\r\nConnection: close\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(POST_BODY)}\r\n\r\n"
+        ).encode() + POST_BODY
     return f"GET {t.path} HTTP/1.1\r\nHost: {t.host}\r\nConnection: close\r\n\r\n".encode()
 
 
-async def _get(t: Target) -> tuple[int, str | None, str | None]:
+async def _get(t: Target) -> tuple[int, str | None, str | None, str | None]:
     reader, writer = await asyncio.open_connection(t.address, t.port)
     try:
         writer.write(_request(t))
         data = await reader.read(-1)
     finally:
         writer.close()
-    return _parse(data)
+    return (*_parse(data), version_of(data))
 
 
 def _get_tls(
@@ -147,10 +166,16 @@ def _get_tls(
 
 async def one(t: Target, timeout: float) -> Request:
     t0 = time.monotonic()
+    if t.method != "GET":
+        return dataclasses.replace(await _one(t, timeout, t0), method=t.method)
+    return await _one(t, timeout, t0)
+
+
+async def _one(t: Target, timeout: float, t0: float) -> Request:
     try:
         if t.tls is None:
-            status, lb, be = await asyncio.wait_for(_get(t), timeout)
-            return Request(t0, time.monotonic(), status, lb, be, None)
+            status, lb, be, version = await asyncio.wait_for(_get(t), timeout)
+            return Request(t0, time.monotonic(), status, lb, be, None, version=version)
         status, lb, be, resumed, version = await asyncio.wait_for(
             asyncio.to_thread(_get_tls, t, timeout), timeout
         )
@@ -164,7 +189,13 @@ async def one(t: Target, timeout: float) -> Request:
 
 
 async def loop(
-    t: Target, interval: float, duration: float, max_requests: int, timeout: float, emit
+    t: Target,
+    interval: float,
+    duration: float,
+    max_requests: int,
+    timeout: float,
+    emit,
+    post_every: int = 0,
 ) -> None:
     stop = asyncio.Event()
     ev_loop = asyncio.get_running_loop()
@@ -185,8 +216,10 @@ async def loop(
     emit({"ready": start})
     tasks: set[asyncio.Task] = set()
 
-    async def run_one() -> None:
-        emit(_asdict(await one(t, timeout)))
+    post = dataclasses.replace(t, method="POST")
+
+    async def run_one(target: Target) -> None:
+        emit(_asdict(await one(target, timeout)))
 
     for i in range(max_requests):
         due = start + i * interval
@@ -197,7 +230,9 @@ async def loop(
             break  # stopped
         except TimeoutError:
             pass
-        task = asyncio.create_task(run_one())
+        # Every post_every-th request a POST (on plain HTTP; TLS keeps its session in t).
+        is_post = post_every > 0 and t.tls is None and i % post_every == post_every - 1
+        task = asyncio.create_task(run_one(post if is_post else t))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -216,6 +251,10 @@ def _asdict(r: Request) -> dict:
     }
     if r.tls is not None or r.resumed is not None:
         out |= {"resumed": r.resumed, "tls": r.tls}
+    if r.method != "GET":
+        out["method"] = r.method
+    if r.version is not None:
+        out["version"] = r.version
     return out
 
 
@@ -245,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--servername", help="https: the name sent and verified (default: the URL's)")
     p.add_argument("--cafile", help="https: the trust anchors (default: the system's)")
     p.add_argument("--resume", action="store_true", help="https: offer the last TLS session")
+    p.add_argument(
+        "--post-every", type=int, default=0, help="every Nth request a POST (plain HTTP)"
+    )
     a = p.parse_args(argv)
     set_marker(a.marker)
     t = target(a.url, a.servername, a.cafile, a.resume)
@@ -255,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    asyncio.run(loop(t, a.interval, a.duration, a.max_requests, a.timeout, emit))
+    asyncio.run(loop(t, a.interval, a.duration, a.max_requests, a.timeout, emit, a.post_every))
     return 0
 
 

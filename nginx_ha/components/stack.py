@@ -32,7 +32,7 @@ from nginx_ha.components.keepalived import KeepalivedNode
 from nginx_ha.components.nginx import NginxNode
 from nginx_ha.components.remote import NodeStepArgs, connection
 from nginx_ha.components.smoke import smoke_test
-from nginx_ha.components.tomcat import TomcatNode
+from nginx_ha.components.tomcat import TomcatNode, app_output
 from nginx_ha.components.vm import ClonedVm, ClonedVmArgs, HostResources
 from nginx_ha.config import NS, Settings, SettingsError, validate
 from nginx_ha.config.capabilities import Version
@@ -208,6 +208,8 @@ class NginxHaStack(pulumi.ComponentResource):
         self.vips = vip_outputs(topo)
         self.url = topo.vip_url
         self.nodes = {n.name: _node_output(n) for n in topo.nodes}
+        # nginx-ha:app: the application and the version each backend unpacked.
+        self.app = app_output(topo, self.tomcat)
         # tls.selfSigned: the stack's CA certificate, what its clients trust (public).
         self.tls_ca: pulumi.Output[str] | None = None
         if topo.tls is not None and topo.tls.self_signed:
@@ -221,6 +223,7 @@ class NginxHaStack(pulumi.ComponentResource):
                 "smoke": self.smoke,
                 "configHashes": self.config_hashes,
                 **({"tlsCa": self.tls_ca} if self.tls_ca is not None else {}),
+                **({"app": self.app} if self.app is not None else {}),
             }
         )
 

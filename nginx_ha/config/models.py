@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 import nginx_ha.config.grammar as grammar
+from nginx_ha.config.app import App
 from nginx_ha.config.capabilities import Version, parse_version
 from nginx_ha.config.lab_stacks import is_lab_stack
 from nginx_ha.config.pins import (
@@ -396,6 +397,7 @@ class Settings(SettingsModel):
     notify: Notify = Field(default_factory=Notify)
     nginx: Nginx = Field(default_factory=Nginx)
     tls: Tls | None = None  # HTTPS at the VIP; unset: plain HTTP only
+    app: App | None = None  # the user's WAR on the backends; unset: the node page
     # TLS session ticket keys shared by every load balancer (a client resumes after a
     # failover): one or more base64-encoded 80-byte keys, whitespace-separated, the
     # newest first (it encrypts new tickets; the others only decrypt, for a rotation).

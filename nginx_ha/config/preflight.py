@@ -2,7 +2,7 @@
 depends on the clock, run before any resource (``components/engine.py``): the SSH
 private key (parsed, and matched against ``ssh.publicKey``), the local files the
 program uploads (``keepalived.path``: present, a regular file, its SHA-256 the one
-given), the TLS private key (strict PEM, unencrypted, its type, matching the
+given; ``app.war``: the same, and a web application), the TLS private key (strict PEM, unencrypted, its type, matching the
 certificate) and the certificates' dates.
 
 Kept out of :func:`nginx_ha.config.parse_settings`: the offline render command reads
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 import nginx_ha.config.pem as pem
+from nginx_ha.config.app import war_facts
 from nginx_ha.config.errors import Problem
 from nginx_ha.config.models import Settings
 from nginx_ha.config.pins import NS
@@ -123,6 +124,28 @@ def local_file_problems(settings: Settings) -> list[Problem]:
     return []
 
 
+def app_problems(settings: Settings) -> list[Problem]:
+    """The WAR of nginx-ha:app.war: present, a regular file, readable, a zip with a
+    WEB-INF/ folder, and its SHA-256 the one app.sha256 pins (when given)."""
+    app = settings.app
+    if app is None or app.war is None:
+        return []
+    try:
+        facts = war_facts(app.war)
+    except ValueError as e:
+        return [Problem(f"{NS}:app.war", str(e))]
+    if app.sha256 is not None and facts.sha256 != app.sha256:
+        return [
+            Problem(
+                f"{NS}:app.sha256",
+                f"{app.war} has SHA-256 {facts.sha256}, not {app.sha256}: the file is not "
+                "the build the stack pins; set app.sha256 to the new one, or remove it (the "
+                "program computes and pins it)",
+            )
+        ]
+    return []
+
+
 def _when(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -192,5 +215,8 @@ def preflight(settings: Settings, *, now: datetime | None = None) -> list[Proble
     """Every problem of what the settings point at on this machine, and of the
     certificates' dates at ``now`` (default: the clock, UTC)."""
     return (
-        private_key_problems(settings) + local_file_problems(settings) + tls_problems(settings, now)
+        private_key_problems(settings)
+        + local_file_problems(settings)
+        + app_problems(settings)
+        + tls_problems(settings, now)
     )

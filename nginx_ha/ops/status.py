@@ -31,6 +31,7 @@ from nginx_ha.config import SettingsError
 from nginx_ha.ops import env as pulumi_env
 from nginx_ha.ops.ssh import PinnedSsh, Target
 from nginx_ha.ops.stackinfo import StackError, StackView, read_stack
+from nginx_ha.render.app import context_path
 from nginx_ha.topology import Layout, NodeKind, Topology, build_topology, kind_named, vm_layout
 from nginx_ha.topology.hostkeys import host_key
 from nginx_ha.view import status as view
@@ -96,7 +97,10 @@ def collect(
         kind = kinds[name]
         layout = layout_of(name) if layout_of else default_layout
         systemctl = systemctl_of(name) if systemctl_of else "systemctl"
-        script = view.probe_script(kind, layout, systemctl=systemctl, tls=topo.tls)
+        descriptor = context_path(topo.app, layout) if topo.app is not None else None
+        script = view.probe_script(
+            kind, layout, systemctl=systemctl, tls=topo.tls, app_descriptor=descriptor
+        )
         res = ssh.run(targets[name], script)
         error = res.error or (
             f"status script failed: {res.stderr.strip()[-200:]}" if res.returncode else ""

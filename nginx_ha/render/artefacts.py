@@ -21,7 +21,9 @@ from nginx_ha.render.templates import script, sha256
 from nginx_ha.topology import Layout
 
 ItemKind = Literal["file", "secret", "unit", "link", "run"]
-Validator = Literal["nginx", "keepalived", "bash", "marker", "unit", "x509", "none"]
+Validator = Literal[
+    "nginx", "keepalived", "bash", "marker", "unit", "x509", "tomcat-context", "none"
+]
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,17 @@ from nginx_ha.topology.plans import NGINX_STATE_PATH
 
 # The upstream's shared memory zone (every worker sees a backend's failures; 64 KiB
 # holds hundreds of servers), idle keep-alive connections per worker to the backends,
-# and how long an idle one is kept: below Tomcat's keepAliveTimeout (its
+# how long an idle one is kept: below Tomcat's keepAliveTimeout (its
 # connectionTimeout, 20 s in Debian's server.xml), so Tomcat never closes one under a
-# request nginx is sending (a failed cached connection counts against max_fails).
+# request nginx is sending (a failed cached connection counts against max_fails), and
+# how long one is used at most (keepalive_time, nginx 1.19.10): a cached connection
+# bypasses the new-connection refusal of a drained backend (render/app.py), so each
+# ends within this time of the drain and nginx's next one finds the port refusing.
 UPSTREAM_ZONE_SIZE = "64k"
 UPSTREAM_KEEPALIVE = 16
-UPSTREAM_KEEPALIVE_TIMEOUT = "15s"
+UPSTREAM_KEEPALIVE_SECONDS = 4
+UPSTREAM_KEEPALIVE_TIMEOUT = f"{UPSTREAM_KEEPALIVE_SECONDS}s"
+UPSTREAM_KEEPALIVE_TIME = f"{UPSTREAM_KEEPALIVE_SECONDS}s"
 
 
 def nginx_time(seconds: Decimal) -> str:
@@ -61,6 +66,7 @@ def nginx_conf(topo: Topology, node: Node, layout: Layout) -> str:
         zone_size=UPSTREAM_ZONE_SIZE,
         keepalive=UPSTREAM_KEEPALIVE,
         keepalive_timeout=UPSTREAM_KEEPALIVE_TIMEOUT,
+        keepalive_time=UPSTREAM_KEEPALIVE_TIME,
         servers=servers,
         max_fails=ng.max_fails,
         fail_timeout=f"{ng.fail_timeout}s",

@@ -176,16 +176,23 @@ def smoke_params(topo: Topology, system_trust: str) -> dict[str, str | int]:
     store ``system_trust``), and the plain port redirecting when it should."""
     tls = topo.tls
     extra: dict[str, str | int] = {}
+    # With nginx-ha:app the application's health path, the backend named by nginx's
+    # X-Upstream (the application's page has no marker line).
+    path = topo.app.health_path if topo.app is not None else "/"
+    if topo.app is not None:
+        extra["BACKEND_ADDRS"] = " ".join(
+            f"{b.ip}:{b.service_port}={b.name}={b.role}" for b in topo.backends
+        )
     if tls is not None:
         name = tls.gate_names[0]
-        extra = {
-            "TLS_URL": tls.url_for(name),
+        extra |= {
+            "TLS_URL": tls.url_for(name).removesuffix("/") + path,
             "TLS_RESOLVE": f"{name}:{tls.port}:{topo.vip}",
             "REDIRECT": "yes" if tls.redirect_http else "no",
         }
         extra |= {"TLS_CA_STDIN": "yes"} if tls.self_signed or tls.ca else {"TLS_CA": system_trust}
     return {
-        "URL": f"http://{topo.vip}{topo.nginx.port_suffix}/",
+        "URL": f"http://{topo.vip}{topo.nginx.port_suffix}{path}",
         "MARKER_KEY": PAGE_MARKER_KEY,
         "EXPECT_LB": topo.master.name,
         "PRIMARIES": " ".join(b.name for b in topo.backends if b.role == "primary"),
@@ -202,11 +209,14 @@ def status_params(
     transitions: int,
     systemctl: str = "systemctl",
     tls: TlsPlan | None = None,
+    app_descriptor: str | None = None,
 ) -> dict[str, str]:
     """status.sh's parameters for a node of ``kind``: its units, whether it has VRRP
-    state to report, and (nginx-ha:tls, a node that runs nginx) where its nginx serves
-    the certificate it reports."""
+    state to report, (nginx-ha:tls, a node that runs nginx) where its nginx serves
+    the certificate it reports, and (nginx-ha:app, a node that runs Tomcat) the
+    application's context descriptor, whose release it reports."""
     served = tls is not None and kind.runs("nginx")
+    app = {"APP_DESCRIPTOR": app_descriptor} if app_descriptor and kind.runs("tomcat") else {}
     return {
         "VRRP": "yes" if kind.vrrp else "no",
         "UNITS": " ".join(kind.units),
@@ -215,4 +225,5 @@ def status_params(
         "TRANSITIONS": str(transitions),
         "SYSTEMCTL": systemctl,
         **({"TLS_PORT": str(tls.port), "TLS_NAME": tls.gate_names[0]} if served and tls else {}),
+        **app,
     }

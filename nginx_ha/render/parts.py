@@ -10,6 +10,7 @@ import posixpath
 from collections.abc import Callable
 
 import nginx_ha.render.files as files
+from nginx_ha.render.app import app_artefacts, app_step, app_uploads, backend_gate_params
 from nginx_ha.render.artefacts import Artefact, Item, PartPlan, SecretFile, Step, Upload
 from nginx_ha.render.artefacts import staged_secret as staged_secret_path
 from nginx_ha.render.hold import VIP_HOLD_SCRIPT, vip_hold_params
@@ -303,7 +304,9 @@ def keepalived_part(topo: Topology, node: Node, layout: Layout) -> PartPlan:
 def tomcat_part(topo: Topology, node: Node, layout: Layout) -> PartPlan:
     """Tomcat on a backend: the package, its connector port, its port open to the load
     balancers only, and its ROOT page (which names the node and its role, so a
-    request through the VIP shows which backend answered)."""
+    request through the VIP shows which backend answered); with nginx-ha:app the
+    application (render/app.py): its WAR staged into a release folder, its context
+    descriptor and JVM options, and a gate that asks its health path."""
     managed: list[Artefact] = []
     if layout.manage_firewall:
         managed.append(_firewall("tomcat", "tomcat", topo, node))
@@ -329,11 +332,19 @@ def tomcat_part(topo: Topology, node: Node, layout: Layout) -> PartPlan:
         # The staged page must be this node's (a mix-up would hide a failover).
         {"MARKER": node.page_marker},
     )
+    steps = [Step("tomcat-install", "install_tomcat.sh", tomcat_install_params())]
+    if topo.app is not None:
+        steps.append(app_step(topo.app, layout))
     return PartPlan(
         "tomcat",
-        artefacts=(*managed, page),
-        steps=(Step("tomcat-install", "install_tomcat.sh", tomcat_install_params()),),
-        activation={"TOMCAT_SERVICE": TOMCAT_UNIT, "TOMCAT_RESTART": layout.tomcat_restart},
+        artefacts=(*managed, page, *app_artefacts(topo, node, layout)),
+        steps=tuple(steps),
+        uploads=app_uploads(topo.app, layout) if topo.app is not None else (),
+        activation={
+            "TOMCAT_SERVICE": TOMCAT_UNIT,
+            "TOMCAT_RESTART": layout.tomcat_restart,
+            **backend_gate_params(topo, node),
+        },
     )
 
 

@@ -47,11 +47,18 @@ def manifest_text(items: Sequence[Item]) -> str:
     return "".join(item.line() + "\n" for item in items)
 
 
+def gate_path(topo: Topology) -> str:
+    """What a ``served-by`` gate asks through nginx: the node page at /, or with
+    nginx-ha:app the application's health path."""
+    return topo.app.health_path if topo.app is not None else "/"
+
+
 def gate_url(topo: Topology, node: Node) -> str:
     """What the gate asks: a ``served-by`` node's own nginx at its address, a
-    ``marker`` node's own page on loopback."""
+    ``marker`` node's own page on loopback (the tomcat part asks the application's
+    health instead, render/app.py)."""
     if node.kind.gate == "served-by":
-        return f"http://{node.ip}{topo.nginx.port_suffix}/"
+        return f"http://{node.ip}{topo.nginx.port_suffix}{gate_path(topo)}"
     return f"http://127.0.0.1:{node.service_port}/"
 
 
@@ -73,6 +80,10 @@ def activation_params(
         "GATE_TIMEOUT": str(kind.gate_timeout),
         "GATE_URL": gate_url(topo, node),
         "MARKER_KEY": PAGE_MARKER_KEY,
+        "GATE_PATH": gate_path(topo),
+        # The answer through nginx is a node page (its marker line names the backend),
+        # or the application's, which only X-Upstream names.
+        "GATE_MARKER": "no" if topo.app is not None else "yes",
     }
     if kind.gate == "marker":
         params["EXPECT_MARKER"] = node.page_marker
@@ -115,6 +126,7 @@ def activation_script(topo: Topology, node: Node, layout: Layout, parts: Sequenc
     return (
         param_header(activation_params(topo, node, layout, parts))
         + script("vrrp_lib.sh")
+        + script("backend_lib.sh")
         + script("activate.sh")
     )
 

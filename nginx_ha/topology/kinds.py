@@ -23,7 +23,7 @@ WATCH_UNIT = "nginx-ha-watch"
 TOMCAT_UNIT = "tomcat10"
 
 Part = Literal["nginx", "keepalived", "tomcat"]
-Gate = Literal["served-by", "marker"]
+Gate = Literal["served-by", "marker", "app"]
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ class Layout:
     nginx_user: str = "www-data"
     nginx_temp_dir: str = "/var/lib/nginx"
     tomcat_page: str = "ROOT/index.html"
+    # The user's application (nginx-ha:app): Tomcat's CATALINA_BASE (its context
+    # descriptors under conf/Catalina/localhost, its bin/setenv.sh), and where each
+    # release of the WAR is unpacked (app_dir/releases/<release>/), read-only.
+    tomcat_base: str = "/var/lib/tomcat10"
+    app_dir: str = "/var/lib/nginx-ha/app"
     # keepalived: the VRRPv2 PASS fragment (a root-only 0600 file that keepalived.conf
     # includes, so the password is not in keepalived.conf), and the folder of the health
     # check's restart marker and the notify script's state file.

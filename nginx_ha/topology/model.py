@@ -19,6 +19,7 @@ from nginx_ha.config import capabilities
 from nginx_ha.config.capabilities import Version
 from nginx_ha.config.models import Backend, LoadBalancer, Settings, VmSize
 from nginx_ha.config.pins import DEFAULT_IMAGE_URL, TLS_TICKET_KEY_SLOTS
+from nginx_ha.topology.app import AppPlan, app_plan
 from nginx_ha.topology.kinds import BACKEND, LOAD_BALANCER, NodeKind
 from nginx_ha.topology.layout import Layout
 from nginx_ha.topology.naming import (
@@ -124,6 +125,7 @@ class Topology:
     image: ImagePlan
     ssh: SshPlan
     tls: TlsPlan | None = None  # None: plain HTTP only
+    app: AppPlan | None = None  # None: the backends serve their node page
     hosts: dict[str | None, str] = field(default_factory=dict)  # host key -> libvirt URI
     # VMs are created and replaced one node at a time behind the gates (nginx-ha:serving).
     serving: bool = False
@@ -359,6 +361,7 @@ def build_topology(
         ),
         ssh=SshPlan(s.ssh.user, s.ssh.public_key, tuple(str(n) for n in s.ssh.allow_from)),
         tls=tls_plan(s),
+        app=app_plan(s),
         hosts=hosts,
         serving=s.serves_traffic,
     )

@@ -54,11 +54,13 @@ def probe_script(
     transitions: int = TRANSITIONS_SHOWN,
     systemctl: str = "systemctl",
     tls: TlsPlan | None = None,
+    app_descriptor: str | None = None,
 ) -> str:
     """The read-only script a node of ``kind`` runs for ``status`` (the preamble, its
     parameters, the script)."""
     return script_text(
-        script(PROBE_SCRIPT), status_params(kind, layout, transitions, systemctl, tls)
+        script(PROBE_SCRIPT),
+        status_params(kind, layout, transitions, systemctl, tls, app_descriptor),
     )
 
 
@@ -177,6 +179,9 @@ class NodeReport:
     # nginx-ha:tls: what its nginx serves (None: no TLS here, or nothing served)
     certificate: ServedCertificate | None = None
     tls: bool = False  # the node is meant to serve TLS (it reported a certificate section)
+    # nginx-ha:app: the release its Tomcat serves (None: no app here, or none deployed)
+    app: AppRelease | None = None
+    reported: frozenset[str] = frozenset()  # the sections it answered
 
     @property
     def reachable(self) -> bool:
@@ -219,7 +224,27 @@ def parse_probe(
     if "certificate" in sections:
         report.tls = True
         report.certificate = parse_certificate(sections["certificate"])
+    report.reported = frozenset(sections)
+    if "app" in sections:
+        report.app = parse_app(sections["app"])
     return report
+
+
+@dataclass(frozen=True)
+class AppRelease:
+    """The application release a backend's Tomcat serves (status.sh's app section)."""
+
+    release: str
+    sha256: str | None
+    version: str | None
+
+
+def parse_app(text: str) -> AppRelease | None:
+    parts = text.split()
+    if len(parts) != 3:
+        return None
+    release, sha, version = parts
+    return AppRelease(release, None if sha == "-" else sha, None if version == "-" else version)
 
 
 # --------------------------------------------------------------- the stack view
@@ -379,6 +404,19 @@ def format_status(status: StackStatus) -> str:
         rows.append(row)
     out += ["", *_table(rows)]
 
+    apps = [n for n in status.nodes if n.reachable and "app" in n.reported]
+    if apps:
+        rows = [["backend", "release", "version", "WAR sha256"]]
+        for n in apps:
+            r = n.app
+            rows.append(
+                [n.name, r.release, r.version or "-", r.sha256 or "-"] if r else [n.name, "none"]
+            )
+        out += ["", "application (what each backend's Tomcat serves):", *_table(rows)]
+        releases = {(n.app.sha256 if n.app else None) for n in apps}
+        if len(releases) > 1:
+            out.append("  note: the backends serve different releases (a rollout stopped, or runs)")
+
     rows = certificate_rows(status.nodes, status.now)
     if rows:
         out += ["", "certificates (what each load balancer's nginx serves):", *_table(rows)]
@@ -425,6 +463,11 @@ def status_json(status: StackStatus) -> dict[str, object]:
                 },
                 "health": n.health if n.in_vrrp else None,
                 "keepalived": n.keepalived or None,
+                "app": (
+                    {"release": n.app.release, "sha256": n.app.sha256, "version": n.app.version}
+                    if n.app
+                    else None
+                ),
                 "certificate": (
                     {
                         "subject": n.certificate.subject,

@@ -37,7 +37,7 @@ PARAM = re.compile(r"""^([A-Z_][A-Z0-9_]*)=(?:'[^']*'(?:"'"'[^']*')*|[^\s'"]*)$"
 # command (checked as part of each), stop_own is included by the lab's start scripts.
 PARTIALS = {"scripts/preamble.sh", "lab/templates/stop_own.sh.j2"}
 # The stacks whose scripts differ: one VIP; two VIPs with LVS (real-server steps, the
-# IPVS build); the notify script with e-mail.
+# IPVS build); the notify script with e-mail; the application.
 STACKS: dict[str, dict[str, Any]] = {
     "dev": {},
     "notify": {
@@ -45,6 +45,15 @@ STACKS: dict[str, dict[str, Any]] = {
             "script": True,
             "emailTo": ["ops@example.com"],
             "smtpServer": "192.168.159.1",
+        }
+    },
+    # The application fetched by the backends (its stage step, its JVM options).
+    "app": {
+        "app": {
+            "url": "https://repo.example.com/shop-1.4.2.war",
+            "sha256": "3f5a" * 16,
+            "healthPath": "/health",
+            "javaOpts": "-Xmx512m -XX:+UseG1GC",
         }
     },
     "active-active-lvs": {

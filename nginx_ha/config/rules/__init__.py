@@ -10,6 +10,7 @@
 | ``nginx`` | balancing with backups, health path, timeouts |
 | ``ssh`` | the host key seed |
 | ``ports`` | service ports clashing with SSH or with another port of the node, the HTTPS port |
+| ``app`` | the application's source (war or url and its sha256) and health path |
 | ``tls`` | the certificate's source, PEM, chain, names and key type; trust anchors; ticket keys; HTTPS with LVS |
 
 Collisions with other committed stacks are judged in ``nginx_ha.config.collisions``.
@@ -18,6 +19,7 @@ Collisions with other committed stacks are judged in ``nginx_ha.config.collision
 from __future__ import annotations
 
 from nginx_ha.config.rules import (  # noqa: F401 - registers
+    app,
     hosts,
     keepalived,
     lvs,

@@ -10,7 +10,8 @@
 # starts.
 #
 # vrrp_lib.sh comes first (the VRRP state, the drain flags, quiesce; shared with
-# handback.sh). Parameters (set above both by the caller; nginx_ha/render/rollout.py):
+# handback.sh), then backend_lib.sh (a backend's drain, the gate through the load
+# balancers). Parameters (set above both by the caller; nginx_ha/render/rollout.py):
 #   NODE                the node's name
 #   VRRP                yes: the node takes part in VRRP (it may hold VIPs: drained
 #                       before the change, its VRRP state settled after it); no
@@ -26,8 +27,14 @@
 #   APPLIED_DIR         where the last script run of each `run` item is kept
 #   GATE                what the gate asks of GATE_URL: served-by (200 from this node's
 #                       nginx, X-Served-By naming it, a backend's page with its
-#                       MARKER_KEY line) | marker (200, the page holds EXPECT_MARKER)
-#   GATE_URL, MARKER_KEY, EXPECT_MARKER (marker)
+#                       MARKER_KEY line, or with GATE_MARKER=no an X-Upstream: the
+#                       application's answer) | marker (200, the page holds
+#                       EXPECT_MARKER) | app (200 from the application's health path),
+#                       then GATE_VIA: the same through the load balancers (backend_lib.sh)
+#   GATE_URL, GATE_PATH (what a served-by gate asks, also over HTTPS), MARKER_KEY,
+#   EXPECT_MARKER (marker)
+#   DRAIN_PORT, DRAIN_WAIT  a backend: its drain while a change restarts Tomcat
+#                       (backend_lib.sh)
 #   served-by with TLS (nginx-ha:tls): GATE_PLAIN serve | redirect (GATE_URL answers
 #       308 to https://), and per name of GATE_TLS_NAMES the same check over HTTPS on
 #       GATE_TLS_PORT at this node's address, verified with GATE_TLS_CA
@@ -43,7 +50,7 @@
 #       HOLD_MAX (seconds a hold may last at most)
 #   The *_START / *_RESTART commands are used only where systemd is not PID 1 (the
 #   lab); empty ones have defaults below.
-# shellcheck disable=SC2154 # vip_of, want_of, peer_states: from vrrp_lib.sh
+# shellcheck disable=SC2154 # vip_of, want_of, peer_states: from vrrp_lib.sh; backend_drained: backend_lib.sh
 set -euo pipefail
 
 : "${NODE:?}" "${VRRP:?}" "${MANIFEST:?}" "${APPLIED_DIR:?}" "${GATE:?}" "${GATE_URL:?}"
@@ -264,9 +271,18 @@ ask() { # URL [curl options...]: one request; sets code, served, backend, locati
   code=$(curl -sS --max-time 3 --noproxy '*' "$@" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err") || code="error: $(tr '\n' ' ' <"$work/err")"
   served=$(awk 'tolower($1) == "x-served-by:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
   location=$(awk 'tolower($1) == "location:" {print $2}' "$work/headers" 2>/dev/null | tr -d '\r')
+  upstream=$(awk 'tolower($1) == "x-upstream:" { sub(/^[^:]*:[ \t]*/, ""); v = $0 } END { print v }' "$work/headers" 2>/dev/null | tr -d '\r')
   backend=$(grep -o "${MARKER_KEY}=[a-z0-9-]*" "$work/body" 2>/dev/null | head -n1 || true)
 }
 served_by_node() { # what: the request just made answered 200 from this node's nginx with a backend's page
+  if [[ ${GATE_MARKER:-yes} == no ]]; then # the application's answer: X-Upstream names who
+    if [[ $code == 200 && $served == "$NODE" && -n $upstream ]]; then
+      good+="${good:+; }$1: 200 from ${upstream##*, } through $NODE's nginx"
+      return 0
+    fi
+    saw="$1: ${code}, X-Served-By '${served:-none}', X-Upstream '${upstream:-none}'"
+    return 1
+  fi
   if [[ $code == 200 && $served == "$NODE" && -n $backend ]]; then
     good+="${good:+; }$1: 200 from ${backend#*=} through $NODE's nginx"
     return 0
@@ -295,8 +311,8 @@ probe() { # every check of the gate once: 0 when all pass (good says what passed
       # HTTPS (nginx-ha:tls): a real handshake through this node's nginx per server
       # name, the chain verified with GATE_TLS_CA and the name against the certificate.
       for name in ${GATE_TLS_NAMES:-}; do
-        ask "https://$name:$GATE_TLS_PORT/" --resolve "$name:$GATE_TLS_PORT:$addr" --cacert "$GATE_TLS_CA"
-        served_by_node "GET https://$name:$GATE_TLS_PORT/ (TLS verified)" || return 1
+        ask "https://$name:$GATE_TLS_PORT${GATE_PATH:-/}" --resolve "$name:$GATE_TLS_PORT:$addr" --cacert "$GATE_TLS_CA"
+        served_by_node "GET https://$name:$GATE_TLS_PORT${GATE_PATH:-/} (TLS verified)" || return 1
       done
       ;;
     marker)
@@ -308,11 +324,20 @@ probe() { # every check of the gate once: 0 when all pass (good says what passed
         return 1
       fi
       ;;
+    app)
+      ask "$url"
+      if [[ $code == 200 ]]; then
+        good="GET $url: 200 from the application"
+      else
+        saw="GET $url: ${code} from the application"
+        return 1
+      fi
+      ;;
     *) saw="unknown GATE '$GATE'"; return 1 ;;
   esac
 }
 gate_request() {
-  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend location good good_since="" now
+  local deadline=$((SECONDS + GATE_TIMEOUT)) code served backend location upstream good good_since="" now
   if [[ -e $work/nginx-stale ]]; then
     saw="nginx started no new workers after the reload: the new file did not load"
     return 1
@@ -367,6 +392,12 @@ gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with t
 gate() {
   local request
   gate_request || return 1
+  # A drained backend that answers well takes requests again, and is then asked
+  # through the load balancers.
+  if [[ $backend_drained == yes ]]; then backend_undrain; fi
+  request=$saw
+  if ! gate_via; then saw="$request; $saw"; return 1; fi
+  [[ -z ${GATE_VIA:-} ]] || saw="$request; $saw"
   [[ $VRRP == yes ]] || return 0
   request=$saw
   if [[ $drained == yes ]]; then undrain; fi
@@ -461,6 +492,7 @@ if [[ $VRRP == yes && ${#held[@]} -gt 0 ]]; then
   fi
 fi
 
+if [[ -n ${DRAIN_PORT:-} ]] && restarts_tomcat "${changed[@]}"; then backend_drain; fi
 say "activating: ${what[*]}"
 apply_items "${changed[@]}"
 if start_services "${changed[@]}" && gate; then
@@ -472,10 +504,12 @@ failed="$saw"
 say "the gate failed: $failed; rolling back"
 if [[ $drained == no && ${#held[@]} -gt 0 && $check_peers == yes ]]; then drain best-effort; fi
 roll_back
+if [[ -n ${DRAIN_PORT:-} && $backend_drained == no ]] && restarts_tomcat "${changed[@]}"; then backend_drain; fi
 if start_services "${changed[@]}" && gate; then
   back="the previous version is back and passes the gate ($saw)"
 else
   back="the previous version is back but the gate still fails: $saw"
 fi
 if [[ $drained == yes ]]; then undrain; fi
+if [[ $backend_drained == yes ]]; then backend_undrain; fi
 die "activating ${what[*]} failed its gate: $failed. Rolled back: $back. Nothing else was changed and the rollout stops here; fix the change and run \`pulumi up\` again"

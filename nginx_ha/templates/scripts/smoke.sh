@@ -13,6 +13,9 @@
 #   TRIES        attempts (default 30); INTERVAL: seconds between them (default 1)
 #   TIMEOUT      seconds one request may take (default 3)
 #   MARKER_KEY   the key of the backend page's marker line (default nginx-ha-backend)
+#   BACKEND_ADDRS  with nginx-ha:app: "ADDRESS:PORT=NAME=ROLE ..." of the backends; the
+#                one that answered is the last server nginx's X-Upstream names (the
+#                application's page has no marker line)
 #   with HTTPS (nginx-ha:tls): TLS_URL (https://NAME:PORT/), TLS_RESOLVE (NAME:PORT:VIP,
 #   so the name reaches the VIP whatever DNS says), and TLS_CA (the trust anchors'
 #   path) or TLS_CA_STDIN=yes (the CA's certificate on standard input: the stack's
@@ -68,7 +71,14 @@ for ((i = 1; i <= TRIES; i++)); do
   if status=$(curl -sS -m "$TIMEOUT" "${tls[@]}" -D "$work/headers" -o "$work/body" -w '%{http_code}' "$url" 2>"$work/err"); then
     served_by=$(header X-Served-By)
     upstream=$(header X-Upstream)
-    backend=$(sed -nE "s/.*${MARKER_KEY}=([a-z0-9-]+) role=([a-z]+).*/\\1 \\2/p" "$work/body" | head -n1)
+    if [[ -n ${BACKEND_ADDRS:-} ]]; then
+      backend=""
+      for b in $BACKEND_ADDRS; do
+        [[ ${b%%=*} == "${upstream##*, }" ]] && { backend=${b#*=}; backend=${backend/=/ }; }
+      done
+    else
+      backend=$(sed -nE "s/.*${MARKER_KEY}=([a-z0-9-]+) role=([a-z]+).*/\\1 \\2/p" "$work/body" | head -n1)
+    fi
     name=${backend% *}
     role=${backend#* }
     seen="status $status, X-Served-By '${served_by:-none}', X-Upstream '${upstream:-none}', backend '${backend:-none}'"

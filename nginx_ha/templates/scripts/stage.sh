@@ -11,7 +11,7 @@
 #   STAGED      the staged copy's path (RELEASE_DIR/<digest>/<name>)
 #   MODE        its mode (0644, 0755)
 #   OWNER       its owner and group (default root)
-#   VALIDATOR   nginx | keepalived | bash | marker | unit | x509 | none
+#   VALIDATOR   nginx | keepalived | bash | marker | unit | x509 | tomcat-context | none
 #   NGINX_BIN   (nginx) the nginx that validates it: `nginx -t -c STAGED`
 #   KEEPALIVED_BIN  (keepalived) the build that will read it: `keepalived -t`
 #   SUBST       (nginx, keepalived) lines "FROM<TAB>TO": paths the file names and their
@@ -19,6 +19,8 @@
 #               exist yet, or still hold the previous version: a new TLS certificate
 #               is checked with the key staged beside it)
 #   MARKER      (marker) a line the file must contain
+#   DOC_BASE, APP_SHA256  (tomcat-context) the release the descriptor names: unpacked
+#               there from that WAR (stage_app.sh ran first)
 set -euo pipefail
 
 : "${UPLOADED:?}" "${STAGED:?}" "${MODE:?}" "${VALIDATOR:?}"
@@ -74,6 +76,12 @@ validate() {
       openssl crl2pkcs7 -nocrl -certfile "$new" | openssl pkcs7 -print_certs -noout >/dev/null
       ;;
     bash) bash -n "$new" ;;
+    tomcat-context)
+      grep -qF -- "docBase=\"${DOC_BASE:?}\"" "$new" || { echo "does not name $DOC_BASE"; return 1; }
+      [[ -d $DOC_BASE/WEB-INF ]] || { echo "$DOC_BASE is not an unpacked release (no WEB-INF/)"; return 1; }
+      [[ $(cat "$DOC_BASE/.nginx-ha-sha256" 2>/dev/null) == "${APP_SHA256:?}" ]] ||
+        { echo "$DOC_BASE was not unpacked from the WAR of SHA-256 $APP_SHA256"; return 1; }
+      ;;
     marker) grep -qF -- "${MARKER:?}" "$new" || { echo "no line '$MARKER'"; return 1; } ;;
     unit)
       if [[ -d /run/systemd/system ]] && command -v systemd-analyze >/dev/null; then

@@ -14,10 +14,13 @@
 #   keepalived   `keepalived --version` as found on PATH
 #   certificate  (TLS_PORT set) the certificate this node's nginx serves for TLS_NAME,
 #                as openssl prints it: subject=, sha256 Fingerprint=, notAfter=
+#   app          (APP_DESCRIPTOR set: nginx-ha:app) the release Tomcat's descriptor names:
+#                "RELEASE SHA256 VERSION" (stage_app.sh's records in it)
 #
 # Parameters: VRRP (yes: the node takes part in VRRP, so it reports the VRRP sections),
 # UNITS, STATE_DIR, HEALTH_FILE, TRANSITIONS, SYSTEMCTL (the command that answers
-# is-active), TLS_PORT and TLS_NAME (nginx-ha:tls; empty: no TLS). The preamble's strict mode holds: a fact that cannot be read is left
+# is-active), TLS_PORT and TLS_NAME (nginx-ha:tls; empty: no TLS), APP_DESCRIPTOR
+# (nginx-ha:app, a backend). The preamble's strict mode holds: a fact that cannot be read is left
 # empty (`|| true`), the report goes on.
 
 section() { printf '== %s\n' "$1"; }
@@ -53,6 +56,14 @@ if [ -n "${TLS_PORT:-}" ]; then
   section certificate
   { timeout 5 openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername "$TLS_NAME" </dev/null 2>/dev/null || true; } |
     { openssl x509 -noout -subject -fingerprint -sha256 -enddate -nameopt RFC2253 2>/dev/null || true; }
+fi
+if [ -n "${APP_DESCRIPTOR:-}" ]; then
+  section app
+  docbase=$(sed -nE 's/.*docBase="([^"]*)".*/\1/p' "$APP_DESCRIPTOR" 2>/dev/null | head -n 1) || true
+  if [ -n "$docbase" ]; then
+    printf '%s %s %s\n' "$(basename "$docbase")" "$(cat "$docbase/.nginx-ha-sha256" 2>/dev/null || echo -)" \
+      "$(cat "$docbase/.nginx-ha-version" 2>/dev/null | grep . || echo -)"
+  fi
 fi
 section end
 exit 0
