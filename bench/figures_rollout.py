@@ -28,7 +28,8 @@ def rollout_table() -> list[str]:
     d = load("rollout")
     out = [
         f"`sudo venv/bin/python -m bench.rollout --save` ({d['measured']}, {d['machine']}; "
-        f"stack {d['stack']}; one GET through the VIP every 20 ms, each bounded by 2 s"
+        f"stack {d['stack']}; one request through the VIP every 20 ms, each bounded by 2 s, "
+        "GETs, and with the application every fourth a POST with a 1 KB form body"
         + (f"; {d['note']}" if d.get("note") else "")
         + "):",
         "",
@@ -39,7 +40,11 @@ def rollout_table() -> list[str]:
     for c in d["changes"]:
         expected = "succeeds" if c["succeeds"] else "stops after the first node"
         out.append(
-            f"| {c['what']} | {expected} | {c['requests']} | {c['failed']} "
+            f"| {c['what']} | {expected} | {c['requests']}"
+            + (f" ({c['posts']} POST)" if c.get("posts") else "")
+            + f" | {c['failed']}"
+            + (f" ({c['failed_posts']} POST)" if c.get("failed_posts") else "")
+            + " "
             f"| {c['worst_latency']:.2f} s | {c['longest_gap']:.2f} s "
             f"| {_holders(c['holders'])} | {c['stopped']} |"
         )

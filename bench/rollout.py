@@ -22,6 +22,13 @@ The changes:
   runs its own keepalived binary, so the unit names it again);
 - health-path: nginx.healthPath (nginx.conf, the check script and the watcher at once);
 - tomcat-page: every backend's ROOT page changed (one backend at a time);
+with the user's application (nginx-ha:app; the test application of support/war.py,
+every fourth request of the loop a POST with a 1 KB form body):
+- app-first: the node page replaced by the application 1.0.0 (uploaded, unpacked, each
+  backend drained while its Tomcat restarts);
+- app-deploy: the application 1.0.0 -> 2.0.0, one backend at a time;
+- broken-app: a build whose health path answers 500: it must stop at the first
+  backend, which gets 1.0.0 back, the other backend untouched;
 with HTTPS at the VIP (the lab's https profile with a certificate of a test CA of the
 bench's own, which the client trusts through tls.ca; the request loop over HTTPS,
 every connection offered the last one's TLS session):
@@ -131,8 +138,13 @@ def build_wars() -> None:
         build_war(Path(app_war(version)), version, health=health)
 
 
-# A broken build is given up on after 30 s (app.gateTimeout; 180 s by default).
-APP_BASE = {"app": {"war": app_war("1.0.0"), "healthPath": "/health", "gateTimeout": 30}}
+def app_settings(version: str) -> dict[str, Any]:
+    """nginx-ha:app for that build: a broken build is given up on after 30 s
+    (app.gateTimeout; 180 s by default)."""
+    return {"app": {"war": app_war(version), "healthPath": "/health", "gateTimeout": 30}}
+
+
+APP_BASE = app_settings("1.0.0")
 TICKET_KEY_NEW = base64.b64encode(hashlib.shake_256(b"bench new ticket key").digest(80)).decode()
 
 
@@ -168,9 +180,16 @@ CHANGES = {
             edit=("-tomcat-page-upload", _page_changed),
         ),
         Change(
+            "app-first",
+            "the node page -> the application 1.0.0, GET and POST",
+            app_settings("1.0.0"),
+            post_every=4,
+            marker="node",
+        ),
+        Change(
             "app-deploy",
             "the application 1.0.0 -> 2.0.0, GET and POST (one backend at a time)",
-            {"app": {"war": app_war("2.0.0")}},
+            app_settings("2.0.0"),
             base=APP_BASE,
             post_every=4,
             marker="node",
@@ -178,7 +197,7 @@ CHANGES = {
         Change(
             "broken-app",
             "the application 3.0.0, its health path answering 500",
-            {"app": {"war": app_war("3.0.0")}},
+            app_settings("3.0.0"),
             succeeds=False,
             base=APP_BASE,
             post_every=4,
@@ -436,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     stackfiles.read_config(args.stack, ROOT)  # an unknown stack fails here, clearly
     outcomes = []
     names = args.changes.split(",")
-    if any(CHANGES[n].base.get("app") for n in names):
+    if any("app" in CHANGES[n].settings for n in names):
         build_wars()
     for name in names:
         change = CHANGES[name]

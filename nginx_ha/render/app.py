@@ -162,9 +162,16 @@ def backend_gate_params(topo: Topology, node: Node) -> dict[str, str]:
     restarts, its port first refuses new connections from other hosts (DRAIN_PORT),
     so nginx sends every request to the other servers, and the open ones may end
     (DRAIN_WAIT). With the application, its gate asks the health path on the backend
-    itself, then through each load balancer's nginx (GATE_VIA; a primary until one of
-    the answers is its own, GATE_VIA_EXPECT)."""
-    params = {"DRAIN_PORT": str(node.service_port), "DRAIN_WAIT": str(DRAIN_WAIT)}
+    itself, then (a primary) through each load balancer's nginx until the answer is
+    its own (GATE_VIA, GATE_VIA_EXPECT): nginx sends to a backup only while no primary
+    answers, so a backup is asked on itself only. A backend's gate is recorded when it
+    passes (GATE_RECORD), and a rollback asks the recorded one: what the node served
+    before (the node page before the first release, another health path)."""
+    params = {
+        "DRAIN_PORT": str(node.service_port),
+        "DRAIN_WAIT": str(DRAIN_WAIT),
+        "GATE_RECORD": "yes",
+    }
     app = topo.app
     if app is None:
         return params
@@ -177,12 +184,16 @@ def backend_gate_params(topo: Topology, node: Node) -> dict[str, str]:
             via.append(f"https://{name}{topo.tls.port_suffix}{app.health_path}@{lb.ip}")
         else:
             via.append(f"http://{lb.ip}{topo.nginx.port_suffix}{app.health_path}")
-    return params | {
+    params |= {
         "GATE": "app",
         "GATE_URL": f"http://127.0.0.1:{node.service_port}{app.health_path}",
         "GATE_TIMEOUT": str(app.gate_timeout),
+    }
+    if node.role != "primary":
+        return params
+    return params | {
         "GATE_VIA": " ".join(via),
-        "GATE_VIA_EXPECT": f"{node.ip}:{node.service_port}" if node.role == "primary" else "",
+        "GATE_VIA_EXPECT": f"{node.ip}:{node.service_port}",
         # nginx tries a server it found failed again after fail_timeout.
         "GATE_VIA_TIMEOUT": str(topo.nginx.fail_timeout + 15),
     }

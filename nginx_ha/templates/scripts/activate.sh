@@ -35,6 +35,9 @@
 #   EXPECT_MARKER (marker)
 #   DRAIN_PORT, DRAIN_WAIT  a backend: its drain while a change restarts Tomcat
 #                       (backend_lib.sh)
+#   GATE_RECORD         yes: the gate's parameters are recorded in APPLIED_DIR when it
+#                       passes, and a rollback asks the recorded gate (what the node
+#                       served before: a backend's page or another health path)
 #   served-by with TLS (nginx-ha:tls): GATE_PLAIN serve | redirect (GATE_URL answers
 #       308 to https://), and per name of GATE_TLS_NAMES the same check over HTTPS on
 #       GATE_TLS_PORT at this node's address, verified with GATE_TLS_CA
@@ -478,8 +481,22 @@ if [[ $VRRP == yes ]]; then
   for inst in "${!vip_of[@]}"; do holds_vip "$inst" && held+=("$inst"); done
 fi
 
+GATE_VARS=(GATE GATE_URL GATE_PATH GATE_MARKER EXPECT_MARKER GATE_TIMEOUT GATE_VIA GATE_VIA_EXPECT GATE_VIA_TIMEOUT)
+record_gate() {
+  [[ ${GATE_RECORD:-no} == yes ]] || return 0
+  local v
+  install -d -m 0700 "$APPLIED_DIR"
+  for v in "${GATE_VARS[@]}"; do printf '%s=%q\n' "$v" "${!v-}"; done >"$APPLIED_DIR/gate.env.new"
+  mv -f "$APPLIED_DIR/gate.env.new" "$APPLIED_DIR/gate.env"
+}
+previous_gate() { # the gate that passed before this change, when recorded
+  [[ ${GATE_RECORD:-no} == yes && -f $APPLIED_DIR/gate.env ]] || return 0
+  # shellcheck disable=SC1091 # written by record_gate, root-only
+  source "$APPLIED_DIR/gate.env"
+}
+
 if ((${#changed[@]} == 0)); then
-  if start_services && gate; then say "nothing to change; gate: $saw"; exit 0; fi
+  if start_services && gate; then record_gate; say "nothing to change; gate: $saw"; exit 0; fi
   die "nothing to change, but the gate fails: $saw"
 fi
 
@@ -496,6 +513,7 @@ if [[ -n ${DRAIN_PORT:-} ]] && restarts_tomcat "${changed[@]}"; then backend_dra
 say "activating: ${what[*]}"
 apply_items "${changed[@]}"
 if start_services "${changed[@]}" && gate; then
+  record_gate
   say "activated in $((SECONDS - started)) s; gate: $saw"
   exit 0
 fi
@@ -504,6 +522,7 @@ failed="$saw"
 say "the gate failed: $failed; rolling back"
 if [[ $drained == no && ${#held[@]} -gt 0 && $check_peers == yes ]]; then drain best-effort; fi
 roll_back
+previous_gate
 if [[ -n ${DRAIN_PORT:-} && $backend_drained == no ]] && restarts_tomcat "${changed[@]}"; then backend_drain; fi
 if start_services "${changed[@]}" && gate; then
   back="the previous version is back and passes the gate ($saw)"

@@ -71,44 +71,38 @@ restarts_tomcat() { # item indexes -> 0 when one of them restarts Tomcat
 }
 
 # Through each load balancer's nginx (GATE_VIA: URLs, "URL@ADDRESS" for an https URL
-# asked at that address): 200 from every one; GATE_VIA_EXPECT (a primary's address)
-# until one answer came from this backend (nginx's X-Upstream names the last server
-# tried), which nginx may take up to its fail_timeout to try again after a drain.
+# asked at that address), until each answered 200 from this backend (GATE_VIA_EXPECT,
+# its address: nginx's X-Upstream names the last server tried); answers of the other
+# backends do not count (they may run another release). nginx may take up to its
+# fail_timeout to try a drained backend again (GATE_VIA_TIMEOUT).
 gate_via() {
   [[ -n ${GATE_VIA:-} ]] || return 0
   local deadline=$((SECONDS + ${GATE_VIA_TIMEOUT:-30})) target url addr hostport host port
-  local code served backend location upstream ok own="" answered
-  while :; do
-    ok=yes answered=""
-    for target in $GATE_VIA; do
-      url=${target%@*}
-      local opts=()
-      if [[ $target == *@* ]]; then
-        addr=${target##*@}
-        hostport=${url#https://}
-        hostport=${hostport%%/*}
-        host=${hostport%:*}
-        port=443
-        [[ $hostport == *:* ]] && port=${hostport##*:}
-        opts=(--resolve "$host:$port:$addr" --insecure)
-      fi
+  local code served backend location upstream last
+  for target in $GATE_VIA; do
+    url=${target%@*}
+    local opts=()
+    if [[ $target == *@* ]]; then
+      addr=${target##*@}
+      hostport=${url#https://}
+      hostport=${hostport%%/*}
+      host=${hostport%:*}
+      port=443
+      [[ $hostport == *:* ]] && port=${hostport##*:}
+      opts=(--resolve "$host:$port:$addr" --insecure)
+    fi
+    while :; do
       ask "$url" "${opts[@]}"
-      if [[ $code != 200 ]]; then
-        ok=no
-        saw="through a load balancer: GET $target: $code (X-Upstream '${upstream:-none}')"
-      else
-        answered+="${answered:+, }${upstream##*, }"
-        [[ -n ${GATE_VIA_EXPECT:-} && ${upstream##*, } == "$GATE_VIA_EXPECT" ]] && own=yes
+      last="${code} from ${upstream:-nobody}"
+      if [[ $code == 200 && ${upstream##*, } == "${GATE_VIA_EXPECT:?}" ]]; then
+        break
       fi
+      if ((SECONDS >= deadline)); then
+        saw="through a load balancer: GET $target never answered 200 from this backend ($GATE_VIA_EXPECT) in ${GATE_VIA_TIMEOUT:-30} s (last: $last)"
+        return 1
+      fi
+      sleep 0.1
     done
-    if [[ $ok == yes && ( -z ${GATE_VIA_EXPECT:-} || -n $own ) ]]; then
-      saw="through the load balancers: 200 from $answered"
-      return 0
-    fi
-    if ((SECONDS >= deadline)); then
-      [[ $ok == yes ]] && saw="through the load balancers: 200, but never from this backend ($GATE_VIA_EXPECT) in ${GATE_VIA_TIMEOUT:-30} s (last: $answered)"
-      return 1
-    fi
-    sleep 0.25
   done
+  saw="through each load balancer: 200 from this backend ($(wc -w <<<"$GATE_VIA") asked)"
 }
