@@ -8,6 +8,7 @@ Every test here runs under a 10 s guard (tests/conftest.py ``within_seconds``)."
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import threading
@@ -119,3 +120,19 @@ def test_a_read_that_hangs_is_abandoned_in_seconds(project, monkeypatch):
 def test_any_text_is_values_or_a_stack_file_error(text):
     with contextlib.suppress(stackfiles.StackFileError):
         stackfiles.load_yaml(text, "Pulumi.x.yaml")
+
+
+def test_the_lab_names_a_broken_own_stack_file(project, tmp_path, monkeypatch, capsys):
+    from lab import __main__ as lab_main
+    from lab.lab import Lab
+
+    monkeypatch.setattr("lab.config.ROOT", project)
+    monkeypatch.setattr(
+        "lab.daemons.keepalived_binary", lambda: ("/usr/sbin/keepalived", (2, 2, 7))
+    )
+    monkeypatch.setattr("lab.lab.Lab", functools.partial(Lab, run_root=tmp_path / "run"))
+    os.mkfifo(project / ODD)
+    assert lab_main.main(["--stack", "odd", "--instance", "unit", "render"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lab: stack file of 'odd' is broken: {ODD}: is a FIFO (named pipe)")
+    assert "Traceback" not in err
