@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.config import PROFILES
+from nginx_ha.config import stackfiles
 from support import netns
 
 
@@ -85,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{path} ({path.stat().st_size} bytes)")
     except netns.NetnsError as e:  # a LabError, or a namespace command that failed
         print(f"lab: {e}", file=sys.stderr)
+        return 2
+    except stackfiles.StackFileError as e:  # the stack's own file, read within bounds
+        print(f"lab: stack file of '{a.stack}' is broken: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -32,13 +32,15 @@ STACK = "sandbox"
 NETNS = config.NETNS
 LINKED = (
     "__main__.py",
-    "Pulumi.yaml",
     "requirements.txt",
     "nginx_ha",
     "venv",
     "scripts",
     "sandbox",
 )
+# Copied, not linked: the project reads its stack files through a reader that follows a
+# link only to a file inside the project folder (nginx_ha/config/stackread.py).
+COPIED = ("Pulumi.yaml", f"Pulumi.{STACK}.yaml")
 KEY = PROJECT / ".run" / "keys" / f"{STACK}_ed25519"
 # The time limit of each `pulumi` call, in seconds, by its subcommand ("up-change": an
 # `up` after a config change). A call still running at its limit is interrupted as Ctrl-C

@@ -13,7 +13,7 @@ import sys
 import time
 
 from sandbox import config
-from sandbox.e2e_driver import LINKED, STACK, Driver
+from sandbox.e2e_driver import COPIED, LINKED, Driver
 from support.netns import processes
 
 
@@ -26,7 +26,8 @@ class StackLife(Driver):
         for name in LINKED:
             (self.project / name).symlink_to(self.root / name)
         (self.project / ".toolchain").symlink_to(self.root / ".toolchain")
-        shutil.copy(self.root / f"Pulumi.{STACK}.yaml", self.project / f"Pulumi.{STACK}.yaml")
+        for name in COPIED:
+            shutil.copy(self.root / name, self.project / name)
         (self.work / "state").mkdir(parents=True, exist_ok=True)
 
     def sandbox_up(self) -> None:

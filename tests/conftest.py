@@ -61,3 +61,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"NGINX_HA_TESTS={layer} (or all); CI=true runs it"
             )
         item.add_marker(skips[layer])
+
+
+TIME_GUARD_SECONDS = 10
+
+
+@pytest.fixture
+def within_seconds():
+    """Fail the test if it is still running after :data:`TIME_GUARD_SECONDS` (SIGALRM,
+    which interrupts a blocking open or read of the main thread): a test of a reader
+    that must never hang fails in seconds, not never, if it regresses."""
+    import signal
+
+    def expired(signum, frame):
+        del signum, frame
+        pytest.fail(f"still running after {TIME_GUARD_SECONDS} s: something hangs")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TIME_GUARD_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

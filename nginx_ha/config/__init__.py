@@ -12,6 +12,7 @@
 | ``pem`` | PEM read strictly: certificates, a private key, what they say |
 | ``preflight`` | what is checked before any resource but not when parsing (keys, files, dates) |
 | ``lab_stacks`` | which stack names are throwaway labs |
+| ``stackread`` | the one bounded reader of stack files (kind, size, time, depth, aliases) |
 | ``stackfiles`` | committed stack files read as the engine hands them over |
 | ``collisions`` | stacks that would collide on a libvirt host |
 """

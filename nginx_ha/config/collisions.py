@@ -18,14 +18,18 @@ the project folder and returns one :class:`Problem` per clash, naming the key an
 other stack. The other stacks are read leniently (each section on its own, defaults as
 in the models): a value that does not parse is judged by that stack's own run, not
 here, and a file that is not a stack file at all (not YAML, a list where a mapping
-belongs, ...) is named in a note for the operator; no shape of another stack's file
-stops this stack's run.
+belongs, ...) or breaks a bound of the one reader (``stackread.py``: not a regular file,
+a link out of the project folder, over 1 MiB, unreadable, not UTF-8, nested too deep,
+too many values once aliases are expanded) is named in a note for the operator, with
+the reason, and left out; no shape or kind of another stack's file stops, or stalls,
+this stack's run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,15 +160,16 @@ def footprint_of_config(
 def committed_footprints(
     project_dir: str | Path, exclude: str, notes: list[str] | None = None
 ) -> list[Footprint]:
-    """Every ``Pulumi.<stack>.yaml`` in the project folder but ``exclude``'s own. A file
-    that cannot be read as a stack file is left out, with a line in ``notes`` naming it."""
+    """Every ``Pulumi.<stack>.yaml`` in the project folder but ``exclude``'s own (never
+    opened). A file that cannot be read as a stack file, or within the reader's bounds,
+    is left out, with a line in ``notes`` naming it and why."""
     root = Path(project_dir)
     notes = [] if notes is None else notes
     defaults: dict[str, Any] = {}
     project_file = root / "Pulumi.yaml"
-    if project_file.is_file():
+    if os.path.lexists(project_file):
         try:
-            project = load_stack_document(project_file)
+            project = load_stack_document(project_file, root)
         except StackFileError as e:
             notes.append(f"{e}; its config defaults are not used in the collision check")
             project = {}
@@ -180,7 +185,7 @@ def committed_footprints(
         if stack == exclude:
             continue
         try:
-            doc = load_stack_document(path)
+            doc = load_stack_document(path, root)
             out.append(footprint_of_config(stack, doc.get("config") or {}, defaults))
         except StackFileError as e:
             notes.append(f"{e}; stack '{stack}' is not compared for collisions")

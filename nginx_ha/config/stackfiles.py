@@ -11,7 +11,9 @@ site-packages, away from the project that uses it.
 
 Stack files are read as YAML 1.2, as the engine (Go's yaml.v3) reads them: an
 unquoted ``52:54:00:12:34:56`` is text (YAML 1.1 readers such as PyYAML make it a
-base-60 number), ``yes``/``on`` are text, not booleans.
+base-60 number), ``yes``/``on`` are text, not booleans. Every read goes through
+``nginx_ha/config/stackread.py``: regular files only, bounded in size, time, depth and
+alias expansion.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+import nginx_ha.config.stackread as stackread
+from nginx_ha.config.stackread import StackFileError as StackFileError
 
 ENV_SSH_PRIVATE_KEY = "NGINX_HA_SSH_PRIVATE_KEY"
 ENV_VRRP_AUTH_PASS = "NGINX_HA_VRRP_AUTH_PASS"  # noqa: S105 - a variable name
@@ -52,22 +54,18 @@ PLACEHOLDER_TICKET_KEYS = base64.b64encode(
 ).decode()
 
 
-class StackFileError(ValueError):
-    """A stack file that cannot be read as one (its name and what is wrong)."""
+def load_yaml(text: str, name: str = "<text>") -> Any:
+    """YAML 1.2 (the engine's reading), plain Python values, within the bounds of
+    depth and alias expansion (stackread.py); StackFileError starting with ``name``."""
+    return stackread.parse(text, name)
 
 
-def load_yaml(text: str) -> Any:
-    """YAML 1.2 (the engine's reading), plain Python values."""
-    return YAML(typ="safe", pure=True).load(text)
-
-
-def load_stack_document(path: Path) -> dict[str, Any]:
-    """A stack (or project) file as a mapping; StackFileError naming the file when it
-    is not YAML, not a mapping, or its ``config`` is not a mapping."""
-    try:
-        data = load_yaml(path.read_text())
-    except (YAMLError, UnicodeDecodeError, OSError) as e:
-        raise StackFileError(f"{path.name}: not readable as YAML ({e})") from None
+def load_stack_document(path: Path, root: str | Path | None = None) -> dict[str, Any]:
+    """A stack (or project) file of the project folder ``root`` (default: the file's
+    folder) as a mapping, read within the bounds of stackread.py; StackFileError naming
+    the file when it breaks one, cannot be read, is not YAML, not a mapping, or its
+    ``config`` is not a mapping."""
+    data = load_yaml(stackread.read_text(path, None if root is None else Path(root)), path.name)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -88,6 +86,18 @@ def load_stack_document(path: Path) -> dict[str, Any]:
 def stack_path(stack: str, root: str | Path) -> Path:
     """``Pulumi.<stack>.yaml`` in the project folder ``root``."""
     return Path(root) / f"Pulumi.{stack}.yaml"
+
+
+def check_stack_files(stack: str, root: str | Path) -> None:
+    """Read the project file ``Pulumi.yaml`` and the stack's own file (those present) in
+    the project folder ``root`` within the reader's bounds, before Pulumi's CLI reads
+    them (it has no such bounds: a FIFO there stalls it); StackFileError naming the
+    file. ``stack`` may be fully qualified (``org/project/dev``): its file is named
+    after the last part, as Pulumi names it."""
+    root = Path(root)
+    for path in (root / "Pulumi.yaml", stack_path(stack.rsplit("/", 1)[-1], root)):
+        if os.path.lexists(path):
+            load_stack_document(path, root)
 
 
 def _encrypted(value: Any) -> bool:
@@ -112,9 +122,9 @@ def read_config(stack: str, root: str | Path) -> dict[str, Any]:
     FileNotFoundError for an unknown stack, StackFileError for a file that is not a
     stack file."""
     path = stack_path(stack, root)
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link is a broken stack file, not none
         raise FileNotFoundError(f"no stack file {path.name} in {root}")
-    data = load_stack_document(path)
+    data = load_stack_document(path, root)
     return {
         key: without_encrypted(value)
         for key, value in (data.get("config") or {}).items()

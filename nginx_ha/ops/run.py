@@ -13,6 +13,11 @@ for lab stacks only). ``destroy`` asks the same way. Pulumi runs in the project 
 (``--project-dir``, default the working directory) with the environment
 ``scripts/bootstrap.sh`` sets up (nginx_ha/ops/env.py).
 
+Before Pulumi is asked anything, the project file and the stack's own file are read
+through the project's bounded reader (``nginx_ha/config/stackread.py``): the CLI reads
+them with no bound of its own, so a FIFO or a link to a device there would stall it;
+such a file is named, with what is wrong, and the command stops (exit 2).
+
 Exit status: 0 done (``preview``: also with changes), 1 the operation failed, 2 the
 stack cannot be used, 3 declined at the confirmation.
 """
@@ -26,6 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nginx_ha.config import stackfiles
 from nginx_ha.ops import env as pulumi_env
 from nginx_ha.ops.events import QUIET_OPS, StepCounter, short_name
 from nginx_ha.view.progress import Reporter
@@ -74,6 +80,11 @@ def run(
     from pulumi import automation as auto
 
     rep = reporter or Reporter()
+    try:
+        stackfiles.check_stack_files(stack_name, project_dir)
+    except stackfiles.StackFileError as e:
+        rep.line(f"cannot use stack {stack_name}: {e}")
+        return 2
     counter = StepCounter(rep, events)
     try:
         with rep.phase(f"select stack {stack_name} in {project_dir}"):

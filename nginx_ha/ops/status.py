@@ -11,7 +11,9 @@ its units (keepalived, nginx, the health watcher, Tomcat), the watcher's verdict
 the keepalived on PATH, and the stack's last VRRP transitions with their times.
 ``--json`` prints the same as JSON. Exit status: 0 when everything is as it should be,
 1 when something needs attention (a node unreachable, a unit not active, a watcher
-saying down, a VIP with no or two holders), 2 when the stack cannot be read.
+saying down, a VIP with no or two holders), 2 when the stack cannot be read (its
+stack file or ``Pulumi.yaml`` breaking a bound of the project's reader, stackread.py,
+among them: named before Pulumi's CLI, which has no such bounds, is asked).
 
 The sandbox's VMs are reachable only from its network namespace: ``--netns
 nginx-ha-sandbox`` (``make status STACK=sandbox`` adds it).
@@ -27,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from nginx_ha.config import SettingsError
+from nginx_ha.config import SettingsError, stackfiles
 from nginx_ha.ops import env as pulumi_env
 from nginx_ha.ops.ssh import PinnedSsh, Target
 from nginx_ha.ops.stackinfo import StackError, StackView, read_stack
@@ -137,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the Pulumi project folder (default: the working directory)",
     )
     args = p.parse_args(argv)
+    try:
+        # Pulumi's CLI reads these with no bound: a FIFO there would stall it.
+        stackfiles.check_stack_files(args.stack, args.project_dir)
+    except stackfiles.StackFileError as e:
+        print(f"status: {e}", file=sys.stderr)
+        return 2
     pulumi_env.apply(pulumi_env.pulumi_env(args.project_dir))
     try:
         status = collect(read_stack(args.stack, args.project_dir), netns=args.netns)

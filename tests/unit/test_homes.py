@@ -9,6 +9,8 @@ import ast
 import re
 from pathlib import Path
 
+from tests import pyast
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("nginx_ha", "lab", "sandbox", "bench", "support")
 TEMPLATES = (ROOT / "nginx_ha/templates", ROOT / "lab/templates", ROOT / "sandbox/templates")
@@ -80,7 +82,7 @@ def test_tomcat_s_default_port_and_unit_are_written_once():
 def script_parameter_dicts(path: Path) -> list[str]:
     """Dict literals whose keys are a script's parameters (upper-case names)."""
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(pyast.parse(path.read_text())):
         if isinstance(node, ast.Dict) and any(
             isinstance(k, ast.Constant) and isinstance(k.value, str) and k.value.isupper()
             for k in node.keys

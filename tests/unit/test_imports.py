@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from support.stacks import ROOT
+from tests import pyast
 
 
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports (absolute imports; relative ones are the package's own)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(pyast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -9,6 +9,8 @@ import ast
 import re
 from pathlib import Path
 
+from tests import pyast
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("nginx_ha", "lab", "sandbox", "bench", "support")
 MAX_MODULE_LINES = 500
@@ -45,7 +47,7 @@ def oversize(source: str) -> list[str]:
     lines = len(source.splitlines())
     if lines > MAX_MODULE_LINES:
         found.append(f"{lines} lines (at most {MAX_MODULE_LINES})")
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(pyast.parse(source)):
         if isinstance(node, ast.ClassDef):
             assert node.end_lineno is not None
             length = node.end_lineno - node.lineno + 1
@@ -77,7 +79,7 @@ def shell_in_strings(source: str) -> list[str]:
         for n, line in enumerate(source.splitlines(), 1)
         if SNIPPET.search(line)
     ]
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     # Names bound to a string literal anywhere in the module (``script = f"..."``).
     bound = {
         target.id: node.value
