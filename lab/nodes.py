@@ -153,6 +153,10 @@ def _prepare_keepalived(ln: LabNode) -> None:
 
 
 def _prepare_tomcat(ln: LabNode) -> None:
+    # A run folder kept by `down --keep-logs` is used again: no descriptor or release
+    # of an earlier run may stay (the stack may have no application now).
+    for stale in (ln.dir / "tomcat" / "conf" / "Catalina", Path(ln.layout.app_dir)):
+        shutil.rmtree(stale, ignore_errors=True)
     daemons.tomcat_base(ln.dir / "tomcat", ln.node.service_port)
     # The application (nginx-ha:app): its WAR where the program uploads it, and the
     # program's own stage step run here (verified, unpacked into its release), so
