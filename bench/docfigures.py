@@ -38,7 +38,7 @@ from bench.figures_failover import failover_https_table, failover_lab_table, fai
 from bench.figures_files import FIGURES, ROOT, load
 from bench.figures_lvs import lvs_block, lvs_expire_table, lvs_summary
 from bench.figures_parts import keepalived_build_line, nginx_upstream_table
-from bench.figures_rollout import rollout_table
+from bench.figures_rollout import APP_CHANGES, activations_line, rollout_table
 from bench.figures_table import bench_table
 from bench.figures_tests import tests_block
 
@@ -54,6 +54,8 @@ BLOCKS: dict[str, Callable[[], list[str]]] = {
     "nginx-upstream": nginx_upstream_table,
     "keepalived-build": keepalived_build_line,
     "rollout": rollout_table,
+    "rollout-app": lambda: rollout_table(APP_CHANGES),
+    "rollout-app-activations": lambda: activations_line(APP_CHANGES),
     "failover-readme": lambda: failover_readme_table(load("failover")).splitlines(),
     "failover-lab": lambda: failover_lab_table(load("failover")).splitlines(),
     "failover-https": lambda: failover_https_table(load("failover")).splitlines(),

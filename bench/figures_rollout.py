@@ -8,6 +8,9 @@ from typing import Any
 
 from bench.figures_files import load
 
+# The rows of the user's application (docs/application.md).
+APP_CHANGES = ("app-first", "app-deploy", "broken-app")
+
 
 def _holders(holders: list[list[Any]]) -> str:
     return " → ".join(f"{h} {t:g} s" for t, h in holders)
@@ -24,8 +27,22 @@ def rollout_summary(d: dict[str, Any]) -> str:
     return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
 
 
-def rollout_table() -> list[str]:
+def activations_line(only: tuple[str, ...]) -> list[str]:
+    """Each change's activations: node, seconds after the start, how long."""
     d = load("rollout")
+    out = []
+    for c in d["changes"]:
+        if c["change"] in only and c.get("activations"):
+            acts = ", ".join(f"{n} at {at:g} s for {s:.1f} s" for n, at, s in c["activations"])
+            out.append(f"- {c['change']}: {acts}")
+    return out
+
+
+def rollout_table(only: tuple[str, ...] | None = None) -> list[str]:
+    """The table of every change (or of the changes named in ``only``)."""
+    d = load("rollout")
+    if only is not None:
+        d = {**d, "changes": [c for c in d["changes"] if c["change"] in only]}
     out = [
         f"`sudo venv/bin/python -m bench.rollout --save` ({d['measured']}, {d['machine']}; "
         f"stack {d['stack']}; one request through the VIP every 20 ms, each bounded by 2 s, "

@@ -480,7 +480,18 @@ def save(stack: str, results: list[dict[str, Any]]) -> Path:
     keep = ("change", "what", "succeeds", "requests", "failed", "posts", "failed_posts")
     keep += ("versions", "failures", "worst_latency")
     keep += ("longest_gap", "holders", "stopped", "report")
-    changes = [{k: r[k] for k in keep} for r in results]
+    changes = [
+        {
+            **{k: r[k] for k in keep},
+            # Each activation's start (s after the loop's) and length.
+            "activations": [
+                [s["name"].removesuffix("-activate"), s["at"], s["seconds"]]
+                for s in r["steps"]
+                if s["name"].endswith("-activate")
+            ],
+        }
+        for r in results
+    ]
     return figures_files.save("rollout", {"stack": stack, "changes": changes})
 
 

@@ -80,7 +80,7 @@ class Probe:
         duration: float = 20.0,
         timeout: float = 2.0,
         url: str | None = None,  # default: the (first) VIP's
-        post_every: int = 0,  # every Nth request a POST (plain HTTP)
+        post_every: int = 0,  # every Nth request a POST
         marker: str
         | None = None,  # the key naming the backend in the page (default: the node page's)
     ):

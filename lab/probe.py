@@ -91,7 +91,6 @@ class Target:
     tls: ssl.SSLContext | None = None
     resume: bool = False
     session: ssl.SSLSession | None = None
-    method: str = "GET"
 
 
 def target(
@@ -124,8 +123,8 @@ def _parse(data: bytes) -> tuple[int, str | None, str | None]:
     )
 
 
-def _request(t: Target) -> bytes:
-    if t.method == "POST":
+def _request(t: Target, method: str = "GET") -> bytes:
+    if method == "POST":
         return (
             f"POST {t.path} HTTP/1.1\r\nHost: {t.host}\r\nConnection: close\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n"
@@ -134,10 +133,10 @@ def _request(t: Target) -> bytes:
     return f"GET {t.path} HTTP/1.1\r\nHost: {t.host}\r\nConnection: close\r\n\r\n".encode()
 
 
-async def _get(t: Target) -> tuple[int, str | None, str | None, str | None]:
+async def _get(t: Target, method: str) -> tuple[int, str | None, str | None, str | None]:
     reader, writer = await asyncio.open_connection(t.address, t.port)
     try:
-        writer.write(_request(t))
+        writer.write(_request(t, method))
         data = await reader.read(-1)
     finally:
         writer.close()
@@ -145,14 +144,14 @@ async def _get(t: Target) -> tuple[int, str | None, str | None, str | None]:
 
 
 def _get_tls(
-    t: Target, timeout: float
-) -> tuple[int, str | None, str | None, bool | None, str | None]:
+    t: Target, timeout: float, method: str = "GET"
+) -> tuple[int, str | None, str | None, bool | None, str | None, str | None]:
     """One request over TLS (blocking: the ssl module offers a session only there)."""
     assert t.tls is not None
     with socket.create_connection((t.address, t.port), timeout=timeout) as raw:
         offered = t.session if t.resume else None
         with t.tls.wrap_socket(raw, server_hostname=t.host, session=offered) as conn:
-            conn.sendall(_request(t))
+            conn.sendall(_request(t, method))
             chunks = []
             while chunk := conn.recv(65536):
                 chunks.append(chunk)
@@ -161,25 +160,25 @@ def _get_tls(
                 t.session = conn.session  # TLS 1.3: its ticket came with the answer
             if not chunks:  # a ragged end: the server went away mid-exchange
                 raise ConnectionAbortedError("closed before an answer")
-            return (*_parse(b"".join(chunks)), resumed, conn.version())
+            data = b"".join(chunks)
+            return (*_parse(data), resumed, conn.version(), version_of(data))
 
 
-async def one(t: Target, timeout: float) -> Request:
+async def one(t: Target, timeout: float, method: str = "GET") -> Request:
     t0 = time.monotonic()
-    if t.method != "GET":
-        return dataclasses.replace(await _one(t, timeout, t0), method=t.method)
-    return await _one(t, timeout, t0)
+    r = await _one(t, timeout, t0, method)
+    return r if method == "GET" else dataclasses.replace(r, method=method)
 
 
-async def _one(t: Target, timeout: float, t0: float) -> Request:
+async def _one(t: Target, timeout: float, t0: float, method: str) -> Request:
     try:
         if t.tls is None:
-            status, lb, be, version = await asyncio.wait_for(_get(t), timeout)
+            status, lb, be, version = await asyncio.wait_for(_get(t, method), timeout)
             return Request(t0, time.monotonic(), status, lb, be, None, version=version)
-        status, lb, be, resumed, version = await asyncio.wait_for(
-            asyncio.to_thread(_get_tls, t, timeout), timeout
+        status, lb, be, resumed, proto, version = await asyncio.wait_for(
+            asyncio.to_thread(_get_tls, t, timeout, method), timeout
         )
-        return Request(t0, time.monotonic(), status, lb, be, None, resumed, version)
+        return Request(t0, time.monotonic(), status, lb, be, None, resumed, proto, version=version)
     except TimeoutError:
         return Request(t0, time.monotonic(), 0, None, None, "timeout")
     except ssl.SSLError as e:
@@ -216,10 +215,8 @@ async def loop(
     emit({"ready": start})
     tasks: set[asyncio.Task] = set()
 
-    post = dataclasses.replace(t, method="POST")
-
-    async def run_one(target: Target) -> None:
-        emit(_asdict(await one(target, timeout)))
+    async def run_one(method: str) -> None:
+        emit(_asdict(await one(t, timeout, method)))
 
     for i in range(max_requests):
         due = start + i * interval
@@ -230,9 +227,8 @@ async def loop(
             break  # stopped
         except TimeoutError:
             pass
-        # Every post_every-th request a POST (on plain HTTP; TLS keeps its session in t).
-        is_post = post_every > 0 and t.tls is None and i % post_every == post_every - 1
-        task = asyncio.create_task(run_one(post if is_post else t))
+        is_post = post_every > 0 and i % post_every == post_every - 1
+        task = asyncio.create_task(run_one("POST" if is_post else "GET"))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -285,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cafile", help="https: the trust anchors (default: the system's)")
     p.add_argument("--resume", action="store_true", help="https: offer the last TLS session")
     p.add_argument(
-        "--post-every", type=int, default=0, help="every Nth request a POST (plain HTTP)"
+        "--post-every", type=int, default=0, help="every Nth request a POST (a 1 KB form body)"
     )
     a = p.parse_args(argv)
     set_marker(a.marker)

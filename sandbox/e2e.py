@@ -116,6 +116,7 @@ def _session(e: E2E, args: argparse.Namespace, log: Callable[[str], None]) -> in
         e.check_no_changes()
         e.check_nginx_change()
         e.check_broken_change()
+        e.check_app_deploy()
         e.check_failover()
         if not args.keep:
             e.destroy()

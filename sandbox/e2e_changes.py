@@ -2,7 +2,8 @@
 ``pulumi up`` while a request loop runs through the VIP (sandbox/vip_loop.py): a working
 nginx change (only the rollout's steps change; no failed request; the VIP stays with the
 MASTER; the setting live), a broken one (stopped and rolled back at the first load
-balancer's gate, the MASTER untouched) and its revert. What a change may touch on a load
+balancer's gate, the MASTER untouched) and its revert; the user's application deployed
+in place of the node page, then a new build of it. What a change may touch on a load
 balancer comes from ``sandbox/templates/lb_facts.sh``.
 """
 
@@ -12,6 +13,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from nginx_ha.render.params import script_text
@@ -19,6 +21,7 @@ from nginx_ha.topology import Layout
 from sandbox import config
 from sandbox.e2e_driver import LIMITS, Driver, changed_lines, tail
 from sandbox.vip_loop import VipLoop, loop_text
+from support.war import build_war
 
 # The request loop through the VIP runs during each change (sandbox/vip_loop.py); it
 # ends by itself after this many seconds even if nobody stops it.
@@ -32,6 +35,10 @@ BROKEN_READ_TIMEOUT = "0.001"
 # The working change, and the value the revert goes back to: the stack's readTimeout is
 # 5 s (Pulumi.sandbox.yaml); a Tomcat in an emulated VM can take over a second.
 CHANGED_READ_TIMEOUT = "4"
+# The application's builds (support/war.py), and the request loop during their deploys:
+# every fourth request a POST, the backend named by the page's node= line.
+APP_VERSIONS = ("1.0.0", "2.0.0")
+APP_LOOP = ("--post-every", "4", "--marker", "node")
 
 
 def lb_facts_script() -> str:
@@ -95,7 +102,9 @@ class Changes(Driver):
     def set_read_timeout(self, value: str) -> None:
         self.pulumi("config", "set", "--path", "nginx.readTimeout", value)
 
-    def up_under_loop(self, label: str, log: str) -> tuple[subprocess.CompletedProcess, dict]:
+    def up_under_loop(
+        self, label: str, log: str, extra: Sequence[str] = ()
+    ) -> tuple[subprocess.CompletedProcess, dict]:
         """``pulumi up`` (allowed to fail) while the request loop runs through the VIP,
         with the VIP's holder before and after; returns the run and the loop's figures
         (also kept for the summary)."""
@@ -106,7 +115,7 @@ class Changes(Driver):
             self.env,
             self.work / f"loop-{log}.jsonl",
             LOOP_LIMIT,
-            self.loop_args(),
+            [*self.loop_args(), *extra],
         )
         t = time.monotonic()
         try:
@@ -238,4 +247,70 @@ class Changes(Driver):
             "preview --expect-no-changes after the revert",
             q.returncode == 0,
             f"rc {q.returncode}" + ("" if q.returncode == 0 else ": " + changed_lines(q.stdout)),
+        )
+
+    # ------------------------------------------------------------ the application
+
+    def check_app_deploy(self) -> None:
+        """The user's application (nginx-ha:app, the test application of support/war.py)
+        deployed in place of the node page, then a new build, each by ``pulumi up``
+        under the request loop with every fourth request a POST: no failed request, the
+        backends one at a time, the preview of the new build listing only the
+        application's steps, the outputs naming the version each backend unpacked."""
+        wars = {v: build_war(self.work / "wars" / f"app-{v}.war", v) for v in APP_VERSIONS}
+        first, second = APP_VERSIONS
+        self.pulumi("config", "set", "--path", "app.war", str(wars[first]))
+        self.pulumi("config", "set", "--path", "app.healthPath", "/health")
+        p, loop = self.up_under_loop(f"the application {first}", "up-app-first.log", APP_LOOP)
+        self.phase(f"up deploying the application {first}", loop["up_seconds"], loop_text(loop))
+        self.check(
+            f"the application {first} in place of the node page: up passes, no failed "
+            "request (GET and POST) through the VIP",
+            p.returncode == 0 and loop["sent"] > 0 and loop["posts"] > 0 and loop["failed"] == 0,
+            f"rc {p.returncode}; {loop_text(loop)}; POST {loop['posts']} "
+            f"({loop['failed_posts']} failed); versions {loop['versions']}"
+            + ("" if p.returncode == 0 else f": {tail(p.stdout, 8)}"),
+        )
+        self.pulumi("config", "set", "--path", "app.war", str(wars[second]))
+        q = self.pulumi("preview", "--json", check=False)
+        (self.work / "preview-app.json").write_text(q.stdout + q.stderr)
+        try:
+            steps = json.loads(q.stdout).get("steps", [])
+        except json.JSONDecodeError:
+            steps = []
+        changed = sorted(
+            {
+                s["urn"].rsplit("::", 1)[1]
+                for s in steps
+                if s.get("op") not in ("same", "read")
+                and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
+            }
+        )
+        allowed = re.compile(
+            r"^(tomcat-(primary|backup)-(app-war-upload|app-stage|app-context-(upload|stage)"
+            r"|activate)|nginx-(master|backup)-handback|nginx-ha-smoke)$"
+        )
+        self.check(
+            f"a new build ({second}): the preview lists only the backends' application "
+            "steps and activations (+ handbacks, smoke test)",
+            bool(changed) and all(allowed.match(c) for c in changed),
+            ", ".join(changed) or f"no steps (rc {q.returncode})",
+        )
+        p, loop = self.up_under_loop(f"the application {second}", "up-app-second.log", APP_LOOP)
+        self.phase(f"up deploying the application {second}", loop["up_seconds"], loop_text(loop))
+        outputs = json.loads(self.pulumi("stack", "output", "--json").stdout)
+        versions = {
+            b: v.get("version") for b, v in (outputs.get("app") or {}).get("backends", {}).items()
+        }
+        self.check(
+            f"the application {first} -> {second}: up passes, no failed request (GET and "
+            "POST), every backend serves it after",
+            p.returncode == 0
+            and loop["posts"] > 0
+            and loop["failed"] == 0
+            and loop["last_version"] == second
+            and set(versions.values()) == {second},
+            f"rc {p.returncode}; {loop_text(loop)}; POST {loop['posts']} "
+            f"({loop['failed_posts']} failed); versions seen {loop['versions']}; outputs "
+            f"{versions}" + ("" if p.returncode == 0 else f": {tail(p.stdout, 8)}"),
         )

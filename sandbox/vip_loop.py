@@ -130,6 +130,13 @@ def loop_figures(started: float | None, requests: list[dict]) -> dict:
     for r in failed:
         why = r.get("error") or f"HTTP {r['status']}"
         failures[why] = failures.get(why, 0) + 1
+    # nginx-ha:app: the versions the application answered with, in the order first seen
+    # per backend ("backend version"), and the POSTs among the requests.
+    versions: dict[str, None] = {}
+    for r in reqs:
+        if r["status"] == 200 and r.get("version"):
+            versions.setdefault(f"{r.get('backend')} {r['version']}", None)
+    posts = [r for r in reqs if r.get("method") == "POST"]
     served: list[tuple[float, str]] = []
     for r in reqs:
         if r["status"] == 200 and (not served or served[-1][1] != r.get("lb")):
@@ -141,6 +148,10 @@ def loop_figures(started: float | None, requests: list[dict]) -> dict:
         "longest_gap": round(gap, 3),
         "worst_latency": round(max((r["t1"] - r["t0"] for r in reqs), default=0.0), 3),
         "served_by": served,
+        "posts": len(posts),
+        "failed_posts": len([r for r in posts if r["status"] != 200]),
+        "versions": list(versions),
+        "last_version": next((r["version"] for r in reversed(reqs) if r.get("version")), None),
         "seconds": round(max((r["t1"] for r in reqs), default=t0) - t0, 1),
     }
 
