@@ -173,3 +173,21 @@ def test_the_descriptor_is_staged_only_against_its_unpacked_release(scratch):
     staged = run()
     assert staged.returncode == 0, staged.stderr
     assert Path(context.staged(lay)).read_text() == context.text
+
+
+def test_status_reports_the_release_the_descriptor_names(scratch):
+    from nginx_ha.topology.kinds import BACKEND
+    from nginx_ha.view import status as view
+
+    war = build_war(scratch / "shop.war", "1.4.2")
+    app = plan_for(war)
+    assert stage(scratch, app).returncode == 0
+    lay = layout(scratch)
+    descriptor = Path(context_path(app, lay))
+    descriptor.parent.mkdir(parents=True)
+    descriptor.write_text(f'<Context docBase="{scratch}/app/releases/{app.release}" />\n')
+    probe = view.probe_script(BACKEND, lay, systemctl="true", app_descriptor=str(descriptor))
+    res = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    report = view.parse_probe("tomcat-primary", "primary", "192.168.159.131", False, res.stdout)
+    assert report.app == view.AppRelease(app.release, app.sha256, "1.4.2")

@@ -147,3 +147,41 @@ def test_keepalived_is_on_every_users_path_after_an_activation():
     assert set(links) == {"/usr/local/sbin/keepalived", "/usr/local/bin/keepalived"}
     assert len(set(links.values())) == 1
     assert next(iter(links.values())).startswith(layout.keepalived_builds + "/")
+
+
+def backend_probe(app: str | None) -> str:
+    out = "== now\n1764474061.0\n== units\ntomcat10 active\n== addresses\neth0 192.168.159.131/24\n"
+    if app is not None:
+        out += f"== app\n{app}\n"
+    return out + "== end\n"
+
+
+def test_each_backend_s_application_release_is_shown_and_a_mix_is_noted():
+    sha1, sha2 = "a" * 64, "b" * 64
+    nodes = [
+        view.parse_probe("t1", "primary", "192.168.159.131", False, backend_probe(f"{sha1[:16]} {sha1} 1.4.2")),
+        view.parse_probe("t2", "backup", "192.168.159.132", False, backend_probe(f"{sha2[:16]} {sha2} -")),
+    ]  # fmt: skip
+    assert nodes[0].app == view.AppRelease(sha1[:16], sha1, "1.4.2")
+    assert nodes[1].app == view.AppRelease(sha2[:16], sha2, None)
+    s = view.build_status("dev", [], nodes, now=1764474061)
+    text = view.format_status(s)
+    assert "application (what each backend's Tomcat serves):" in text
+    assert f"t1       {sha1[:16]}  1.4.2" in text and "backends serve different releases" in text
+    data = json.loads(json.dumps(view.status_json(s)))
+    assert data["nodes"]["t1"]["app"] == {"release": sha1[:16], "sha256": sha1, "version": "1.4.2"}
+    # Without the application: no section, no table.
+    plain = view.parse_probe("t1", "primary", "192.168.159.131", False, backend_probe(None))
+    assert plain.app is None
+    assert "application (" not in view.format_status(view.build_status("dev", [], [plain], now=1))
+
+
+def test_the_probe_asks_for_the_release_only_with_the_application():
+    text = view.probe_script(
+        BACKEND, Layout(), app_descriptor="/var/lib/tomcat10/conf/Catalina/localhost/ROOT.xml"
+    )
+    assert "APP_DESCRIPTOR=/var/lib/tomcat10/conf/Catalina/localhost/ROOT.xml" in text
+    assert "APP_DESCRIPTOR=" not in view.probe_script(BACKEND, Layout())
+    assert "APP_DESCRIPTOR=" not in view.probe_script(
+        LOAD_BALANCER, Layout(), app_descriptor="/x.xml"
+    )
