@@ -130,23 +130,27 @@ class Changes(Driver):
         self.out(f"== request loop during {label}: {loop_text(figures)}")
         return p, figures
 
-    def check_nginx_change(self) -> None:
-        master, _ = self.lb_roles()
-        self.set_read_timeout(CHANGED_READ_TIMEOUT)
+    def preview_changes(self, log: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+        """``pulumi preview --json`` (kept in ``log``) and the names of the resources it
+        would change."""
         p = self.pulumi("preview", "--json", check=False)
-        (self.work / "preview-nginx.json").write_text(p.stdout + p.stderr)
+        (self.work / log).write_text(p.stdout + p.stderr)
         try:
             steps = json.loads(p.stdout).get("steps", [])
         except json.JSONDecodeError:
             steps = []
-        changed = sorted(
-            {
-                s["urn"].rsplit("::", 1)[1]
-                for s in steps
-                if s.get("op") not in ("same", "read")
-                and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
-            }
-        )
+        changed = {
+            s["urn"].rsplit("::", 1)[1]
+            for s in steps
+            if s.get("op") not in ("same", "read")
+            and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
+        }
+        return p, sorted(changed)
+
+    def check_nginx_change(self) -> None:
+        master, _ = self.lb_roles()
+        self.set_read_timeout(CHANGED_READ_TIMEOUT)
+        p, changed = self.preview_changes("preview-nginx.json")
         # The rollout: nginx.conf uploaded and staged (validated) on both, then each
         # node's activation (the MASTER's after the BACKUP's gate), the handbacks and
         # the smoke test.
@@ -272,20 +276,7 @@ class Changes(Driver):
             + ("" if p.returncode == 0 else f": {tail(p.stdout, 8)}"),
         )
         self.pulumi("config", "set", "--path", "app.war", str(wars[second]))
-        q = self.pulumi("preview", "--json", check=False)
-        (self.work / "preview-app.json").write_text(q.stdout + q.stderr)
-        try:
-            steps = json.loads(q.stdout).get("steps", [])
-        except json.JSONDecodeError:
-            steps = []
-        changed = sorted(
-            {
-                s["urn"].rsplit("::", 1)[1]
-                for s in steps
-                if s.get("op") not in ("same", "read")
-                and not s["urn"].rsplit("::", 1)[0].endswith("pulumi:pulumi:Stack")
-            }
-        )
+        q, changed = self.preview_changes("preview-app.json")
         allowed = re.compile(
             r"^(tomcat-(primary|backup)-(app-war-upload|app-stage|app-context-(upload|stage)"
             r"|activate)|nginx-(master|backup)-handback|nginx-ha-smoke)$"
