@@ -107,6 +107,12 @@ class App(SettingsModel):
     # the rollout gives up and restores the previous one (a cold JVM under emulation
     # takes minutes).
     gate_timeout: Int = Field(default=DEFAULT_GATE_TIMEOUT, ge=5, le=3600, alias="gateTimeout")
+    # Paths under the context each backend asks on itself once its health answers, before
+    # it takes requests again: the first request of a cold release (a JSP compiled, a
+    # cache filled) is paid there, not by a client. Each must answer below 500.
+    warmup_paths: list[HealthPath] = Field(
+        default_factory=lambda: ["/"], max_length=16, alias="warmupPaths"
+    )
 
 
 def context_name(context: str) -> str:
