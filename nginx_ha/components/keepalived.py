@@ -15,7 +15,13 @@ from __future__ import annotations
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step, stage_secrets
+from nginx_ha.components.remote import (
+    NodeStepArgs,
+    StagedFile,
+    run_step,
+    stage_secrets,
+    upload_files,
+)
 
 
 class KeepalivedNode(pulumi.ComponentResource):
@@ -30,17 +36,7 @@ class KeepalivedNode(pulumi.ComponentResource):
 
         # -- build: from a URL, a git tag, or a tarball uploaded from the operator's
         # machine, into a folder of its own (the running build is not touched)
-        uploads = [
-            remote.CopyToRemote(
-                f"{name}-{u.role}",
-                connection=args.conn,
-                source=pulumi.FileAsset(u.local),
-                remote_path=u.remote,
-                triggers=[u.digest],
-                opts=after(),
-            )
-            for u in part.uploads
-        ]
+        uploads = upload_files(name, args.conn, part.uploads, after())
         self.build: remote.Command | None = None
         build_deps: list[pulumi.Resource] = []
         build = part.step("keepalived-build")

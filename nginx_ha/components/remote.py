@@ -17,7 +17,14 @@ import pulumi
 from pulumi_command import remote
 
 from nginx_ha.render import sha256
-from nginx_ha.render.artefacts import Artefact, SecretFile, Step, node_command, stage_step
+from nginx_ha.render.artefacts import (
+    Artefact,
+    SecretFile,
+    Step,
+    Upload,
+    node_command,
+    stage_step,
+)
 from nginx_ha.render.params import script_text
 from nginx_ha.render.plan import NodePlan
 from nginx_ha.topology import Layout, Topology
@@ -88,6 +95,24 @@ def run_step(
         triggers=list(triggers) if triggers is not None else [sha256(step.command)],
         opts=opts,
     )
+
+
+def upload_files(
+    name: str, conn: remote.ConnectionArgs, uploads: Sequence[Upload], opts: pulumi.ResourceOptions
+) -> list[remote.CopyToRemote]:
+    """``{name}-{role}`` per file of the operator's machine the part uploads (a
+    keepalived tarball, the application's WAR), copied again when its digest changes."""
+    return [
+        remote.CopyToRemote(
+            f"{name}-{u.role}",
+            connection=conn,
+            source=pulumi.FileAsset(u.local),
+            remote_path=u.remote,
+            triggers=[u.digest],
+            opts=opts,
+        )
+        for u in uploads
+    ]
 
 
 def wait_ready(

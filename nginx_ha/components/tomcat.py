@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_command import remote
 
-from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step
+from nginx_ha.components.remote import NodeStepArgs, StagedFile, run_step, upload_files
 from nginx_ha.render.app import app_summary, staged_version
 from nginx_ha.topology import Topology
 
@@ -30,17 +30,7 @@ class TomcatNode(pulumi.ComponentResource):
         assert install is not None
         self.install = run_step(name, args.conn, install, after())
         # -- the application (nginx-ha:app): uploaded, verified, unpacked
-        uploads = [
-            remote.CopyToRemote(
-                f"{name}-{u.role}",
-                connection=args.conn,
-                source=pulumi.FileAsset(u.local),
-                remote_path=u.remote,
-                triggers=[u.digest],
-                opts=after(),
-            )
-            for u in part.uploads
-        ]
+        uploads = upload_files(name, args.conn, part.uploads, after())
         app = part.step("app-stage")
         self.app: remote.Command | None = (
             run_step(name, args.conn, app, after(self.install, *uploads)) if app else None

@@ -19,10 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 import nginx_ha.config.grammar as grammar
-from nginx_ha.config.types import Int, SettingsModel, Text, Url, text_value
+from nginx_ha.config.types import Int, SettingsModel, Sha256, Url, text_value
 
 # A URL path segment Tomcat and nginx take as it is: no '.' or '..' segments (nginx
 # resolves them, so no client could reach the path as written), no empty segment, no
@@ -99,7 +99,7 @@ class App(SettingsModel):
 
     war: WarPath | None = None  # a file on the operator's machine, uploaded
     url: Url | None = None  # or: fetched by each backend (sha256 required)
-    sha256: Text | None = None  # required with url; computed (or checked) for war
+    sha256: Sha256 | None = None  # required with url; computed (or checked) for war
     context: ContextPath = "/"
     health_path: HealthPath = Field(default="/", alias="healthPath")
     java_opts: JavaOpts | None = Field(default=None, alias="javaOpts")
@@ -107,13 +107,12 @@ class App(SettingsModel):
     # the rollout gives up and restores the previous one (a cold JVM under emulation
     # takes minutes).
     gate_timeout: Int = Field(default=DEFAULT_GATE_TIMEOUT, ge=5, le=3600, alias="gateTimeout")
-
-    @field_validator("sha256")
-    @classmethod
-    def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not grammar.full(grammar.SHA256_RE, v.lower()):
-            raise ValueError("must be 64 hexadecimal characters (sha256sum of the WAR)")
-        return v.lower() if v else v
+    # Paths under the context each backend asks on itself once its health answers, before
+    # it takes requests again: the first request of a cold release (a JSP compiled, a
+    # cache filled) is paid there, not by a client. Each must answer below 500.
+    warmup_paths: list[HealthPath] = Field(
+        default_factory=lambda: ["/"], max_length=16, alias="warmupPaths"
+    )
 
 
 def context_name(context: str) -> str:

@@ -121,6 +121,13 @@ def check_path(value: str) -> str:
     return value
 
 
+def check_sha256(value: str) -> str:
+    """A SHA-256 as sha256sum prints it (64 hex digits), lower-cased."""
+    if not full(SHA256_RE, value.lower()):
+        raise ValueError("must be 64 hexadecimal characters (what sha256sum prints for the file)")
+    return value.lower()
+
+
 def check_url_path(value: str) -> str:
     if len(value) > 256 or not full(URL_PATH_RE, value):
         raise ValueError(

@@ -51,6 +51,7 @@ from nginx_ha.config.types import (
     Port,
     Seconds,
     SettingsModel,
+    Sha256,
     Text,
     Url,
     VolumeName,
@@ -210,7 +211,7 @@ class Keepalived(SettingsModel):
     ipvs: Bool | None = None
     url: Url | None = None
     path: PathText | None = None  # a tarball on the operator's machine, uploaded to the VMs
-    sha256: Text | None = None
+    sha256: Sha256 | None = None
     git: Url | None = None  # a git repository; the tag v<version> must be `commit`
     commit: Text | None = None
 
@@ -227,13 +228,6 @@ class Keepalived(SettingsModel):
         if not grammar.full(grammar.VERSION_RE, v):
             raise ValueError("must be a keepalived release like 2.4.3")
         return v
-
-    @field_validator("sha256")
-    @classmethod
-    def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not grammar.full(grammar.SHA256_RE, v.lower()):
-            raise ValueError("must be 64 hexadecimal characters (sha256sum of the tarball)")
-        return v.lower() if v else v
 
     @property
     def version_tuple(self) -> Version:

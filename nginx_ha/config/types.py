@@ -131,6 +131,7 @@ IfName = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.chec
 PathText = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_path)]
 VolumeName = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_volume)]
 Url = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_url)]
+Sha256 = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_sha256)]
 Email = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_email)]
 LibvirtUri = Annotated[str, BeforeValidator(text_value), AfterValidator(grammar.check_libvirt_uri)]
 Port = Annotated[int, BeforeValidator(strict_int), Strict(), Field(ge=1, le=65535)]

@@ -188,6 +188,7 @@ def backend_gate_params(topo: Topology, node: Node) -> dict[str, str]:
         "GATE": "app",
         "GATE_URL": f"http://127.0.0.1:{node.service_port}{app.health_path}",
         "GATE_TIMEOUT": str(app.gate_timeout),
+        "WARM_URLS": " ".join(f"http://127.0.0.1:{node.service_port}{p}" for p in app.warmup_paths),
     }
     if node.role != "primary":
         return params

@@ -26,6 +26,7 @@ class AppPlan:
     java_opts: str | None  # None: from the backend's memory (render/app.py)
     version: str | None  # the WAR manifest's, when known here
     gate_timeout: int  # seconds a new release may take to answer healthy
+    warmup_paths: tuple[str, ...]  # asked on each backend before it takes requests
 
     @property
     def release(self) -> str:
@@ -55,4 +56,5 @@ def app_plan(s: Settings) -> AppPlan | None:
         java_opts=a.java_opts,
         version=version,
         gate_timeout=a.gate_timeout,
+        warmup_paths=tuple(health_url_path(a.context, p) for p in a.warmup_paths),
     )

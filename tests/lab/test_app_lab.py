@@ -72,7 +72,7 @@ def test_the_first_deploy_and_a_new_build_lose_no_request_and_go_one_backend_at_
     # and gated through both load balancers.
     backends = [r for r in done.activations if r.step.node.startswith("tomcat")]
     assert [r.step.name for r in backends] == ["tomcat-backup-activate", "tomcat-primary-activate"]
-    assert all("drained in" in r.output for r in backends)
+    assert all("drained in" in r.output and "warmed up: / 200 in" in r.output for r in backends)
     # The primary is asked through both load balancers until it answers there itself
     # (nginx sends to the backup only while no primary answers).
     assert "through each load balancer: 200 from this backend" in backends[1].output

@@ -65,6 +65,7 @@ def problems(**app: Any) -> dict[str, str]:
         ({"url": "https://r.example.com/a.war", "sha256": SHA, "colour": "red"}, "nginx-ha:app.colour", "unknown key"),
         ({"war": "build/\nshop.war"}, "nginx-ha:app.war", "one line of printable text"),
         ({"war": ""}, "nginx-ha:app.war", "path of a WAR"),
+        ({"url": "https://r.example.com/a.war", "sha256": SHA, "warmupPaths": ["/a/../b"]}, "nginx-ha:app.warmupPaths[0]", "no '.' or '..'"),
     ],
 )  # fmt: skip
 def test_a_bad_app_setting_is_refused_naming_its_key(app, key, says):
@@ -145,9 +146,16 @@ def test_a_good_war_passes_and_its_digest_and_version_are_read(war):
 
 
 def test_the_plan_names_the_release_and_asks_the_health_path_under_the_context(war):
-    s = settings(war=str(war), context="/shop", healthPath="/health", javaOpts="-Xmx256m")
+    s = settings(
+        war=str(war),
+        context="/shop",
+        healthPath="/health",
+        javaOpts="-Xmx256m",
+        warmupPaths=["/", "/catalog"],
+    )
     topo = build_topology(s)
     assert topo.app is not None
+    assert topo.app.warmup_paths == ("/shop", "/shop/catalog")
     sha = war_facts(war).sha256
     assert (topo.app.sha256, topo.app.release, topo.app.version) == (sha, sha[:16], "1.4.2")
     assert (topo.app.context_name, topo.app.health_path) == ("shop", "/shop/health")
@@ -185,6 +193,7 @@ def test_the_activation_drains_a_backend_and_gates_through_each_load_balancer(wa
     assert (params["GATE"], params["GATE_TIMEOUT"]) == ("app", "42")
     assert params["GATE_URL"] == f"http://127.0.0.1:{primary.port}/health"
     assert params["DRAIN_PORT"] == str(primary.port)
+    assert params["WARM_URLS"] == f"http://127.0.0.1:{primary.port}/"
     # nginx sends to a backup only while no primary answers: it is asked on itself only.
     backup = params_of(topo, plans, "tomcat-backup")
     assert "GATE_VIA" not in backup and backup["GATE_RECORD"] == "yes"

@@ -35,6 +35,8 @@
 #   EXPECT_MARKER (marker)
 #   DRAIN_PORT, DRAIN_WAIT  a backend: its drain while a change restarts Tomcat
 #                       (backend_lib.sh)
+#   WARM_URLS           asked on the backend once its gate passes, before it takes
+#                       requests again: each must answer below 500 (backend_lib.sh)
 #   GATE_RECORD         yes: the gate's parameters are recorded in APPLIED_DIR when it
 #                       passes, and a rollback asks the recorded gate (what the node
 #                       served before: a backend's page or another health path)
@@ -395,12 +397,14 @@ gate_vrrp() { # every instance settled (not FAULT) and exactly one MASTER with t
 gate() {
   local request
   gate_request || return 1
-  # A drained backend that answers well takes requests again, and is then asked
-  # through the load balancers.
-  if [[ $backend_drained == yes ]]; then backend_undrain; fi
   request=$saw
+  if ! warm_up; then saw="$request; $saw"; return 1; fi
+  [[ -z ${WARM_URLS:-} ]] || request+="; $saw"
+  # A drained backend that answers well (and is warm) takes requests again, and is
+  # then asked through the load balancers.
+  if [[ $backend_drained == yes ]]; then backend_undrain; fi
   if ! gate_via; then saw="$request; $saw"; return 1; fi
-  [[ -z ${GATE_VIA:-} ]] || saw="$request; $saw"
+  if [[ -n ${GATE_VIA:-} ]]; then saw="$request; $saw"; else saw=$request; fi
   [[ $VRRP == yes ]] || return 0
   request=$saw
   if [[ $drained == yes ]]; then undrain; fi
@@ -481,7 +485,7 @@ if [[ $VRRP == yes ]]; then
   for inst in "${!vip_of[@]}"; do holds_vip "$inst" && held+=("$inst"); done
 fi
 
-GATE_VARS=(GATE GATE_URL GATE_PATH GATE_MARKER EXPECT_MARKER GATE_TIMEOUT GATE_VIA GATE_VIA_EXPECT GATE_VIA_TIMEOUT)
+GATE_VARS=(GATE GATE_URL GATE_PATH GATE_MARKER EXPECT_MARKER GATE_TIMEOUT GATE_VIA GATE_VIA_EXPECT GATE_VIA_TIMEOUT WARM_URLS)
 record_gate() {
   [[ ${GATE_RECORD:-no} == yes ]] || return 0
   local v

@@ -72,6 +72,28 @@ restarts_tomcat() { # item indexes -> 0 when one of them restarts Tomcat
   return 1
 }
 
+# A release's first requests, on the backend itself before it takes requests again
+# (WARM_URLS): each must get an answer below 500 within GATE_TIMEOUT (a cold JSP is
+# compiled, a cache filled here, not under a client's request).
+warm_up() {
+  [[ -n ${WARM_URLS:-} ]] || return 0
+  local deadline=$((SECONDS + ${GATE_TIMEOUT:-60})) url code served backend location upstream t0 took=""
+  for url in $WARM_URLS; do
+    t0=$EPOCHREALTIME
+    while :; do
+      ask "$url"
+      [[ $code =~ ^[1-4][0-9][0-9]$ ]] && break
+      if ((SECONDS >= deadline)); then
+        saw="warm-up: GET $url: $code (an answer below 500 wanted, for ${GATE_TIMEOUT:-60} s)"
+        return 1
+      fi
+      sleep 0.25
+    done
+    took+="${took:+, }/${url#http://*/} $code in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+  done
+  saw="warmed up: $took"
+}
+
 # Through each load balancer's nginx (GATE_VIA: URLs, "URL@ADDRESS" for an https URL
 # asked at that address), until each answered 200 from this backend (GATE_VIA_EXPECT,
 # its address: nginx's X-Upstream names the last server tried); answers of the other
