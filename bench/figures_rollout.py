@@ -9,7 +9,7 @@ from typing import Any
 from bench.figures_files import load
 
 # The rows of the user's application (docs/application.md).
-APP_CHANGES = ("app-first", "app-deploy", "broken-app")
+APP_CHANGES = ("app-first", "app-deploy", "app-deploy-cold", "broken-app")
 
 
 def _holders(holders: list[list[Any]]) -> str:

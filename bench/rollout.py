@@ -26,7 +26,10 @@ with the user's application (nginx-ha:app; the test application of support/war.p
 every fourth request of the loop a POST with a 1 KB form body):
 - app-first: the node page replaced by the application 1.0.0 (uploaded, unpacked, each
   backend drained while its Tomcat restarts);
-- app-deploy: the application 1.0.0 -> 2.0.0, one backend at a time;
+- app-deploy: the application 1.0.0 -> 2.0.0 (a cold build: its first request takes
+  3 s more), one backend at a time, each warmed up before it takes requests;
+- app-deploy-cold: the same without the warm-up (app.warmupPaths []): what the warm-up
+  saves (in the sandbox's VMs every first request of a JSP is that slow);
 - broken-app: a build whose health path answers 500: it must stop at the first
   backend, which gets 1.0.0 back, the other backend untouched;
 with HTTPS at the VIP (the lab's https profile with a certificate of a test CA of the
@@ -45,9 +48,7 @@ program tests (tests/program/test_rollout.py), its effect in the sandbox's e2e r
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -55,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,170 +65,25 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import figures_files, figures_rollout, replay  # noqa: E402
+from bench.rollout_changes import (  # noqa: E402, F401 - the changes, as the tests ask for them
+    APP_BASE,
+    CHANGES,
+    TLS_AFTER,
+    TLS_BASE,
+    Change,
+    app_settings,
+    app_war,
+    build_wars,
+)
 from lab.client import Probe  # noqa: E402
-from lab.config import lab_settings, lab_ticket_key, merge  # noqa: E402
+from lab.config import lab_settings, merge  # noqa: E402
 from lab.lab import Lab  # noqa: E402
 from lab.probe import Request  # noqa: E402
 from nginx_ha.config import stackfiles  # noqa: E402
-from support import certs  # noqa: E402
-from support.war import build_war  # noqa: E402
 
 INTERVAL = 0.02  # one request every 20 ms
 REQUEST_TIMEOUT = 2.0
 LOOP_LIMIT = 300.0  # the request loop ends by itself after this many seconds
-
-
-def _backends_on_unused_port(text: str) -> str:
-    """Every upstream server of an nginx.conf on port 8099, where nothing listens."""
-    import re
-
-    return re.sub(r"(server \S+?):\d+( |;)", r"\1:8099\2", text)
-
-
-def _page_changed(text: str) -> str:
-    return text.replace("</body>", "<p>release 2</p>\n</body>")
-
-
-@dataclass(frozen=True)
-class Change:
-    name: str
-    what: str
-    settings: dict[str, Any] = field(default_factory=dict)  # overrides, as in a stack file
-    # An edit of the rendered files the replay uploads (a bad template change).
-    edit: tuple[str, Callable[[str], str]] | None = None
-    succeeds: bool = True
-    # The lab it runs on: a profile and settings of its own (the stack's before the
-    # change), as in a stack file.
-    profile: str = "ours"
-    base: dict[str, Any] = field(default_factory=dict)
-    # The request loop: every Nth request a POST (0: GETs only); the key of the page's
-    # line that names the backend (default: the node page's marker).
-    post_every: int = 0
-    marker: str | None = None
-
-
-# HTTPS: a test CA of the bench's own, the stack's certificate before and after a
-# renewal, and one for another name with the renewed key (support/certs.py).
-TLS_NAME = "www.nginx-ha.test"
-TEST_CA = certs.TestCa("nginx-ha bench CA")
-TLS_BEFORE = TEST_CA.issue([TLS_NAME])
-TLS_AFTER = TEST_CA.issue([TLS_NAME])
-TLS_WRONG = TEST_CA.issue(["other.nginx-ha.test"], key=TLS_AFTER.private_key)
-TLS_BASE = {
-    "tls": {
-        "serverNames": [TLS_NAME],
-        "selfSigned": False,
-        "certificate": TLS_BEFORE.certificate,
-        "key": TLS_BEFORE.key,
-        "ca": TEST_CA.pem,
-    }
-}
-# The user's application (nginx-ha:app): the test application of support/war.py, built
-# by the bench into .run/ (main): 1.0.0 serving, 2.0.0 its next build, 3.0.0 a build
-# whose health path answers 500.
-WARS = ROOT / ".run" / "bench" / "wars"
-APP_WARS = {"1.0.0": 200, "2.0.0": 200, "3.0.0": 500}
-
-
-def app_war(version: str) -> str:
-    return str(WARS / f"nginx-ha-test-app-{version}.war")
-
-
-def build_wars() -> None:
-    for version, health in APP_WARS.items():
-        build_war(Path(app_war(version)), version, health=health)
-
-
-def app_settings(version: str) -> dict[str, Any]:
-    """nginx-ha:app for that build: a broken build is given up on after 30 s
-    (app.gateTimeout; 180 s by default)."""
-    return {"app": {"war": app_war(version), "healthPath": "/health", "gateTimeout": 30}}
-
-
-APP_BASE = app_settings("1.0.0")
-TICKET_KEY_NEW = base64.b64encode(hashlib.shake_256(b"bench new ticket key").digest(80)).decode()
-
-
-CHANGES = {
-    c.name: c
-    for c in (
-        Change("nginx-setting", "nginx.readTimeout 1 s -> 2 s", {"nginx": {"readTimeout": 2}}),
-        Change(
-            "broken-nginx",
-            "nginx.conf that passes nginx -t but cannot serve",
-            edit=("-nginx-conf-upload", _backends_on_unused_port),
-            succeeds=False,
-        ),
-        Change(
-            "keepalived-unit",
-            "keepalived 2.3.3: a new unit, keepalived restarted",
-            {
-                "keepalived": {
-                    "version": "2.3.3",
-                    "url": "https://example.invalid/keepalived-2.3.3.tar.gz",
-                    "sha256": "0" * 64,
-                }
-            },
-        ),
-        Change(
-            "health-path",
-            "nginx.healthPath: nginx.conf, check script and watcher",
-            {"nginx": {"healthPath": "/nginx-ha/alive"}},
-        ),
-        Change(
-            "tomcat-page",
-            "every backend's ROOT page",
-            edit=("-tomcat-page-upload", _page_changed),
-        ),
-        Change(
-            "app-first",
-            "the node page -> the application 1.0.0, GET and POST",
-            app_settings("1.0.0"),
-            post_every=4,
-            marker="node",
-        ),
-        Change(
-            "app-deploy",
-            "the application 1.0.0 -> 2.0.0, GET and POST (one backend at a time)",
-            app_settings("2.0.0"),
-            base=APP_BASE,
-            post_every=4,
-            marker="node",
-        ),
-        Change(
-            "broken-app",
-            "the application 3.0.0, its health path answering 500",
-            app_settings("3.0.0"),
-            succeeds=False,
-            base=APP_BASE,
-            post_every=4,
-            marker="node",
-        ),
-        Change(
-            "tls-certificate",
-            "HTTPS: a renewed certificate and key (same CA)",
-            {"tls": {"certificate": TLS_AFTER.certificate, "key": TLS_AFTER.key}},
-            profile="https",
-            base=TLS_BASE,
-        ),
-        Change(
-            "tls-ticket-keys",
-            "HTTPS: a new session ticket key first, the old one kept",
-            {"tlsTicketKeys": f"{TICKET_KEY_NEW} {lab_ticket_key()}"},
-            profile="https",
-            base=TLS_BASE,
-        ),
-        Change(
-            "broken-tls",
-            "HTTPS: a certificate for another name (passes nginx -t, not the gate)",
-            {"tls": {"key": TLS_AFTER.key}},
-            edit=("-tls-certificate-upload", lambda _text: TLS_WRONG.certificate),
-            succeeds=False,
-            profile="https",
-            base=TLS_BASE,
-        ),
-    )
-}
 
 
 @dataclass

@@ -13,9 +13,10 @@ SOURCES = Path(__file__).resolve().parent / "app"
 STAMP = (2026, 1, 1, 0, 0, 0)
 
 
-def build_war(out: Path, version: str, *, health: int = 200) -> Path:
+def build_war(out: Path, version: str, *, health: int = 200, cold_start: float = 0) -> Path:
     """The test application as ``out`` (a .war), its manifest's Implementation-Version
-    ``version``, its /health answering ``health``."""
+    ``version``, its /health answering ``health``; its page's first request takes
+    ``cold_start`` seconds more (a cold application)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     manifest = (
         "Manifest-Version: 1.0\r\n"
@@ -26,7 +27,12 @@ def build_war(out: Path, version: str, *, health: int = 200) -> Path:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zipfile.ZipInfo("META-INF/MANIFEST.MF", STAMP), manifest)
         for src in sorted(p for p in SOURCES.rglob("*") if p.is_file()):
-            text = src.read_text().replace("@VERSION@", version).replace("@HEALTH@", str(health))
+            text = (
+                src.read_text()
+                .replace("@VERSION@", version)
+                .replace("@HEALTH@", str(health))
+                .replace("@COLD_MS@", str(int(cold_start * 1000)))
+            )
             info = zipfile.ZipInfo(src.relative_to(SOURCES).as_posix(), STAMP)
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, text)
