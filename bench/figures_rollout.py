@@ -17,13 +17,15 @@ def _holders(holders: list[list[Any]]) -> str:
 
 
 def rollout_summary(d: dict[str, Any]) -> str:
-    good = [c for c in d["changes"] if c["succeeds"]]
+    good = [c for c in d["changes"] if c["succeeds"] and not c.get("shows_loss")]
     bad = [c for c in d["changes"] if not c["succeeds"]]
+    shown = [c for c in d["changes"] if c.get("shows_loss")]
     parts = [
         f"{sum(c['failed'] for c in good)} failed of {sum(c['requests'] for c in good)} "
         f"requests through the VIP over {len(good)} changes"
     ]
     parts += [f"{c['change']} {c['stopped']}, {c['failed']} failed" for c in bad]
+    parts += [f"{c['change']} ({c['what']}) {c['failed']} failed" for c in shown]
     return f"rollouts in the lab, the program's own steps: {'; '.join(parts)} ({d['measured']})"
 
 
@@ -56,6 +58,8 @@ def rollout_table(only: tuple[str, ...] | None = None) -> list[str]:
     ]
     for c in d["changes"]:
         expected = "succeeds" if c["succeeds"] else "stops after the first node"
+        if c.get("shows_loss"):
+            expected = "succeeds, losing requests (the safeguard off)"
         out.append(
             f"| {c['what']} | {expected} | {c['requests']}"
             + (f" ({c['posts']} POST)" if c.get("posts") else "")

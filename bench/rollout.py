@@ -246,6 +246,7 @@ def as_json(o: Outcome) -> dict[str, Any]:
         "change": o.change.name,
         "what": o.change.what,
         "succeeds": o.change.succeeds,
+        "shows_loss": o.change.shows_loss,
         "requests": len(o.requests),
         "failed": len(o.failed),
         "posts": len(o.posts),
@@ -333,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def save(stack: str, results: list[dict[str, Any]]) -> Path:
     """docs/figures/rollout.json: each change's figures (not its requests and steps)."""
-    keep = ("change", "what", "succeeds", "requests", "failed", "posts", "failed_posts")
+    keep = ("change", "what", "succeeds", "shows_loss", "requests", "failed", "posts")
+    keep += ("failed_posts",)
     keep += ("versions", "failures", "worst_latency")
     keep += ("longest_gap", "holders", "stopped", "report")
     changes = [
