@@ -114,6 +114,7 @@ STEPS = (
     "check_no_changes",
     "check_nginx_change",
     "check_broken_change",
+    "check_app_deploy",
     "check_failover",
 )
 
