@@ -121,14 +121,15 @@ def wanted_state(topo: Topology, node: Node, master: str) -> str:
     return "MASTER" if master == node.name else "BACKUP"
 
 
+def activation_body() -> str:
+    """The activation's scripts, in the order it runs them: the VRRP state and flags,
+    a backend's drain and gates, then activate.sh (its parameters go above)."""
+    return script("vrrp_lib.sh") + script("backend_lib.sh") + script("activate.sh")
+
+
 def activation_script(topo: Topology, node: Node, layout: Layout, parts: Sequence[PartPlan]) -> str:
     """The whole activation (parameters and scripts), as the node runs it."""
-    return (
-        param_header(activation_params(topo, node, layout, parts))
-        + script("vrrp_lib.sh")
-        + script("backend_lib.sh")
-        + script("activate.sh")
-    )
+    return param_header(activation_params(topo, node, layout, parts)) + activation_body()
 
 
 def handback_script(topo: Topology, node: Node, layout: Layout) -> str | None:

@@ -28,7 +28,7 @@ from nginx_ha.config import parse_settings
 from nginx_ha.render import script
 from nginx_ha.render.artefacts import Artefact, Item, stage_params
 from nginx_ha.render.params import script_text
-from nginx_ha.render.rollout import activation_params, manifest_text
+from nginx_ha.render.rollout import activation_body, activation_params, manifest_text
 from nginx_ha.topology import build_topology, vm_layout
 from support import netns, stacks
 
@@ -182,7 +182,7 @@ def test_install_nginx_then_stage_and_activate_its_conf(scratch):
             "KEEPALIVED_START": "true",  # no keepalived in this namespace: nginx alone
             "APPLIED_DIR": str(scratch / "applied"),
         }
-        activated = node.sh(script("vrrp_lib.sh") + script("activate.sh"), params, timeout=60)
+        activated = node.sh(activation_body(), params, timeout=60)
         assert activated.returncode != 0
         assert "failed its gate: GET http://127.0.0.1/: 502" in activated.stderr
         assert "Rolled back" in activated.stderr
@@ -243,7 +243,7 @@ def test_install_tomcat_then_activate_its_page_and_port(scratch):
             "MANIFEST": manifest_text(items),
             "APPLIED_DIR": str(scratch / "applied"),
         }
-        activated = node.sh(script("vrrp_lib.sh") + script("activate.sh"), params, timeout=240)
+        activated = node.sh(activation_body(), params, timeout=240)
         assert activated.returncode == 0, activated.stderr
         assert "the page names tomcat-primary" in activated.stdout
         assert '<Connector port="8081" protocol="HTTP/1.1"' in (etc / "server.xml").read_text()
