@@ -33,7 +33,7 @@ def node_files(ln: LabNode, cfg: LabSettings, topo: Topology) -> dict[str, str]:
             files.update(tutorial.files(topo, ln.node, lay))
         files.update(start_scripts(ln, topo))
     if ln.node.kind.runs("tomcat"):
-        files[ln.layout.tomcat_restart.removeprefix("bash ")] = tomcat_restart_script(ln)
+        files[ln.layout.tomcat_restart] = tomcat_restart_script(ln)
     return files
 
 
@@ -93,8 +93,12 @@ def start_scripts(ln: LabNode, topo: Topology) -> dict[str, str]:
 
 def file_mode(ln: LabNode, path: str) -> int:
     """The mode the lab gives a file it writes: the plan's, but the lab's own scripts'."""
-    lab_scripts = (ln.layout.nginx_restart, tutorial.check_script_path(ln.layout))
-    if path in lab_scripts or path.endswith(("start.sh", "tomcat/restart.sh")):
+    lab_scripts = (
+        ln.layout.nginx_restart,
+        ln.layout.tomcat_restart,
+        tutorial.check_script_path(ln.layout),
+    )
+    if path in lab_scripts or path.endswith("start.sh"):
         return 0o755  # (the tutorial's chmod 777 is one of its defects: not copied)
     return int(ln.plan.mode(path), 8)
 

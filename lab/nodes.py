@@ -78,7 +78,7 @@ def lab_layout(
         nginx_restart=str(ng / "restart.sh"),
         tomcat_webapps=str(d / "tomcat" / "webapps"),
         tomcat_base=str(d / "tomcat"),
-        tomcat_restart=f"bash {d / 'tomcat' / 'restart.sh'}",
+        tomcat_restart=str(d / "tomcat" / "restart.sh"),
         app_dir=str(d / "app"),
         nginx_user="www-data",
         nginx_temp_dir=str(ng / "temp"),

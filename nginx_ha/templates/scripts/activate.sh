@@ -513,7 +513,7 @@ if [[ $VRRP == yes && ${#held[@]} -gt 0 ]]; then
   fi
 fi
 
-if [[ -n ${DRAIN_PORT:-} ]] && restarts_tomcat "${changed[@]}"; then backend_drain; fi
+drain_for_restart "${changed[@]}"
 say "activating: ${what[*]}"
 apply_items "${changed[@]}"
 if start_services "${changed[@]}" && gate; then
@@ -527,7 +527,7 @@ say "the gate failed: $failed; rolling back"
 if [[ $drained == no && ${#held[@]} -gt 0 && $check_peers == yes ]]; then drain best-effort; fi
 roll_back
 previous_gate
-if [[ -n ${DRAIN_PORT:-} && $backend_drained == no ]] && restarts_tomcat "${changed[@]}"; then backend_drain; fi
+drain_for_restart "${changed[@]}"
 if start_services "${changed[@]}" && gate; then
   back="the previous version is back and passes the gate ($saw)"
 else

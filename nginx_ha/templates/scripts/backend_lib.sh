@@ -72,6 +72,12 @@ restarts_tomcat() { # item indexes -> 0 when one of them restarts Tomcat
   return 1
 }
 
+drain_for_restart() { # item indexes: drained (once) when they restart a backend's Tomcat
+  if [[ -n ${DRAIN_PORT:-} && $backend_drained == no ]] && restarts_tomcat "$@"; then
+    backend_drain
+  fi
+}
+
 # A release's first requests, on the backend itself before it takes requests again
 # (WARM_URLS): each must get an answer below 500 within GATE_TIMEOUT (a cold JSP is
 # compiled, a cache filled here, not under a client's request).
